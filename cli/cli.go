@@ -1,0 +1,216 @@
+// Package cli is kmsconsole's command line: global flags, the `kms` actions
+// with the cloud CLI's names and JSON, and the instance, operator and audit
+// commands. main.go only calls Run.
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/google/uuid"
+
+	"kmsconsole/db"
+	"kmsconsole/model"
+	"kmsconsole/service"
+)
+
+// Env is what a command runs with: its streams and the global settings.
+type Env struct {
+	Stdin          io.Reader
+	Stdout, Stderr io.Writer
+	DBPath         string
+	Region         string
+	KeyPath        string
+	// Console opens the interactive console; nil in tests of the CLI alone.
+	Console func(svc *service.Service) error
+	// Serve runs serve mode with the remaining arguments.
+	Serve func(env *Env, svc *service.Service, args []string) error
+}
+
+// Run executes one command line and returns the process exit code.
+func Run(args []string, env *Env) int {
+	rest, err := env.takeGlobalFlags(args)
+	if err != nil {
+		return env.fail(err)
+	}
+	if len(rest) == 0 {
+		if env.Console == nil {
+			return env.fail(fmt.Errorf("no command given; see kmsconsole --help"))
+		}
+		return env.withService(func(svc *service.Service) error { return env.Console(svc) })
+	}
+	cmd, rest := rest[0], rest[1:]
+	if isHelp(cmd) {
+		fmt.Fprint(env.Stdout, mainHelp)
+		return 0
+	}
+	switch cmd {
+	case "kms":
+		return env.kms(rest)
+	case "instance":
+		return env.instance(rest)
+	case "operator":
+		return env.operator(rest)
+	case "audit":
+		return env.audit(rest)
+	case "serve":
+		if len(rest) > 0 && isHelp(rest[0]) {
+			fmt.Fprint(env.Stdout, serveHelp)
+			return 0
+		}
+		if env.Serve == nil {
+			return env.fail(fmt.Errorf("serve is not available in this build"))
+		}
+		return env.withService(func(svc *service.Service) error { return env.Serve(env, svc, rest) })
+	}
+	return env.fail(model.Errorf(model.CodeInvalidParameter, "unknown command %q; see kmsconsole --help", cmd))
+}
+
+func isHelp(s string) bool { return s == "--help" || s == "-h" || s == "help" }
+
+// takeGlobalFlags removes --db and --region wherever they appear at a flag
+// position (every flag takes a value, so positions are unambiguous).
+func (env *Env) takeGlobalFlags(args []string) ([]string, error) {
+	if env.DBPath == "" {
+		env.DBPath = os.Getenv("KMSCONSOLE_DB")
+	}
+	if env.Region == "" {
+		env.Region = os.Getenv("KMSCONSOLE_REGION")
+	}
+	if env.KeyPath == "" {
+		env.KeyPath = os.Getenv("KMSCONSOLE_MASTER_KEY_FILE")
+	}
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if !strings.HasPrefix(a, "-") || isHelp(a) {
+			rest = append(rest, a)
+			continue
+		}
+		name, value, inline := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !inline && i+1 < len(args) {
+			value = args[i+1]
+		}
+		switch name {
+		case "db", "region":
+			if !inline {
+				if i+1 >= len(args) {
+					return nil, model.InvalidParam(name, "--%s needs a value", name)
+				}
+				i++
+			}
+			if name == "db" {
+				env.DBPath = value
+			} else {
+				if err := model.ValidateRegionId("region", value); err != nil {
+					return nil, err
+				}
+				env.Region = value
+			}
+		default:
+			rest = append(rest, a)
+			if !inline && i+1 < len(args) {
+				rest = append(rest, args[i+1])
+				i++
+			}
+		}
+	}
+	if env.DBPath == "" {
+		env.DBPath = db.DefaultPath()
+	}
+	if env.Region == "" {
+		env.Region = service.DefaultRegion
+	}
+	return rest, nil
+}
+
+// withService opens the store, runs fn, and reports its error.
+func (env *Env) withService(fn func(*service.Service) error) int {
+	store, err := db.Open(env.DBPath, env.KeyPath)
+	if err != nil {
+		return env.fail(err)
+	}
+	defer store.Close()
+	svc := service.New(store, service.Options{Region: env.Region})
+	defer svc.Close()
+	if err := fn(svc); err != nil {
+		return env.fail(err)
+	}
+	return 0
+}
+
+// signalContext is cancelled by SIGINT/SIGTERM.
+func signalContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+}
+
+// errorBody is the JSON shape of a failure, as the cloud returns it.
+type errorBody struct {
+	RequestId   string
+	Code        string
+	Message     string
+	HttpStatus  int
+	HostKey     string `json:",omitempty"`
+	Fingerprint string `json:",omitempty"`
+}
+
+func (env *Env) fail(err error) int {
+	body := errorBody{RequestId: uuid.NewString()}
+	if hk, ok := err.(*service.HostKeyUnconfirmedError); ok {
+		body.HostKey, body.Fingerprint = hk.HostKey, hk.Fingerprint
+		err = hk.APIError
+	}
+	ae := model.AsAPIError(err)
+	body.Code, body.Message, body.HttpStatus = ae.Code, ae.Message, ae.HttpStatus
+	writeJSON(env.Stderr, body)
+	return 1
+}
+
+func writeJSON(w io.Writer, v any) {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		fmt.Fprintf(w, "{\"Code\":\"InternalFailure\",\"Message\":%q}\n", err.Error())
+		return
+	}
+	w.Write(append(b, '\n'))
+}
+
+// kms runs `kmsconsole kms <Action> --Param value ...`.
+func (env *Env) kms(args []string) int {
+	if len(args) == 0 || isHelp(args[0]) {
+		fmt.Fprint(env.Stdout, kmsHelp())
+		return 0
+	}
+	a := findAction(args[0])
+	if a == nil {
+		return env.fail(model.Errorf(model.CodeUnsupportedAction, "unknown action %q; see kmsconsole kms --help", args[0]))
+	}
+	if len(args) > 1 && isHelp(args[1]) {
+		fmt.Fprint(env.Stdout, actionHelp(a))
+		return 0
+	}
+	params, err := parseParams(args[1:])
+	if err != nil {
+		return env.fail(err)
+	}
+	req := a.newRequest()
+	if err := decode(a.name, params, req); err != nil {
+		return env.fail(err)
+	}
+	ctx, cancel := signalContext()
+	defer cancel()
+	return env.withService(func(svc *service.Service) error {
+		resp, err := a.run(ctx, svc, req)
+		if err != nil {
+			return err
+		}
+		writeJSON(env.Stdout, resp)
+		return nil
+	})
+}

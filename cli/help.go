@@ -1,0 +1,84 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"reflect"
+	"strings"
+)
+
+func jsonLine(v any) (string, error) {
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+const mainHelp = `kmsconsole — a Secrets Manager console for machines you run yourself.
+
+Usage:
+  kmsconsole [--db PATH] [--region ID]              open the console
+  kmsconsole kms <Action> --Param value ...         KMS API (as 'aliyun kms')
+  kmsconsole instance add|list|show|remove ...      managed ECS instances
+  kmsconsole operator add|list|remove ...           operators for serve mode
+  kmsconsole audit [--limit N] [--filter TEXT]      recent audit events (JSON lines)
+  kmsconsole serve [--listen ADDR]                  serve the console over SSH
+
+Global flags (anywhere on the line):
+  --db PATH      store file (env KMSCONSOLE_DB; default $XDG_DATA_HOME/kmsconsole/kms.db)
+  --region ID    region (env KMSCONSOLE_REGION; default cn-hangzhou)
+Environment:
+  KMSCONSOLE_MASTER_KEY_FILE   master key (default: master.key beside the store)
+
+Run 'kmsconsole <command> --help' for a command's flags.
+`
+
+func kmsHelp() string {
+	var b strings.Builder
+	b.WriteString("Usage: kmsconsole kms <Action> --Param value ...\n\n")
+	b.WriteString("Parameters use the cloud KMS CLI's names; lists are JSON ('[\"MyPendingLabel\"]'),\n")
+	b.WriteString("booleans true/false. Success: JSON on stdout, exit 0. Failure: JSON with\n")
+	b.WriteString("Code, Message and HttpStatus on stderr, exit 1.\n\nActions:\n")
+	for _, a := range actions {
+		fmt.Fprintf(&b, "  %-27s %s\n", a.name, a.summary)
+	}
+	b.WriteString("\nRun 'kmsconsole kms <Action> --help' for an action's parameters.\n")
+	return b.String()
+}
+
+func actionHelp(a *action) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "Usage: kmsconsole kms %s [--Param value ...]\n\n%s\n\nParameters:\n", a.name, a.summary)
+	t := reflect.TypeOf(a.request).Elem()
+	for _, n := range paramNames(t) {
+		fmt.Fprintf(&b, "  --%s\n", n)
+	}
+	return b.String()
+}
+
+const instanceHelp = `Usage:
+  kmsconsole instance add --InstanceId ID --RegionId REGION --Host HOST [--Port 22]
+        [--InstanceName NAME] [--AdminUser root] --AdminKeyFile PATH
+        (--HostKey '<type> <base64>' | --AcceptHostKey SHA256:...)
+      Register a managed host. Without --HostKey the host key is fetched and its
+      fingerprint printed; repeat with --AcceptHostKey set to that fingerprint
+      (checked out of band) to pin it. The admin key is stored encrypted.
+  kmsconsole instance list                      instances of the region
+  kmsconsole instance show ID | --InstanceId ID
+  kmsconsole instance remove ID | --InstanceId ID   (refused while secrets manage it)
+`
+
+const operatorHelp = `Usage:
+  kmsconsole operator add --name NAME --key FILE_OR_LINE [--role admin|readonly]
+  kmsconsole operator list
+  kmsconsole operator remove --name NAME
+Operators log in to 'kmsconsole serve' with their SSH key. readonly operators can
+list and describe but never reveal a value or change anything.
+`
+
+const auditHelp = `Usage: kmsconsole audit [--limit 50] [--filter TEXT]
+Prints the latest audit events, oldest first, one JSON object per line: time,
+operator, action, target, result and error. Values are never recorded.
+`
+
+const serveHelp = `Usage: kmsconsole serve [--listen 127.0.0.1:2222] [--on-rotation-failure CMD]
+Serves the console over SSH to registered operators and runs the scheduler.
+`

@@ -1,0 +1,87 @@
+package db
+
+// migrations are applied in order; PRAGMA user_version records how many ran.
+// Never edit a shipped migration: append a new one.
+var migrations = []string{
+	// 1: secrets, versions, stage labels, instances, operators, audit,
+	// rotation log (rate limit) and leases (cross-process locks).
+	`
+CREATE TABLE secrets (
+	id                 INTEGER PRIMARY KEY,
+	name               TEXT NOT NULL UNIQUE,
+	type               TEXT NOT NULL,
+	description        TEXT NOT NULL DEFAULT '',
+	region             TEXT NOT NULL,
+	data_type          TEXT NOT NULL,
+	extended_config    TEXT NOT NULL DEFAULT '',
+	instance_id        TEXT NOT NULL DEFAULT '',
+	create_time        INTEGER NOT NULL,
+	update_time        INTEGER NOT NULL,
+	automatic_rotation TEXT NOT NULL DEFAULT 'Disabled',
+	rotation_interval  INTEGER NOT NULL DEFAULT 0,
+	last_rotation      INTEGER NOT NULL DEFAULT 0,
+	rotation_error     TEXT NOT NULL DEFAULT '',
+	rotation_failures  INTEGER NOT NULL DEFAULT 0,
+	next_retry         INTEGER NOT NULL DEFAULT 0,
+	planned_delete     INTEGER NOT NULL DEFAULT 0,
+	version_seq        INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX secrets_region ON secrets(region, name);
+CREATE INDEX secrets_instance ON secrets(instance_id);
+CREATE TABLE versions (
+	secret_id   INTEGER NOT NULL REFERENCES secrets(id) ON DELETE CASCADE,
+	version_id  TEXT NOT NULL,
+	seq         INTEGER NOT NULL,
+	create_time INTEGER NOT NULL,
+	data_type   TEXT NOT NULL,
+	ciphertext  BLOB NOT NULL,
+	PRIMARY KEY (secret_id, version_id)
+) WITHOUT ROWID;
+CREATE TABLE stages (
+	secret_id  INTEGER NOT NULL,
+	stage      TEXT NOT NULL,
+	version_id TEXT NOT NULL,
+	PRIMARY KEY (secret_id, stage),
+	FOREIGN KEY (secret_id, version_id) REFERENCES versions(secret_id, version_id) ON DELETE CASCADE
+) WITHOUT ROWID;
+CREATE TABLE instances (
+	instance_id TEXT PRIMARY KEY,
+	name        TEXT NOT NULL DEFAULT '',
+	region      TEXT NOT NULL,
+	host        TEXT NOT NULL,
+	port        INTEGER NOT NULL,
+	admin_user  TEXT NOT NULL,
+	admin_key   BLOB NOT NULL,
+	host_key    TEXT NOT NULL,
+	create_time INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE operators (
+	name        TEXT PRIMARY KEY,
+	public_key  TEXT NOT NULL UNIQUE,
+	role        TEXT NOT NULL,
+	create_time INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE audit (
+	id         INTEGER PRIMARY KEY,
+	time       INTEGER NOT NULL,
+	operator   TEXT NOT NULL,
+	action     TEXT NOT NULL,
+	target     TEXT NOT NULL DEFAULT '',
+	version_id TEXT NOT NULL DEFAULT '',
+	result     TEXT NOT NULL,
+	error_code TEXT NOT NULL DEFAULT '',
+	error      TEXT NOT NULL DEFAULT '',
+	request_id TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE rotations (
+	secret_name TEXT NOT NULL,
+	started     INTEGER NOT NULL
+);
+CREATE INDEX rotations_by_secret ON rotations(secret_name, started);
+CREATE TABLE leases (
+	name    TEXT PRIMARY KEY,
+	holder  TEXT NOT NULL,
+	expires INTEGER NOT NULL
+) WITHOUT ROWID;
+`,
+}

@@ -1,0 +1,251 @@
+package db
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"kmsconsole/model"
+)
+
+// InstanceRow is an instance with its decrypted management key.
+type InstanceRow struct {
+	model.Instance
+	AdminKey []byte
+}
+
+const instanceColumns = "instance_id, name, region, host, port, admin_user, host_key, create_time, admin_key"
+
+func (t *Tx) scanInstance(sc interface{ Scan(...any) error }, withKey bool) (*InstanceRow, error) {
+	var r InstanceRow
+	var ct int64
+	var blob []byte
+	if err := sc.Scan(&r.InstanceId, &r.InstanceName, &r.RegionId, &r.Host, &r.Port, &r.AdminUser, &r.HostKey, &ct, &blob); err != nil {
+		return nil, err
+	}
+	r.CreateTime = fromUnix(ct)
+	if withKey {
+		seal, err := t.s.sealer()
+		if err != nil {
+			return nil, err
+		}
+		if r.AdminKey, err = seal.open(blob, instanceBinding(r.InstanceId)); err != nil {
+			return nil, fmt.Errorf("decrypt admin key of %s: %w", r.InstanceId, err)
+		}
+	}
+	return &r, nil
+}
+
+// Instance loads one instance with its admin key; nil when unknown.
+func (t *Tx) Instance(id string) (*InstanceRow, error) {
+	r, err := t.scanInstance(t.row("SELECT "+instanceColumns+" FROM instances WHERE instance_id = ?", id), true)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load instance %s: %w", id, err)
+	}
+	return r, nil
+}
+
+// Instances lists the instances of a region ("" = all), without keys.
+func (t *Tx) Instances(region string) ([]model.Instance, error) {
+	q, args := "SELECT "+instanceColumns+" FROM instances", []any{}
+	if region != "" {
+		q += " WHERE region = ?"
+		args = append(args, region)
+	}
+	rows, err := t.query(q+" ORDER BY instance_id", args...)
+	if err != nil {
+		return nil, fmt.Errorf("list instances: %w", err)
+	}
+	defer rows.Close()
+	var out []model.Instance
+	for rows.Next() {
+		r, err := t.scanInstance(rows, false)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r.Instance)
+	}
+	return out, rows.Err()
+}
+
+// InsertInstance stores an instance, encrypting its admin key.
+func (t *Tx) InsertInstance(r *InstanceRow) error {
+	seal, err := t.s.sealer()
+	if err != nil {
+		return err
+	}
+	blob, err := seal.seal(r.AdminKey, instanceBinding(r.InstanceId))
+	if err != nil {
+		return err
+	}
+	_, err = t.exec("INSERT INTO instances ("+instanceColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		r.InstanceId, r.InstanceName, r.RegionId, r.Host, r.Port, r.AdminUser, r.HostKey, unix(r.CreateTime), blob)
+	if err != nil {
+		return fmt.Errorf("insert instance %s: %w", r.InstanceId, err)
+	}
+	return nil
+}
+
+// DeleteInstance removes an instance.
+func (t *Tx) DeleteInstance(id string) error {
+	_, err := t.exec("DELETE FROM instances WHERE instance_id = ?", id)
+	return err
+}
+
+// Operators lists operators by name.
+func (t *Tx) Operators() ([]model.Operator, error) {
+	rows, err := t.query("SELECT name, public_key, role, create_time FROM operators ORDER BY name")
+	if err != nil {
+		return nil, fmt.Errorf("list operators: %w", err)
+	}
+	defer rows.Close()
+	var out []model.Operator
+	for rows.Next() {
+		var o model.Operator
+		var ct int64
+		if err := rows.Scan(&o.Name, &o.PublicKey, &o.Role, &ct); err != nil {
+			return nil, err
+		}
+		o.CreateTime = fromUnix(ct)
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// InsertOperator registers an operator.
+func (t *Tx) InsertOperator(o model.Operator) error {
+	_, err := t.exec("INSERT INTO operators (name, public_key, role, create_time) VALUES (?, ?, ?, ?)",
+		o.Name, o.PublicKey, o.Role, unix(o.CreateTime))
+	return err
+}
+
+// DeleteOperator removes an operator; it reports whether one was removed.
+func (t *Tx) DeleteOperator(name string) (bool, error) {
+	res, err := t.exec("DELETE FROM operators WHERE name = ?", name)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// Audit appends an event.
+func (t *Tx) Audit(e model.AuditEvent) error {
+	_, err := t.exec("INSERT INTO audit (time, operator, action, target, version_id, result, error_code, error, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		unix(e.Time), e.Operator, e.Action, e.Target, e.VersionId, e.Result, e.ErrorCode, e.Error, e.RequestId)
+	if err != nil {
+		return fmt.Errorf("write audit event: %w", err)
+	}
+	return nil
+}
+
+// AuditEvents returns the latest events (newest first) whose fields contain
+// filter (case-insensitive; "" = all).
+func (t *Tx) AuditEvents(limit int, filter string) ([]model.AuditEvent, error) {
+	q := "SELECT time, operator, action, target, version_id, result, error_code, error, request_id FROM audit"
+	var args []any
+	if filter != "" {
+		q += " WHERE instr(lower(operator || ' ' || action || ' ' || target || ' ' || result || ' ' || error_code || ' ' || error), ?) > 0"
+		args = append(args, strings.ToLower(filter))
+	}
+	q += " ORDER BY id DESC"
+	if limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d", limit)
+	}
+	rows, err := t.query(q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("read audit: %w", err)
+	}
+	defer rows.Close()
+	var out []model.AuditEvent
+	for rows.Next() {
+		var e model.AuditEvent
+		var ts int64
+		if err := rows.Scan(&ts, &e.Operator, &e.Action, &e.Target, &e.VersionId, &e.Result, &e.ErrorCode, &e.Error, &e.RequestId); err != nil {
+			return nil, err
+		}
+		e.Time = fromUnix(ts)
+		out = append(out, e)
+	}
+	return out, rows.Err()
+}
+
+// RecordRotation notes a rotation start for the hourly rate limit and
+// returns how many rotations of the secret started in the last hour before it.
+func (t *Tx) CountRotationsSince(secretName string, since time.Time) (int, error) {
+	var n int
+	err := t.row("SELECT count(*) FROM rotations WHERE secret_name = ? AND started > ?", secretName, since.Unix()).Scan(&n)
+	return n, err
+}
+
+// RecordRotation notes that a rotation of the secret started.
+func (t *Tx) RecordRotation(secretName string, at time.Time) error {
+	if _, err := t.exec("DELETE FROM rotations WHERE started < ?", at.Add(-2*time.Hour).Unix()); err != nil {
+		return err
+	}
+	_, err := t.exec("INSERT INTO rotations (secret_name, started) VALUES (?, ?)", secretName, at.Unix())
+	return err
+}
+
+// AcquireLease takes the named lease for holder until expires, unless another
+// holder has it and it has not expired. It reports whether holder has it now.
+func (t *Tx) AcquireLease(name, holder string, now, expires time.Time) (bool, error) {
+	res, err := t.exec(`INSERT INTO leases (name, holder, expires) VALUES (?, ?, ?)
+		ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, expires = excluded.expires
+		WHERE leases.holder = excluded.holder OR leases.expires <= ?`,
+		name, holder, expires.UnixMilli(), now.UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("acquire lease %s: %w", name, err)
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
+// LeaseHolder returns who holds an unexpired lease ("" = nobody).
+func (t *Tx) LeaseHolder(name string, now time.Time) (string, error) {
+	var holder string
+	err := t.row("SELECT holder FROM leases WHERE name = ? AND expires > ?", name, now.UnixMilli()).Scan(&holder)
+	if errors.Is(err, sql.ErrNoRows) {
+		return "", nil
+	}
+	return holder, err
+}
+
+// ReleaseLease gives the lease up if holder has it.
+func (t *Tx) ReleaseLease(name, holder string) error {
+	_, err := t.exec("DELETE FROM leases WHERE name = ? AND holder = ?", name, holder)
+	return err
+}
+
+// Dump renders every row of every table except the audit log, in a fixed
+// order, so tests can prove that a refused request changed nothing.
+func (s *Store) Dump() (string, error) {
+	var b strings.Builder
+	tables := []string{"secrets", "versions", "stages", "instances", "operators", "rotations", "leases"}
+	for _, tbl := range tables {
+		rows, err := s.r.Query("SELECT * FROM " + tbl + " ORDER BY 1, 2")
+		if err != nil {
+			return "", err
+		}
+		cols, _ := rows.Columns()
+		for rows.Next() {
+			vals := make([]any, len(cols))
+			ptrs := make([]any, len(cols))
+			for i := range vals {
+				ptrs[i] = &vals[i]
+			}
+			if err := rows.Scan(ptrs...); err != nil {
+				rows.Close()
+				return "", err
+			}
+			fmt.Fprintf(&b, "%s %v\n", tbl, vals)
+		}
+		rows.Close()
+	}
+	return b.String(), nil
+}

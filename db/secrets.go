@@ -1,0 +1,327 @@
+package db
+
+import (
+	"database/sql"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"kmsconsole/model"
+)
+
+// SecretRow is a secret with its row id, which versions and stages refer to.
+type SecretRow struct {
+	ID int64
+	model.Secret
+	InstanceId string
+	NextRetry  time.Time // when the scheduler may retry a failed rotation
+}
+
+const secretColumns = `id, name, type, description, region, data_type, extended_config, instance_id,
+	create_time, update_time, automatic_rotation, rotation_interval, last_rotation,
+	rotation_error, rotation_failures, next_retry, planned_delete`
+
+func scanSecret(sc interface{ Scan(...any) error }) (*SecretRow, error) {
+	var r SecretRow
+	var typ string
+	var create, update, last, retry, planned int64
+	err := sc.Scan(&r.ID, &r.Name, &typ, &r.Description, &r.RegionId, &r.DataType, &r.ExtendedConfig,
+		&r.InstanceId, &create, &update, &r.AutomaticRotation, &r.RotationInterval, &last,
+		&r.RotationError, &r.RotationFailures, &retry, &planned)
+	if err != nil {
+		return nil, err
+	}
+	r.Type = model.SecretType(typ)
+	r.CreateTime, r.UpdateTime, r.LastRotationDate = fromUnix(create), fromUnix(update), fromUnix(last)
+	r.NextRetry, r.PlannedDeleteTime = fromUnix(retry), fromUnix(planned)
+	r.NextRotationDate = r.NextRotation()
+	return &r, nil
+}
+
+// SecretByName returns the secret, or nil when there is none.
+func (t *Tx) SecretByName(name string) (*SecretRow, error) {
+	r, err := scanSecret(t.row("SELECT "+secretColumns+" FROM secrets WHERE name = ?", name))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load secret %s: %w", name, err)
+	}
+	return r, nil
+}
+
+// InsertSecret adds a secret and returns its row id.
+func (t *Tx) InsertSecret(r *SecretRow) (int64, error) {
+	res, err := t.exec(`INSERT INTO secrets (name, type, description, region, data_type, extended_config,
+		instance_id, create_time, update_time, automatic_rotation, rotation_interval, last_rotation)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		r.Name, string(r.Type), r.Description, r.RegionId, r.DataType, r.ExtendedConfig, r.InstanceId,
+		unix(r.CreateTime), unix(r.UpdateTime), r.AutomaticRotation, r.RotationInterval, unix(r.LastRotationDate))
+	if err != nil {
+		return 0, fmt.Errorf("insert secret %s: %w", r.Name, err)
+	}
+	return res.LastInsertId()
+}
+
+// UpdateSecret writes every mutable field of the secret.
+func (t *Tx) UpdateSecret(r *SecretRow) error {
+	_, err := t.exec(`UPDATE secrets SET description = ?, extended_config = ?, update_time = ?,
+		automatic_rotation = ?, rotation_interval = ?, last_rotation = ?, rotation_error = ?,
+		rotation_failures = ?, next_retry = ?, planned_delete = ? WHERE id = ?`,
+		r.Description, r.ExtendedConfig, unix(r.UpdateTime), r.AutomaticRotation, r.RotationInterval,
+		unix(r.LastRotationDate), r.RotationError, r.RotationFailures, unix(r.NextRetry),
+		unix(r.PlannedDeleteTime), r.ID)
+	if err != nil {
+		return fmt.Errorf("update secret %s: %w", r.Name, err)
+	}
+	return nil
+}
+
+// DeleteSecret removes the secret with all its versions and labels.
+func (t *Tx) DeleteSecret(id int64) error {
+	if _, err := t.exec("DELETE FROM secrets WHERE id = ?", id); err != nil {
+		return fmt.Errorf("delete secret: %w", err)
+	}
+	return nil
+}
+
+// SecretFilter selects secrets for listing. Empty fields match everything;
+// each non-empty list matches any of its values as a substring.
+type SecretFilter struct {
+	Region       string
+	Names        []string
+	Descriptions []string
+	Types        []string
+	Limit        int // 0 = no limit
+	Offset       int
+}
+
+// ListSecrets returns one page of matching secrets, ordered by name, and the
+// total number that match.
+func (t *Tx) ListSecrets(f SecretFilter) ([]*SecretRow, int, error) {
+	var where []string
+	var args []any
+	if f.Region != "" {
+		where = append(where, "region = ?")
+		args = append(args, f.Region)
+	}
+	anyOf := func(col string, values []string, exact bool) {
+		if len(values) == 0 {
+			return
+		}
+		var ors []string
+		for _, v := range values {
+			if exact {
+				ors = append(ors, col+" = ?")
+				args = append(args, v)
+			} else {
+				ors = append(ors, "instr("+col+", ?) > 0")
+				args = append(args, v)
+			}
+		}
+		where = append(where, "("+strings.Join(ors, " OR ")+")")
+	}
+	anyOf("name", f.Names, false)
+	anyOf("description", f.Descriptions, false)
+	anyOf("type", f.Types, true)
+	cond := ""
+	if len(where) > 0 {
+		cond = " WHERE " + strings.Join(where, " AND ")
+	}
+	var total int
+	if err := t.row("SELECT count(*) FROM secrets"+cond, args...).Scan(&total); err != nil {
+		return nil, 0, fmt.Errorf("count secrets: %w", err)
+	}
+	q := "SELECT " + secretColumns + " FROM secrets" + cond + " ORDER BY name"
+	if f.Limit > 0 {
+		q += fmt.Sprintf(" LIMIT %d OFFSET %d", f.Limit, f.Offset)
+	}
+	rows, err := t.query(q, args...)
+	if err != nil {
+		return nil, 0, fmt.Errorf("list secrets: %w", err)
+	}
+	defer rows.Close()
+	var out []*SecretRow
+	for rows.Next() {
+		r, err := scanSecret(rows)
+		if err != nil {
+			return nil, 0, fmt.Errorf("list secrets: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, total, rows.Err()
+}
+
+// SecretsWhere lists secrets matching a fixed condition, for the scheduler.
+func (t *Tx) secretsWhere(cond string, args ...any) ([]*SecretRow, error) {
+	rows, err := t.query("SELECT "+secretColumns+" FROM secrets WHERE "+cond+" ORDER BY name", args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []*SecretRow
+	for rows.Next() {
+		r, err := scanSecret(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// SecretsWithPending lists secrets that have an ACSPending version: rotations
+// a crash interrupted.
+func (t *Tx) SecretsWithPending() ([]*SecretRow, error) {
+	return t.secretsWhere("id IN (SELECT secret_id FROM stages WHERE stage = ?)", model.StagePending)
+}
+
+// SecretsDueForRotation lists ECS secrets with automatic rotation on (or
+// failed, once the retry time has come) that are not pending deletion.
+func (t *Tx) SecretsWithRotation() ([]*SecretRow, error) {
+	return t.secretsWhere("type = ? AND automatic_rotation != ? AND rotation_interval > 0 AND planned_delete = 0",
+		string(model.ECS), model.RotationDisabled)
+}
+
+// SecretsToPurge lists secrets whose planned deletion time has passed.
+func (t *Tx) SecretsToPurge(now time.Time) ([]*SecretRow, error) {
+	return t.secretsWhere("planned_delete > 0 AND planned_delete <= ?", now.Unix())
+}
+
+// CountSecretsOfInstance counts secrets that manage the instance.
+func (t *Tx) CountSecretsOfInstance(instanceId string) (int, error) {
+	var n int
+	err := t.row("SELECT count(*) FROM secrets WHERE instance_id = ?", instanceId).Scan(&n)
+	return n, err
+}
+
+// VersionRow is a version's metadata.
+type VersionRow struct {
+	VersionId  string
+	Seq        int64
+	CreateTime time.Time
+	DataType   string
+}
+
+// Versions lists a secret's versions, oldest first.
+func (t *Tx) Versions(secretId int64) ([]VersionRow, error) {
+	rows, err := t.query("SELECT version_id, seq, create_time, data_type FROM versions WHERE secret_id = ? ORDER BY seq", secretId)
+	if err != nil {
+		return nil, fmt.Errorf("list versions: %w", err)
+	}
+	defer rows.Close()
+	var out []VersionRow
+	for rows.Next() {
+		var v VersionRow
+		var ct int64
+		if err := rows.Scan(&v.VersionId, &v.Seq, &ct, &v.DataType); err != nil {
+			return nil, err
+		}
+		v.CreateTime = fromUnix(ct)
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
+// VersionValue is a decrypted version.
+type VersionValue struct {
+	VersionRow
+	Data string
+}
+
+// Version loads and decrypts one version; nil when it does not exist.
+func (t *Tx) Version(s *SecretRow, versionId string) (*VersionValue, error) {
+	var v VersionValue
+	var ct int64
+	var blob []byte
+	err := t.row("SELECT version_id, seq, create_time, data_type, ciphertext FROM versions WHERE secret_id = ? AND version_id = ?",
+		s.ID, versionId).Scan(&v.VersionId, &v.Seq, &ct, &v.DataType, &blob)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("load version %s of %s: %w", versionId, s.Name, err)
+	}
+	v.CreateTime = fromUnix(ct)
+	seal, err := t.s.sealer()
+	if err != nil {
+		return nil, err
+	}
+	plain, err := seal.open(blob, secretBinding(s.Name, versionId))
+	if err != nil {
+		return nil, fmt.Errorf("decrypt version %s of %s: %w", versionId, s.Name, err)
+	}
+	v.Data = string(plain)
+	return &v, nil
+}
+
+// InsertVersion encrypts and stores a new version after the secret's others.
+func (t *Tx) InsertVersion(s *SecretRow, versionId, data, dataType string, created time.Time) error {
+	seal, err := t.s.sealer()
+	if err != nil {
+		return err
+	}
+	blob, err := seal.seal([]byte(data), secretBinding(s.Name, versionId))
+	if err != nil {
+		return fmt.Errorf("encrypt version: %w", err)
+	}
+	var seq int64
+	if err := t.row("UPDATE secrets SET version_seq = version_seq + 1 WHERE id = ? RETURNING version_seq", s.ID).Scan(&seq); err != nil {
+		return fmt.Errorf("number version: %w", err)
+	}
+	if _, err := t.exec("INSERT INTO versions (secret_id, version_id, seq, create_time, data_type, ciphertext) VALUES (?, ?, ?, ?, ?, ?)",
+		s.ID, versionId, seq, unix(created), dataType, blob); err != nil {
+		return fmt.Errorf("insert version %s of %s: %w", versionId, s.Name, err)
+	}
+	return nil
+}
+
+// DeleteVersions removes versions (their labels go with them).
+func (t *Tx) DeleteVersions(secretId int64, versionIds []string) error {
+	for _, v := range versionIds {
+		if _, err := t.exec("DELETE FROM versions WHERE secret_id = ? AND version_id = ?", secretId, v); err != nil {
+			return fmt.Errorf("delete version %s: %w", v, err)
+		}
+	}
+	return nil
+}
+
+// Labels returns the secret's stage labels.
+func (t *Tx) Labels(secretId int64) (model.Labels, error) {
+	rows, err := t.query("SELECT stage, version_id FROM stages WHERE secret_id = ?", secretId)
+	if err != nil {
+		return nil, fmt.Errorf("load stages: %w", err)
+	}
+	defer rows.Close()
+	l := model.Labels{}
+	for rows.Next() {
+		var stage, v string
+		if err := rows.Scan(&stage, &v); err != nil {
+			return nil, err
+		}
+		l[stage] = v
+	}
+	return l, rows.Err()
+}
+
+// SetLabels writes the difference between old and new labels.
+func (t *Tx) SetLabels(secretId int64, old, new model.Labels) error {
+	for stage := range old {
+		if _, ok := new[stage]; !ok {
+			if _, err := t.exec("DELETE FROM stages WHERE secret_id = ? AND stage = ?", secretId, stage); err != nil {
+				return fmt.Errorf("remove stage %s: %w", stage, err)
+			}
+		}
+	}
+	for stage, v := range new {
+		if old[stage] == v {
+			continue
+		}
+		if _, err := t.exec("INSERT INTO stages (secret_id, stage, version_id) VALUES (?, ?, ?) ON CONFLICT (secret_id, stage) DO UPDATE SET version_id = excluded.version_id",
+			secretId, stage, v); err != nil {
+			return fmt.Errorf("set stage %s: %w", stage, err)
+		}
+	}
+	return nil
+}

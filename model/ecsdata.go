@@ -1,0 +1,169 @@
+package model
+
+import (
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/x509"
+	"encoding/json"
+	"encoding/pem"
+	"regexp"
+	"strings"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// ECS secret subtypes.
+const (
+	SubTypePassword = "Password"
+	SubTypeSSHKey   = "SSHKey"
+)
+
+// ECSConfig is the ExtendedConfig of an ECS secret.
+type ECSConfig struct {
+	SecretSubType string `json:"SecretSubType"`
+	InstanceId    string `json:"InstanceId"`
+	RegionId      string `json:"RegionId"`
+	CustomData    any    `json:"CustomData,omitempty"`
+}
+
+// ParseECSConfig validates the ExtendedConfig of an ECS secret.
+func ParseECSConfig(s string) (ECSConfig, error) {
+	const param = "ExtendedConfig"
+	var c ECSConfig
+	if s == "" {
+		return c, MissingParam(param)
+	}
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&c); err != nil {
+		return c, InvalidParam(param, "must be a JSON object with SecretSubType, InstanceId and RegionId")
+	}
+	if c.SecretSubType != SubTypePassword && c.SecretSubType != SubTypeSSHKey {
+		return c, InvalidParam(param, "SecretSubType must be Password or SSHKey, got %q", c.SecretSubType)
+	}
+	if err := ValidateInstanceId(c.InstanceId); err != nil {
+		return c, InvalidParam(param, "InstanceId: %s", err.(*APIError).Message)
+	}
+	if err := ValidateRegionId("ExtendedConfig.RegionId", c.RegionId); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// JSON renders the config as stored and returned.
+func (c ECSConfig) JSON() string {
+	b, _ := json.Marshal(c)
+	return string(b)
+}
+
+// ECSData is the SecretData of an ECS secret: a password or a key pair for
+// one OS user.
+type ECSData struct {
+	UserName   string `json:"UserName"`
+	Password   string `json:"Password,omitempty"`
+	PublicKey  string `json:"PublicKey,omitempty"`
+	PrivateKey string `json:"PrivateKey,omitempty"`
+}
+
+var userNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
+
+// ValidateUserName accepts POSIX-portable login names.
+func ValidateUserName(u string) error {
+	if !userNameRE.MatchString(u) {
+		return InvalidParam("SecretData", "UserName %q is not a valid Linux user name", u)
+	}
+	return nil
+}
+
+// ParseECSData validates ECS SecretData for the subtype. Error messages never
+// quote the value.
+func ParseECSData(s, subType string) (ECSData, error) {
+	var d ECSData
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&d); err != nil {
+		return d, InvalidParam("SecretData", "must be JSON with UserName and %s", map[string]string{SubTypePassword: "Password", SubTypeSSHKey: "PublicKey and PrivateKey"}[subType])
+	}
+	if err := ValidateUserName(d.UserName); err != nil {
+		return d, err
+	}
+	switch subType {
+	case SubTypePassword:
+		if d.PublicKey != "" || d.PrivateKey != "" {
+			return d, InvalidParam("SecretData", "a Password secret takes UserName and Password only")
+		}
+		if err := ValidatePassword(d.Password); err != nil {
+			return d, err
+		}
+	case SubTypeSSHKey:
+		if d.Password != "" {
+			return d, InvalidParam("SecretData", "an SSHKey secret takes UserName, PublicKey and PrivateKey only")
+		}
+		if err := ValidateKeyPair(d.PublicKey, d.PrivateKey); err != nil {
+			return d, err
+		}
+	}
+	return d, nil
+}
+
+// ValidatePassword refuses passwords chpasswd cannot take.
+func ValidatePassword(p string) error {
+	if p == "" {
+		return InvalidParam("SecretData", "Password is empty")
+	}
+	if len(p) > 256 {
+		return InvalidParam("SecretData", "Password is longer than 256 bytes")
+	}
+	for _, r := range p {
+		if r < 0x20 || r == 0x7f {
+			return InvalidParam("SecretData", "Password contains a control character")
+		}
+	}
+	return nil
+}
+
+// ValidateKeyPair checks that the private key parses and matches the public key.
+func ValidateKeyPair(publicKey, privateKey string) error {
+	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(publicKey))
+	if err != nil {
+		return InvalidParam("SecretData", "PublicKey is not an OpenSSH public key")
+	}
+	signer, err := ssh.ParsePrivateKey([]byte(privateKey))
+	if err != nil {
+		return InvalidParam("SecretData", "PrivateKey is not an unencrypted PEM/OpenSSH private key")
+	}
+	if string(signer.PublicKey().Marshal()) != string(pub.Marshal()) {
+		return InvalidParam("SecretData", "PublicKey does not belong to PrivateKey")
+	}
+	return nil
+}
+
+// PublicKeyOf derives the authorized_keys line of a private key.
+func PublicKeyOf(privateKey string) (string, error) {
+	signer, err := ssh.ParsePrivateKey([]byte(privateKey))
+	if err != nil {
+		return "", InvalidParam("PrivateKey", "not an unencrypted PEM/OpenSSH private key")
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))), nil
+}
+
+// NewRSAKeyPair makes an RSA-2048 key pair: the public key in authorized_keys
+// form and the private key as PKCS#1 PEM.
+func NewRSAKeyPair() (publicKey, privateKey string, err error) {
+	k, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return "", "", err
+	}
+	pub, err := ssh.NewPublicKey(&k.PublicKey)
+	if err != nil {
+		return "", "", err
+	}
+	privPEM := pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))), string(privPEM), nil
+}
+
+// JSON renders the data as stored.
+func (d ECSData) JSON() string {
+	b, _ := json.Marshal(d)
+	return string(b)
+}

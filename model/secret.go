@@ -1,0 +1,266 @@
+package model
+
+import (
+	"encoding/base64"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// SecretType tells a generic secret from a managed ECS one.
+type SecretType string
+
+const (
+	Generic SecretType = "Generic"
+	ECS     SecretType = "ECS"
+)
+
+// ParseSecretType accepts the cloud spellings, case-insensitively.
+func ParseSecretType(s string) (SecretType, error) {
+	switch strings.ToLower(s) {
+	case "", "generic":
+		return Generic, nil
+	case "ecs":
+		return ECS, nil
+	}
+	return "", InvalidParam("SecretType", "must be Generic or ECS, got %q", s)
+}
+
+// Label is how the console names the type.
+func (t SecretType) Label() string {
+	if t == ECS {
+		return "Managed ECS secret"
+	}
+	return "Generic secret"
+}
+
+// Rotation states of a secret's automatic rotation.
+const (
+	RotationEnabled  = "Enabled"
+	RotationDisabled = "Disabled"
+	RotationInvalid  = "Invalid"
+)
+
+// Data types of a secret value.
+const (
+	DataText   = "text"
+	DataBinary = "binary"
+)
+
+// Limits from the spec.
+const (
+	MaxSecretNameLen = 192
+	MaxVersionIdLen  = 64
+	MaxStageLen      = 64
+	MaxSecretData    = 30720
+	MaxDescription   = 1024
+	MaxVersions      = 10
+	MaxStages        = 8
+	ECSNamePrefix    = "acs/ecs/"
+)
+
+// TimeFormat is ISO-8601 UTC with second precision, as the cloud returns.
+const TimeFormat = "2006-01-02T15:04:05Z"
+
+// FormatTime renders t in TimeFormat; the zero time renders as "".
+func FormatTime(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(TimeFormat)
+}
+
+// ParseTime is the inverse of FormatTime.
+func ParseTime(s string) (time.Time, error) {
+	if s == "" {
+		return time.Time{}, nil
+	}
+	return time.Parse(TimeFormat, s)
+}
+
+// Secret is a named, versioned value's metadata (never its value).
+type Secret struct {
+	Name              string
+	Type              SecretType
+	Description       string
+	RegionId          string
+	DataType          string
+	ExtendedConfig    string // JSON text; "" when none
+	CreateTime        time.Time
+	UpdateTime        time.Time
+	AutomaticRotation string // Enabled, Disabled, Invalid
+	RotationInterval  int64  // seconds; 0 when none
+	LastRotationDate  time.Time
+	NextRotationDate  time.Time
+	RotationError     string // why the last rotation failed; "" when it did not
+	RotationFailures  int    // consecutive failed rotations
+	PlannedDeleteTime time.Time
+}
+
+// PendingDeletion reports whether deletion is planned.
+func (s *Secret) PendingDeletion() bool { return !s.PlannedDeleteTime.IsZero() }
+
+// Status is the console's status column.
+func (s *Secret) Status(now time.Time) string {
+	switch {
+	case s.PendingDeletion():
+		days := int(s.PlannedDeleteTime.Sub(now).Hours()/24 + 0.999)
+		if days < 0 {
+			days = 0
+		}
+		return "Pending deletion (in " + strconv.Itoa(days) + " days)"
+	case s.AutomaticRotation == RotationInvalid:
+		return "Rotation failed"
+	}
+	return "Enabled"
+}
+
+
+// NextRotation is the last rotation (or creation) plus the interval.
+func (s *Secret) NextRotation() time.Time {
+	if s.AutomaticRotation == RotationDisabled || s.RotationInterval <= 0 {
+		return time.Time{}
+	}
+	base := s.LastRotationDate
+	if base.IsZero() {
+		base = s.CreateTime
+	}
+	return base.Add(time.Duration(s.RotationInterval) * time.Second)
+}
+
+// Version is one value of a secret, without the value.
+type Version struct {
+	VersionId  string
+	CreateTime time.Time
+	Stages     []string
+}
+
+func isNameChar(r rune) bool {
+	return r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' ||
+		strings.ContainsRune("_/+=.@-", r)
+}
+
+// ValidateSecretName checks the name's charset and length, and the prefix
+// rule for its type.
+func ValidateSecretName(name string, typ SecretType) error {
+	if name == "" {
+		return MissingParam("SecretName")
+	}
+	if err := checkName("SecretName", name, MaxSecretNameLen); err != nil {
+		return err
+	}
+	switch {
+	case typ == ECS && !strings.HasPrefix(name, ECSNamePrefix):
+		return InvalidParam("SecretName", "the name of an ECS secret must start with %q", ECSNamePrefix)
+	case typ == Generic && strings.HasPrefix(name, "acs/"):
+		return InvalidParam("SecretName", "the name of a generic secret must not start with \"acs/\"")
+	}
+	return nil
+}
+
+// ValidateSecretNameRef checks a name used to look a secret up.
+func ValidateSecretNameRef(name string) error {
+	if name == "" {
+		return MissingParam("SecretName")
+	}
+	return checkName("SecretName", name, MaxSecretNameLen)
+}
+
+func checkName(param, s string, max int) error {
+	if n := utf8.RuneCountInString(s); n > max {
+		return InvalidParam(param, "at most %d characters, got %d", max, n)
+	}
+	for _, r := range s {
+		if !isNameChar(r) {
+			return InvalidParam(param, "only letters, digits and _ / + = . @ - are allowed, found %q", r)
+		}
+	}
+	return nil
+}
+
+// ValidateVersionId checks a caller-chosen VersionId.
+func ValidateVersionId(id string) error {
+	if id == "" {
+		return MissingParam("VersionId")
+	}
+	return checkName("VersionId", id, MaxVersionIdLen)
+}
+
+// ValidateStageName checks a stage label given by a caller.
+func ValidateStageName(param, stage string) error {
+	if stage == "" {
+		return MissingParam(param)
+	}
+	if err := checkName(param, stage, MaxStageLen); err != nil {
+		return err
+	}
+	if strings.HasPrefix(stage, "ACS") && stage != StageCurrent && stage != StagePrevious {
+		return InvalidParam(param, "%q is reserved: stage labels starting with ACS are managed by the service", stage)
+	}
+	return nil
+}
+
+// ValidateDataType accepts text (default) or binary.
+func ValidateDataType(t string) (string, error) {
+	switch t {
+	case "", DataText:
+		return DataText, nil
+	case DataBinary:
+		return DataBinary, nil
+	}
+	return "", InvalidParam("SecretDataType", "must be text or binary, got %q", t)
+}
+
+// ValidateSecretData checks size and, for binary data, base64.
+func ValidateSecretData(data, dataType string) error {
+	if data == "" {
+		return MissingParam("SecretData")
+	}
+	if len(data) > MaxSecretData {
+		return InvalidParam("SecretData", "at most %d bytes, got %d", MaxSecretData, len(data))
+	}
+	if dataType == DataBinary {
+		if _, err := base64.StdEncoding.DecodeString(data); err != nil {
+			return InvalidParam("SecretData", "binary data must be base64")
+		}
+	} else if !utf8.ValidString(data) {
+		return InvalidParam("SecretData", "text data must be UTF-8")
+	}
+	return nil
+}
+
+// ValidateDescription bounds the description.
+func ValidateDescription(d string) error {
+	if n := utf8.RuneCountInString(d); n > MaxDescription {
+		return InvalidParam("Description", "at most %d characters, got %d", MaxDescription, n)
+	}
+	return nil
+}
+
+// ValidateRegionId accepts region ids such as cn-hangzhou.
+func ValidateRegionId(param, r string) error {
+	if r == "" {
+		return MissingParam(param)
+	}
+	if len(r) > 64 {
+		return InvalidParam(param, "at most 64 characters")
+	}
+	for _, c := range r {
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return InvalidParam(param, "only lowercase letters, digits and - are allowed, found %q", c)
+		}
+	}
+	return nil
+}
+
+// ParseBool reads a CLI boolean.
+func ParseBool(param, s string) (bool, error) {
+	switch s {
+	case "true", "True", "TRUE":
+		return true, nil
+	case "false", "False", "FALSE", "":
+		return false, nil
+	}
+	return false, InvalidParam(param, "must be true or false, got %q", s)
+}

@@ -1,0 +1,201 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"kmsconsole/db"
+	"kmsconsole/ecs"
+	"kmsconsole/model"
+)
+
+// ecsBackend keeps one management connection per instance open, so a
+// rotation in a long-running process (console, serve) costs one login (the
+// verification) instead of two.
+type ecsBackend struct {
+	mu      sync.Mutex
+	clients map[string]*cachedClient
+}
+
+type cachedClient struct {
+	target ecs.Target
+	client *ecs.Client
+}
+
+func newECSBackend() *ecsBackend { return &ecsBackend{clients: map[string]*cachedClient{}} }
+
+func targetOf(inst *db.InstanceRow) ecs.Target {
+	return ecs.Target{Host: inst.Host, Port: inst.Port, HostKey: inst.HostKey, AdminUser: inst.AdminUser, AdminKey: inst.AdminKey}
+}
+
+func sameTarget(a, b ecs.Target) bool {
+	return a.Host == b.Host && a.Port == b.Port && a.HostKey == b.HostKey && a.AdminUser == b.AdminUser && string(a.AdminKey) == string(b.AdminKey)
+}
+
+// client returns an open management connection to the instance.
+func (b *ecsBackend) client(ctx context.Context, inst *db.InstanceRow) (*ecs.Client, error) {
+	t := targetOf(inst)
+	b.mu.Lock()
+	if c, ok := b.clients[inst.InstanceId]; ok && sameTarget(c.target, t) {
+		b.mu.Unlock()
+		return c.client, nil
+	}
+	b.mu.Unlock()
+	c, err := ecs.Dial(ctx, t)
+	if err != nil {
+		return nil, err
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if old, ok := b.clients[inst.InstanceId]; ok {
+		old.client.Close()
+	}
+	b.clients[inst.InstanceId] = &cachedClient{target: t, client: c}
+	return c, nil
+}
+
+// forget drops a connection that failed, so the next call dials afresh.
+func (b *ecsBackend) forget(instanceId string, c *ecs.Client) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if cc, ok := b.clients[instanceId]; ok && cc.client == c {
+		cc.client.Close()
+		delete(b.clients, instanceId)
+	}
+}
+
+// Close closes every cached connection.
+func (b *ecsBackend) Close() {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for id, c := range b.clients {
+		c.client.Close()
+		delete(b.clients, id)
+	}
+}
+
+// withClient runs fn on the instance's management connection, redialling
+// once if a cached connection turned out to be dead.
+func (b *ecsBackend) withClient(ctx context.Context, inst *db.InstanceRow, fn func(*ecs.Client) error) error {
+	for attempt := 0; ; attempt++ {
+		c, err := b.client(ctx, inst)
+		if err != nil {
+			return err
+		}
+		err = fn(c)
+		if err == nil || attempt > 0 || !isConnectionError(err) {
+			if err != nil && isConnectionError(err) {
+				b.forget(inst.InstanceId, c)
+			}
+			return err
+		}
+		b.forget(inst.InstanceId, c)
+	}
+}
+
+// isConnectionError tells a dead connection from a refusal by the host.
+func isConnectionError(err error) bool {
+	return errors.Is(err, ecs.ErrUnreachable)
+}
+
+// verify logs in as the managed user with the credential in data.
+func verify(ctx context.Context, inst *db.InstanceRow, subType string, data model.ECSData) error {
+	if subType == model.SubTypeSSHKey {
+		return ecs.VerifyKey(ctx, inst.Host, inst.Port, inst.HostKey, data.UserName, []byte(data.PrivateKey))
+	}
+	return ecs.VerifyPassword(ctx, inst.Host, inst.Port, inst.HostKey, data.UserName, data.Password)
+}
+
+// describeECSError turns an ecs error into a reason for people: what failed
+// and what to do, never a value.
+func describeECSError(step string, inst *db.InstanceRow, err error) string {
+	var mm *ecs.HostKeyMismatchError
+	switch {
+	case errors.As(err, &mm):
+		return fmt.Sprintf("%s: host key of %s changed (pinned %s, offered %s); re-pin the instance only if the change is expected", step, inst.InstanceId, mm.Want, mm.Got)
+	case errors.Is(err, ecs.ErrUnreachable):
+		return fmt.Sprintf("%s: instance %s (%s:%d) is unreachable: %v", step, inst.InstanceId, inst.Host, inst.Port, err)
+	case errors.Is(err, ecs.ErrAdminAuth):
+		return fmt.Sprintf("%s: the management login %s@%s was refused; check the instance's admin key", step, inst.AdminUser, inst.InstanceId)
+	case errors.Is(err, ecs.ErrSudo):
+		return fmt.Sprintf("%s: sudo on %s refused: %v", step, inst.InstanceId, err)
+	case errors.Is(err, ecs.ErrNoSuchUser):
+		return fmt.Sprintf("%s: the managed user does not exist on %s", step, inst.InstanceId)
+	case errors.Is(err, ecs.ErrAuthFailed):
+		return fmt.Sprintf("%s: login with the new credential was refused by %s (is password or key authentication enabled for the user?)", step, inst.InstanceId)
+	}
+	return fmt.Sprintf("%s on %s: %v", step, inst.InstanceId, err)
+}
+
+// ecsCreatePlan is what CreateSecret checked of an ECS secret before writing.
+type ecsCreatePlan struct {
+	instanceId string
+	warning    string
+}
+
+// recheck makes sure the instance still exists inside the write transaction.
+func (p *ecsCreatePlan) recheck(tx *db.Tx) error {
+	inst, err := tx.Instance(p.instanceId)
+	if err != nil {
+		return err
+	}
+	if inst == nil {
+		return model.NotFound("The instance %s does not exist", p.instanceId)
+	}
+	return nil
+}
+
+// prepareECSSecret validates an ECS secret's config and data, checks that the
+// managed user exists on the host, and tries the initial credential.
+func (s *Service) prepareECSSecret(ctx context.Context, req CreateSecretRequest, row *db.SecretRow) (*ecsCreatePlan, error) {
+	cfg, err := model.ParseECSConfig(req.ExtendedConfig)
+	if err != nil {
+		return nil, err
+	}
+	if cfg.RegionId != s.opts.Region {
+		return nil, model.InvalidParam("ExtendedConfig", "RegionId %s differs from the secret's region %s", cfg.RegionId, s.opts.Region)
+	}
+	data, err := model.ParseECSData(req.SecretData, cfg.SecretSubType)
+	if err != nil {
+		return nil, err
+	}
+	var inst *db.InstanceRow
+	if err := s.store.Read(ctx, func(tx *db.Tx) error {
+		inst, err = tx.Instance(cfg.InstanceId)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	if inst == nil {
+		return nil, model.NotFound("The instance %s does not exist", cfg.InstanceId)
+	}
+	if inst.RegionId != s.opts.Region {
+		return nil, model.InvalidParam("ExtendedConfig", "instance %s is in region %s, not %s", inst.InstanceId, inst.RegionId, s.opts.Region)
+	}
+	var exists bool
+	err = s.ecs.withClient(ctx, inst, func(c *ecs.Client) error {
+		exists, err = c.UserExists(ctx, data.UserName)
+		return err
+	})
+	if err != nil {
+		return nil, model.InvalidParam("ExtendedConfig", "cannot check the user on the instance: %s", describeECSError("connect", inst, err))
+	}
+	if !exists {
+		return nil, model.NotFound("The user %s does not exist on instance %s", data.UserName, inst.InstanceId)
+	}
+	row.ExtendedConfig = cfg.JSON()
+	row.InstanceId = inst.InstanceId
+	plan := &ecsCreatePlan{instanceId: inst.InstanceId}
+	if err := verify(ctx, inst, cfg.SecretSubType, data); err != nil {
+		plan.warning = fmt.Sprintf("the initial credential does not log in to %s as %s; the first rotation will set a valid one", inst.InstanceId, data.UserName)
+	}
+	return plan, nil
+}
+
+// contextWithTimeout bounds one host operation.
+func contextWithTimeout(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, 30*time.Second)
+}

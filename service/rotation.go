@@ -1,0 +1,621 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/google/uuid"
+
+	"kmsconsole/db"
+	"kmsconsole/ecs"
+	"kmsconsole/model"
+)
+
+// Rotation steps, in order, as the console shows them.
+const (
+	StepCreate = "create"
+	StepSet    = "set"
+	StepTest   = "test"
+	StepFinish = "finish"
+)
+
+// Rotation limits.
+const (
+	maxRotationsPerHour = 50
+	leaseTTL            = 60 * time.Second
+	leaseRenewEvery     = 15 * time.Second
+	// maxRetries failed automatic rotations in a row stop the scheduler
+	// from retrying until an operator acts.
+	maxRetries = 5
+)
+
+// RotationFailureEvent is what --on-rotation-failure receives: never a value.
+type RotationFailureEvent struct {
+	Time       string
+	SecretName string
+	InstanceId string
+	VersionId  string
+	Step       string
+	Reason     string
+	Operator   string
+	Failures   int
+}
+
+// hostname names this machine in lease holders.
+var hostname, _ = os.Hostname()
+
+// newHolder names one rotation attempt: host, pid (so another process on the
+// same host can tell a crashed holder from a live one) and a unique id.
+func newHolder() string {
+	return hostname + ":" + strconv.Itoa(os.Getpid()) + ":" + uuid.NewString()
+}
+
+// holderDead reports whether the lease holder was a process on this host that
+// no longer exists: its lease need not be waited out.
+func holderDead(holder string) bool {
+	parts := strings.SplitN(holder, ":", 3)
+	if len(parts) != 3 || parts[0] != hostname {
+		return false
+	}
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	if pid == os.Getpid() {
+		return false
+	}
+	return errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
+// lease is a held rotation lease, renewed in the background until released.
+type lease struct {
+	s      *Service
+	name   string
+	holder string
+	stop   chan struct{}
+	done   chan struct{}
+}
+
+// acquireRotationLease takes the secret's rotation lease so no other
+// goroutine or process rotates it at the same time.
+func (s *Service) acquireRotationLease(ctx context.Context, secretName string) (*lease, error) {
+	l := &lease{s: s, name: rotationLease(secretName), holder: newHolder(), stop: make(chan struct{}), done: make(chan struct{})}
+	var got bool
+	err := s.store.Write(ctx, func(tx *db.Tx) error {
+		now := time.Now()
+		var err error
+		got, err = tx.AcquireLease(l.name, l.holder, now, now.Add(leaseTTL))
+		if err != nil || got {
+			return err
+		}
+		holder, err := tx.LeaseHolder(l.name, now)
+		if err != nil {
+			return err
+		}
+		if holderDead(holder) {
+			if err := tx.ReleaseLease(l.name, holder); err != nil {
+				return err
+			}
+			got, err = tx.AcquireLease(l.name, l.holder, now, now.Add(leaseTTL))
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if !got {
+		return nil, model.Errorf(model.CodeResourceInUse, "A rotation of %s is already running", secretName)
+	}
+	go l.renew()
+	return l, nil
+}
+
+func (l *lease) renew() {
+	defer close(l.done)
+	t := time.NewTicker(leaseRenewEvery)
+	defer t.Stop()
+	for {
+		select {
+		case <-l.stop:
+			return
+		case <-t.C:
+			_ = l.s.store.Write(context.Background(), func(tx *db.Tx) error {
+				now := time.Now()
+				_, err := tx.AcquireLease(l.name, l.holder, now, now.Add(leaseTTL))
+				return err
+			})
+		}
+	}
+}
+
+func (l *lease) release() {
+	close(l.stop)
+	<-l.done
+	_ = l.s.store.Write(context.Background(), func(tx *db.Tx) error { return tx.ReleaseLease(l.name, l.holder) })
+}
+
+// rotationTarget is everything a rotation needs, loaded in one read.
+type rotationTarget struct {
+	secret  *db.SecretRow
+	cfg     model.ECSConfig
+	inst    *db.InstanceRow
+	labels  model.Labels
+	current model.ECSData
+	curId   string
+	pending *model.ECSData
+	pendId  string
+}
+
+func (s *Service) loadRotationTarget(ctx context.Context, name string) (*rotationTarget, error) {
+	var t rotationTarget
+	err := s.store.Read(ctx, func(tx *db.Tx) error {
+		sec, err := loadSecret(tx, name, false)
+		if err != nil {
+			return err
+		}
+		if sec.Type != model.ECS {
+			return model.InvalidParam("SecretName", "%s is a generic secret: it has no built-in rotation; use PutSecretValue", sec.Name)
+		}
+		t.secret = sec
+		if t.cfg, err = model.ParseECSConfig(sec.ExtendedConfig); err != nil {
+			return err
+		}
+		if t.inst, err = tx.Instance(t.cfg.InstanceId); err != nil {
+			return err
+		}
+		if t.inst == nil {
+			return model.NotFound("The instance %s of secret %s no longer exists", t.cfg.InstanceId, sec.Name)
+		}
+		if t.labels, err = tx.Labels(sec.ID); err != nil {
+			return err
+		}
+		read := func(vid string) (*model.ECSData, error) {
+			v, err := tx.Version(sec, vid)
+			if err != nil || v == nil {
+				return nil, err
+			}
+			var d model.ECSData
+			if err := json.Unmarshal([]byte(v.Data), &d); err != nil {
+				return nil, fmt.Errorf("version %s of %s is not ECS data", vid, sec.Name)
+			}
+			return &d, nil
+		}
+		t.curId = t.labels[model.StageCurrent]
+		cur, err := read(t.curId)
+		if err != nil {
+			return err
+		}
+		if cur == nil {
+			return model.NotFound("The secret %s has no current version", sec.Name)
+		}
+		t.current = *cur
+		if t.pendId = t.labels[model.StagePending]; t.pendId != "" {
+			if t.pending, err = read(t.pendId); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, model.Wrap(err)
+	}
+	return &t, nil
+}
+
+// newCredential makes the value of the next version: the custom value when
+// given (a bare password or private key, or the full JSON), else a random
+// 32-character password or a new RSA-2048 key pair.
+func newCredential(subType, user, custom string) (model.ECSData, error) {
+	d := model.ECSData{UserName: user}
+	if custom != "" {
+		if strings.HasPrefix(strings.TrimSpace(custom), "{") {
+			parsed, err := model.ParseECSData(custom, subType)
+			if err != nil {
+				return d, err
+			}
+			if parsed.UserName != user {
+				return d, model.InvalidParam("SecretData", "UserName must stay %s", user)
+			}
+			return parsed, nil
+		}
+		if subType == model.SubTypePassword {
+			d.Password = custom
+			return d, model.ValidatePassword(custom)
+		}
+		pub, err := model.PublicKeyOf(custom)
+		if err != nil {
+			return d, model.InvalidParam("SecretData", "a custom key pair is a private key (PEM/OpenSSH) or JSON with PublicKey and PrivateKey")
+		}
+		d.PublicKey, d.PrivateKey = pub, custom
+		return d, nil
+	}
+	if subType == model.SubTypeSSHKey {
+		pub, priv, err := model.NewRSAKeyPair()
+		d.PublicKey, d.PrivateKey = pub, priv
+		return d, err
+	}
+	p, err := model.RandomPassword(model.DefaultPasswordOptions())
+	d.Password = p
+	return d, err
+}
+
+// RotateSecret rotates a managed ECS secret: create, set, test, finish
+// (SPEC §3). On failure the host keeps the old credential.
+func (s *Service) RotateSecret(ctx context.Context, req RotateSecretRequest) (resp *RotateSecretResponse, err error) {
+	rid := newRequestId()
+	a := s.audit("RotateSecret", req.SecretName, rid)
+	a.ev.VersionId = req.VersionId
+	defer a.finish(&err)
+	if err := s.requireAdmin("rotate secrets"); err != nil {
+		return nil, err
+	}
+	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
+		return nil, err
+	}
+	if req.VersionId != "" {
+		if err := model.ValidateVersionId(req.VersionId); err != nil {
+			return nil, err
+		}
+	}
+	if len(req.SecretData) > model.MaxSecretData {
+		return nil, model.InvalidParam("SecretData", "at most %d bytes", model.MaxSecretData)
+	}
+	t, err := s.loadRotationTarget(ctx, req.SecretName)
+	if err != nil {
+		return nil, err
+	}
+	resp = &RotateSecretResponse{RequestId: rid, Arn: s.arn(req.SecretName), SecretName: req.SecretName, VersionId: req.VersionId}
+	if req.VersionId != "" && s.versionExists(ctx, t.secret, req.VersionId) {
+		a.wrote = true // an idempotent retry: nothing happened, nothing to record
+		return resp, nil
+	}
+	if req.VersionId == "" {
+		req.VersionId = uuid.NewString()
+		resp.VersionId = req.VersionId
+		a.ev.VersionId = req.VersionId
+	}
+	l, err := s.acquireRotationLease(ctx, req.SecretName)
+	if err != nil {
+		return nil, err
+	}
+	defer l.release()
+	if t.pending != nil {
+		// An earlier rotation died half-way: settle it before starting.
+		if err := s.resolveLocked(ctx, req.SecretName); err != nil {
+			return nil, err
+		}
+		if t, err = s.loadRotationTarget(ctx, req.SecretName); err != nil {
+			return nil, err
+		}
+	}
+	progress := func(step string) {
+		if req.Progress != nil {
+			req.Progress(step)
+		}
+	}
+
+	// 1. create — durably store the new credential before the host sees it.
+	progress(StepCreate)
+	cred, err := newCredential(t.cfg.SecretSubType, t.current.UserName, req.SecretData)
+	if err != nil {
+		return nil, err
+	}
+	// Dial the management connection while the pending version commits.
+	dialed := make(chan error, 1)
+	go func() {
+		_, err := s.ecs.client(ctx, t.inst)
+		dialed <- err
+	}()
+	err = s.store.Write(ctx, func(tx *db.Tx) error {
+		n, err := tx.CountRotationsSince(t.secret.Name, s.opts.Now().Add(-time.Hour))
+		if err != nil {
+			return err
+		}
+		if n >= maxRotationsPerHour {
+			return model.Errorf(model.CodeThrottling, "The secret %s was rotated %d times in the last hour (limit %d)", t.secret.Name, n, maxRotationsPerHour)
+		}
+		if v, err := tx.Version(t.secret, req.VersionId); err != nil {
+			return err
+		} else if v != nil {
+			return model.Errorf(model.CodeResourceExist, "The version %s of secret %s already exists", req.VersionId, t.secret.Name)
+		}
+		if err := tx.RecordRotation(t.secret.Name, s.opts.Now()); err != nil {
+			return err
+		}
+		if err := tx.InsertVersion(t.secret, req.VersionId, cred.JSON(), model.DataText, s.now()); err != nil {
+			return err
+		}
+		next := t.labels.Clone()
+		next[model.StagePending] = req.VersionId
+		return tx.SetLabels(t.secret.ID, t.labels, next)
+	})
+	<-dialed // the dial's own error shows up again in the set step
+	if err != nil {
+		return nil, err
+	}
+
+	// 2. set, 3. test
+	step, applied, err := s.applyAndVerify(ctx, t, cred, req.VersionId, progress)
+	if err != nil {
+		reason := describeECSError(step, t.inst, err)
+		s.failRotation(ctx, t, cred, req.VersionId, step, reason, applied)
+		a.ev.VersionId = req.VersionId
+		return nil, model.Errorf(model.CodeRotationFailed, "Rotation of %s failed at %s", t.secret.Name, reason)
+	}
+
+	// 4. finish
+	progress(StepFinish)
+	if err := s.promote(ctx, t.secret.Name, req.VersionId, a); err != nil {
+		return nil, err
+	}
+	if t.cfg.SecretSubType == model.SubTypeSSHKey {
+		s.removeOldKeys(ctx, t, req.VersionId)
+	}
+	return resp, nil
+}
+
+func (s *Service) versionExists(ctx context.Context, sec *db.SecretRow, vid string) bool {
+	var found bool
+	_ = s.store.Read(ctx, func(tx *db.Tx) error {
+		v, err := tx.Version(sec, vid)
+		found = v != nil
+		return err
+	})
+	return found
+}
+
+// applyAndVerify sets the new credential on the host and logs in with it.
+// applied says whether the host may have been changed.
+func (s *Service) applyAndVerify(ctx context.Context, t *rotationTarget, cred model.ECSData, vid string, progress func(string)) (step string, applied bool, err error) {
+	ctx, cancel := contextWithTimeout(ctx)
+	defer cancel()
+	progress(StepSet)
+	// Anything that fails before the change command runs left the host as
+	// it was; anything later may have changed it (a connection lost during
+	// chpasswd, say), and is rolled back to be sure.
+	c, err := s.ecs.client(ctx, t.inst)
+	if err != nil {
+		return StepSet, false, err
+	}
+	if t.cfg.SecretSubType == model.SubTypeSSHKey {
+		err = c.AddAuthorizedKey(ctx, cred.UserName, cred.PublicKey, ecs.KeyTag(t.secret.Name, vid))
+	} else {
+		err = c.SetPassword(ctx, cred.UserName, cred.Password)
+	}
+	if err != nil {
+		if isConnectionError(err) {
+			s.ecs.forget(t.inst.InstanceId, c)
+		}
+		return StepSet, !errors.Is(err, ecs.ErrSudo) && !errors.Is(err, ecs.ErrNoSuchUser), err
+	}
+	progress(StepTest)
+	return StepTest, true, verify(ctx, t.inst, t.cfg.SecretSubType, cred)
+}
+
+// promote makes the pending version current: ACSPrevious moves onto the old
+// current version, the pending label goes, failures are cleared.
+func (s *Service) promote(ctx context.Context, name, vid string, a *audit) error {
+	return s.store.Write(ctx, func(tx *db.Tx) error {
+		sec, err := tx.SecretByName(name)
+		if err != nil {
+			return err
+		}
+		if sec == nil {
+			return model.NotFound("The secret %s does not exist", name)
+		}
+		labels, err := tx.Labels(sec.ID)
+		if err != nil {
+			return err
+		}
+		next := labels.Clone()
+		delete(next, model.StagePending)
+		next.Move(model.StageCurrent, vid)
+		if err := evict(tx, sec.ID, next); err != nil {
+			return err
+		}
+		if err := tx.SetLabels(sec.ID, labels, next); err != nil {
+			return err
+		}
+		now := s.now()
+		sec.LastRotationDate = now
+		sec.UpdateTime = now
+		sec.RotationError = ""
+		sec.RotationFailures = 0
+		sec.NextRetry = time.Time{}
+		if sec.AutomaticRotation == model.RotationInvalid {
+			sec.AutomaticRotation = model.RotationEnabled
+			if sec.RotationInterval == 0 {
+				sec.AutomaticRotation = model.RotationDisabled
+			}
+		}
+		if err := tx.UpdateSecret(sec); err != nil {
+			return err
+		}
+		if a != nil {
+			return a.success(tx, vid)
+		}
+		return nil
+	})
+}
+
+// removeOldKeys removes every key line this console added for the secret
+// except the current version's. A failure leaves the old key working, and
+// the store still holds it as ACSPrevious, so it is recorded, not fatal.
+func (s *Service) removeOldKeys(ctx context.Context, t *rotationTarget, keep string) {
+	prefix := ecs.KeyTag(t.secret.Name, "")
+	keepTag := ecs.KeyTag(t.secret.Name, keep)
+	err := s.ecs.withClient(ctx, t.inst, func(c *ecs.Client) error {
+		_, err := c.RemoveAuthorizedKeys(ctx, t.current.UserName, func(tag string) bool {
+			return strings.HasPrefix(tag, prefix) && tag != keepTag
+		})
+		return err
+	})
+	if err != nil {
+		s.auditEvent(ctx, "RemoveOldKey", t.secret.Name, keep, "Failure", model.CodeRotationFailed, describeECSError("remove old key", t.inst, err))
+	}
+}
+
+func (s *Service) auditEvent(ctx context.Context, action, target, vid, result, code, msg string) {
+	_ = s.store.Write(ctx, func(tx *db.Tx) error {
+		return tx.Audit(model.AuditEvent{Time: s.now(), Operator: s.opts.Actor.Name, Action: action, Target: target,
+			VersionId: vid, Result: result, ErrorCode: code, Error: msg, RequestId: newRequestId()})
+	})
+}
+
+// failRotation puts the host back and records the failure. When the host
+// cannot be put back for sure, the pending version is kept so that the next
+// start (or scheduler tick) settles it by testing which credential works.
+func (s *Service) failRotation(ctx context.Context, t *rotationTarget, cred model.ECSData, vid, step, reason string, applied bool) {
+	rolledBack := !applied
+	if applied {
+		rctx, cancel := contextWithTimeout(context.WithoutCancel(ctx))
+		err := s.ecs.withClient(rctx, t.inst, func(c *ecs.Client) error {
+			if t.cfg.SecretSubType == model.SubTypeSSHKey {
+				tag := ecs.KeyTag(t.secret.Name, vid)
+				_, err := c.RemoveAuthorizedKeys(rctx, cred.UserName, func(x string) bool { return x == tag })
+				return err
+			}
+			return c.SetPassword(rctx, t.current.UserName, t.current.Password)
+		})
+		cancel()
+		rolledBack = err == nil
+		if err != nil {
+			reason += "; rollback failed (" + describeECSError("rollback", t.inst, err) + "), the new version is kept pending and will be settled on the next start"
+		}
+	}
+	var failures int
+	_ = s.store.Write(context.WithoutCancel(ctx), func(tx *db.Tx) error {
+		sec, err := tx.SecretByName(t.secret.Name)
+		if err != nil || sec == nil {
+			return err
+		}
+		if rolledBack {
+			labels, err := tx.Labels(sec.ID)
+			if err != nil {
+				return err
+			}
+			if labels[model.StagePending] == vid {
+				next := labels.Clone()
+				delete(next, model.StagePending)
+				if err := tx.SetLabels(sec.ID, labels, next); err != nil {
+					return err
+				}
+				if err := tx.DeleteVersions(sec.ID, []string{vid}); err != nil {
+					return err
+				}
+			}
+		}
+		s.markFailed(sec, reason)
+		failures = sec.RotationFailures
+		return tx.UpdateSecret(sec)
+	})
+	if s.opts.OnRotationFailure != nil {
+		s.opts.OnRotationFailure(RotationFailureEvent{Time: model.FormatTime(s.now()), SecretName: t.secret.Name,
+			InstanceId: t.inst.InstanceId, VersionId: vid, Step: step, Reason: reason, Operator: s.opts.Actor.Name, Failures: failures})
+	}
+}
+
+// markFailed sets the failed state with a capped exponential retry time.
+func (s *Service) markFailed(sec *db.SecretRow, reason string) {
+	sec.AutomaticRotation = model.RotationInvalid
+	sec.RotationError = reason
+	sec.RotationFailures++
+	backoff := 5 * time.Minute << min(sec.RotationFailures-1, 6)
+	if backoff > 6*time.Hour {
+		backoff = 6 * time.Hour
+	}
+	sec.NextRetry = s.now().Add(backoff)
+	sec.UpdateTime = s.now()
+}
+
+// ResolvePending settles a rotation that a crash interrupted: if the host
+// accepts the pending credential it is promoted, otherwise it is dropped.
+func (s *Service) ResolvePending(ctx context.Context, name string) error {
+	l, err := s.acquireRotationLease(ctx, name)
+	if err != nil {
+		return err
+	}
+	defer l.release()
+	return s.resolveLocked(ctx, name)
+}
+
+func (s *Service) resolveLocked(ctx context.Context, name string) error {
+	t, err := s.loadRotationTarget(ctx, name)
+	if err != nil || t.pending == nil {
+		return err
+	}
+	vctx, cancel := contextWithTimeout(ctx)
+	defer cancel()
+	verr := verify(vctx, t.inst, t.cfg.SecretSubType, *t.pending)
+	switch {
+	case verr == nil:
+		if err := s.promote(ctx, name, t.pendId, nil); err != nil {
+			return err
+		}
+		if t.cfg.SecretSubType == model.SubTypeSSHKey {
+			s.removeOldKeys(ctx, t, t.pendId)
+		}
+		s.auditEvent(ctx, "ResolvePendingRotation", name, t.pendId, "Success", "", "the host accepts the pending version: promoted to ACSCurrent")
+		return nil
+	case errors.Is(verr, ecs.ErrAuthFailed):
+		if t.cfg.SecretSubType == model.SubTypeSSHKey {
+			tag := ecs.KeyTag(name, t.pendId)
+			if err := s.ecs.withClient(vctx, t.inst, func(c *ecs.Client) error {
+				_, err := c.RemoveAuthorizedKeys(vctx, t.pending.UserName, func(x string) bool { return x == tag })
+				return err
+			}); err != nil {
+				return model.Errorf(model.CodeRotationFailed, "settling the interrupted rotation of %s: %s", name, describeECSError("remove pending key", t.inst, err))
+			}
+		}
+		err := s.store.Write(ctx, func(tx *db.Tx) error {
+			labels, err := tx.Labels(t.secret.ID)
+			if err != nil {
+				return err
+			}
+			if labels[model.StagePending] != t.pendId {
+				return nil
+			}
+			next := labels.Clone()
+			delete(next, model.StagePending)
+			if err := tx.SetLabels(t.secret.ID, labels, next); err != nil {
+				return err
+			}
+			return tx.DeleteVersions(t.secret.ID, []string{t.pendId})
+		})
+		if err == nil {
+			s.auditEvent(ctx, "ResolvePendingRotation", name, t.pendId, "Success", "", "the host refuses the pending version: dropped, ACSCurrent unchanged")
+		}
+		return err
+	}
+	return model.Errorf(model.CodeRotationFailed, "settling the interrupted rotation of %s: %s", name, describeECSError("test", t.inst, verr))
+}
+
+// ResolveAllPending settles every interrupted rotation in the store; run at
+// start-up and by the scheduler. It returns the names it could not settle.
+func (s *Service) ResolveAllPending(ctx context.Context) (unresolved []string) {
+	var rows []*db.SecretRow
+	_ = s.store.Read(ctx, func(tx *db.Tx) error {
+		var err error
+		rows, err = tx.SecretsWithPending()
+		return err
+	})
+	for _, r := range rows {
+		if r.PendingDeletion() {
+			continue
+		}
+		if err := s.ResolvePending(ctx, r.Name); err != nil && !model.IsCode(err, model.CodeResourceInUse) {
+			unresolved = append(unresolved, r.Name)
+		}
+	}
+	return unresolved
+}
+
+// Close releases cached SSH connections.
+func (s *Service) Close() { s.ecs.Close() }

@@ -1,0 +1,805 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/google/uuid"
+
+	"kmsconsole/db"
+	"kmsconsole/model"
+)
+
+// CreateSecret stores a new secret with its first version as ACSCurrent.
+func (s *Service) CreateSecret(ctx context.Context, req CreateSecretRequest) (resp *CreateSecretResponse, err error) {
+	rid := newRequestId()
+	a := s.audit("CreateSecret", req.SecretName, rid)
+	defer a.finish(&err)
+	if err := s.requireAdmin("create secrets"); err != nil {
+		return nil, err
+	}
+	typ, err := model.ParseSecretType(req.SecretType)
+	if err != nil {
+		return nil, err
+	}
+	if err := model.ValidateSecretName(req.SecretName, typ); err != nil {
+		return nil, err
+	}
+	dataType, err := model.ValidateDataType(req.SecretDataType)
+	if err != nil {
+		return nil, err
+	}
+	if err := model.ValidateSecretData(req.SecretData, dataType); err != nil {
+		return nil, err
+	}
+	if req.VersionId == "" {
+		req.VersionId = uuid.NewString()
+	}
+	if err := model.ValidateVersionId(req.VersionId); err != nil {
+		return nil, err
+	}
+	if err := model.ValidateDescription(req.Description); err != nil {
+		return nil, err
+	}
+	now := s.now()
+	row := &db.SecretRow{Secret: model.Secret{
+		Name: req.SecretName, Type: typ, Description: req.Description, RegionId: s.opts.Region,
+		DataType: dataType, CreateTime: now, UpdateTime: now, AutomaticRotation: model.RotationDisabled,
+	}}
+	var ecsPlan *ecsCreatePlan
+	switch typ {
+	case model.Generic:
+		if req.ExtendedConfig != "" {
+			return nil, model.InvalidParam("ExtendedConfig", "only ECS secrets take an ExtendedConfig")
+		}
+		if req.EnableAutomaticRotation || req.RotationInterval != "" {
+			return nil, model.InvalidParam("EnableAutomaticRotation", "generic secrets have no built-in rotation; rotate them with PutSecretValue and UpdateSecretVersionStage")
+		}
+	case model.ECS:
+		if dataType != model.DataText {
+			return nil, model.InvalidParam("SecretDataType", "ECS secrets are text")
+		}
+		if req.EnableAutomaticRotation {
+			if req.RotationInterval == "" {
+				return nil, model.MissingParam("RotationInterval")
+			}
+			if row.RotationInterval, err = model.ParseRotationInterval(req.RotationInterval); err != nil {
+				return nil, err
+			}
+			row.AutomaticRotation = model.RotationEnabled
+		} else if req.RotationInterval != "" {
+			return nil, model.InvalidParam("RotationInterval", "set EnableAutomaticRotation true to give an interval")
+		}
+		if ecsPlan, err = s.prepareECSSecret(ctx, req, row); err != nil {
+			return nil, err
+		}
+	}
+	err = s.store.Write(ctx, func(tx *db.Tx) error {
+		existing, err := tx.SecretByName(req.SecretName)
+		if err != nil {
+			return err
+		}
+		if existing != nil {
+			if existing.PendingDeletion() {
+				return model.Errorf(model.CodeInDeleteWindow, "The secret %s is pending deletion; its name cannot be reused until it is purged or restored", req.SecretName)
+			}
+			return model.Errorf(model.CodeResourceExist, "The secret %s already exists", req.SecretName)
+		}
+		if ecsPlan != nil {
+			if err := ecsPlan.recheck(tx); err != nil {
+				return err
+			}
+		}
+		if row.ID, err = tx.InsertSecret(row); err != nil {
+			return err
+		}
+		if err := tx.InsertVersion(row, req.VersionId, req.SecretData, dataType, now); err != nil {
+			return err
+		}
+		if err := tx.SetLabels(row.ID, nil, model.Labels{model.StageCurrent: req.VersionId}); err != nil {
+			return err
+		}
+		return a.success(tx, req.VersionId)
+	})
+	if err != nil {
+		return nil, err
+	}
+	resp = &CreateSecretResponse{
+		RequestId: rid, Arn: s.arn(row.Name), SecretName: row.Name, VersionId: req.VersionId,
+		SecretType: string(row.Type), AutomaticRotation: row.AutomaticRotation,
+		RotationInterval: model.FormatInterval(row.RotationInterval),
+		NextRotationDate: model.FormatTime(row.NextRotation()), ExtendedConfig: row.ExtendedConfig,
+	}
+	if ecsPlan != nil {
+		resp.Warning = ecsPlan.warning
+	}
+	return resp, nil
+}
+
+// GetSecretValue returns a version's value: ACSCurrent unless a version or
+// stage is asked for.
+func (s *Service) GetSecretValue(ctx context.Context, req GetSecretValueRequest) (*GetSecretValueResponse, error) {
+	if err := s.requireAdmin("read secret values"); err != nil {
+		return nil, err
+	}
+	resp, pending, err := s.getSecretValue(ctx, req)
+	if err == nil && pending {
+		// A rotation was interrupted: settle it so the value returned is
+		// the one the host accepts, then read again.
+		if rerr := s.ResolvePending(ctx, req.SecretName); rerr == nil {
+			resp, _, err = s.getSecretValue(ctx, req)
+		}
+	}
+	return resp, err
+}
+
+func (s *Service) getSecretValue(ctx context.Context, req GetSecretValueRequest) (resp *GetSecretValueResponse, pending bool, err error) {
+	if req.VersionId != "" {
+		if err := model.ValidateVersionId(req.VersionId); err != nil {
+			return nil, false, err
+		}
+	}
+	if req.VersionStage != "" {
+		if err := model.ValidateStageName("VersionStage", req.VersionStage); err != nil {
+			return nil, false, err
+		}
+	}
+	err = s.store.Read(ctx, func(tx *db.Tx) error {
+		sec, err := loadSecret(tx, req.SecretName, false)
+		if err != nil {
+			return err
+		}
+		labels, err := tx.Labels(sec.ID)
+		if err != nil {
+			return err
+		}
+		_, pending = labels[model.StagePending]
+		vid := req.VersionId
+		stage := req.VersionStage
+		if sec.Type == model.ECS && stage != "" && stage != model.StageCurrent && stage != model.StagePrevious {
+			return model.InvalidParam("VersionStage", "ECS secrets can be read only at ACSCurrent or ACSPrevious")
+		}
+		switch {
+		case vid == "" && stage == "":
+			stage = model.StageCurrent
+			fallthrough
+		case vid == "":
+			vid = labels[stage]
+			if vid == "" {
+				return model.NotFound("The secret %s has no version at stage %s", sec.Name, stage)
+			}
+		case stage != "" && labels[stage] != vid:
+			return model.NotFound("The version %s of secret %s is not at stage %s", vid, sec.Name, stage)
+		}
+		v, err := tx.Version(sec, vid)
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			return model.NotFound("The secret %s has no version %s", sec.Name, vid)
+		}
+		stages := labels.Of(vid)
+		if sec.Type == model.ECS && !contains(stages, model.StageCurrent) && !contains(stages, model.StagePrevious) {
+			return model.InvalidParam("VersionId", "ECS secrets can be read only at ACSCurrent or ACSPrevious")
+		}
+		resp = &GetSecretValueResponse{
+			RequestId: newRequestId(), SecretName: sec.Name, VersionId: vid,
+			CreateTime: model.FormatTime(v.CreateTime), SecretData: v.Data, SecretDataType: v.DataType,
+			VersionStages: Stages{publicStages(stages)}, SecretType: string(sec.Type),
+			AutomaticRotation: sec.AutomaticRotation, RotationInterval: model.FormatInterval(sec.RotationInterval),
+			LastRotationDate: model.FormatTime(sec.LastRotationDate), NextRotationDate: model.FormatTime(sec.NextRotationDate),
+		}
+		if req.FetchExtendedConfig {
+			resp.ExtendedConfig = sec.ExtendedConfig
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, false, model.Wrap(err)
+	}
+	return resp, pending, nil
+}
+
+// publicStages hides the internal pending label from readers.
+func publicStages(stages []string) []string {
+	out := make([]string, 0, len(stages))
+	for _, st := range stages {
+		if st != model.StagePending {
+			out = append(out, st)
+		}
+	}
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// PutSecretValue adds a version to a generic secret.
+func (s *Service) PutSecretValue(ctx context.Context, req PutSecretValueRequest) (resp *PutSecretValueResponse, err error) {
+	rid := newRequestId()
+	a := s.audit("PutSecretValue", req.SecretName, rid)
+	a.ev.VersionId = req.VersionId
+	defer a.finish(&err)
+	if err := s.requireAdmin("put secret values"); err != nil {
+		return nil, err
+	}
+	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
+		return nil, err
+	}
+	if err := model.ValidateVersionId(req.VersionId); err != nil {
+		return nil, err
+	}
+	dataType, err := model.ValidateDataType(req.SecretDataType)
+	if err != nil {
+		return nil, err
+	}
+	if err := model.ValidateSecretData(req.SecretData, dataType); err != nil {
+		return nil, err
+	}
+	stages := req.VersionStages
+	if stages == nil {
+		stages = []string{model.StageCurrent}
+	}
+	for _, st := range stages {
+		if err := model.ValidateStageName("VersionStages", st); err != nil {
+			return nil, err
+		}
+	}
+	var out []string
+	err = s.store.Write(ctx, func(tx *db.Tx) error {
+		sec, err := loadSecret(tx, req.SecretName, false)
+		if err != nil {
+			return err
+		}
+		if sec.Type == model.ECS {
+			return model.InvalidParam("SecretName", "%s is an ECS secret: its versions are made by RotateSecret", sec.Name)
+		}
+		labels, err := tx.Labels(sec.ID)
+		if err != nil {
+			return err
+		}
+		existing, err := tx.Version(sec, req.VersionId)
+		if err != nil {
+			return err
+		}
+		if existing != nil {
+			if existing.Data != req.SecretData || existing.DataType != dataType {
+				return model.Errorf(model.CodeResourceExist, "The version %s of secret %s already exists with different data", req.VersionId, sec.Name)
+			}
+			out = publicStages(labels.Of(req.VersionId))
+			return nil // idempotent retry: nothing to write, nothing to audit
+		}
+		now := s.now()
+		if err := tx.InsertVersion(sec, req.VersionId, req.SecretData, dataType, now); err != nil {
+			return err
+		}
+		next := labels.Clone()
+		for _, st := range stages {
+			next.Move(st, req.VersionId)
+		}
+		if err := next.CheckLimit(); err != nil {
+			return err
+		}
+		if err := evict(tx, sec.ID, next); err != nil {
+			return err
+		}
+		if err := tx.SetLabels(sec.ID, labels, next); err != nil {
+			return err
+		}
+		sec.UpdateTime = now
+		if err := tx.UpdateSecret(sec); err != nil {
+			return err
+		}
+		out = publicStages(next.Of(req.VersionId))
+		return a.success(tx, req.VersionId)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &PutSecretValueResponse{RequestId: rid, SecretName: req.SecretName, VersionId: req.VersionId, VersionStages: Stages{out}}, nil
+}
+
+// evict drops the oldest deprecated versions beyond the limit.
+func evict(tx *db.Tx, secretId int64, labels model.Labels) error {
+	versions, err := tx.Versions(secretId)
+	if err != nil {
+		return err
+	}
+	ages := make([]model.VersionAge, len(versions))
+	for i, v := range versions {
+		ages[i] = model.VersionAge{VersionId: v.VersionId, Seq: v.Seq}
+	}
+	drop, err := model.Evict(ages, labels)
+	if err != nil {
+		return err
+	}
+	return tx.DeleteVersions(secretId, drop)
+}
+
+// UpdateSecretVersionStage moves or removes a stage label of a generic secret.
+func (s *Service) UpdateSecretVersionStage(ctx context.Context, req UpdateSecretVersionStageRequest) (resp *NameResponse, err error) {
+	rid := newRequestId()
+	a := s.audit("UpdateSecretVersionStage", req.SecretName, rid)
+	a.ev.VersionId = req.MoveToVersion
+	defer a.finish(&err)
+	if err := s.requireAdmin("move stage labels"); err != nil {
+		return nil, err
+	}
+	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
+		return nil, err
+	}
+	if err := model.ValidateStageName("VersionStage", req.VersionStage); err != nil {
+		return nil, err
+	}
+	if req.RemoveFromVersion == "" && req.MoveToVersion == "" {
+		return nil, model.MissingParam("MoveToVersion")
+	}
+	for param, v := range map[string]string{"RemoveFromVersion": req.RemoveFromVersion, "MoveToVersion": req.MoveToVersion} {
+		if v != "" {
+			if err := checkVersionParam(param, v); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if req.MoveToVersion == "" && (req.VersionStage == model.StageCurrent || req.VersionStage == model.StagePrevious) {
+		return nil, model.InvalidParam("VersionStage", "%s can be moved but never removed; give MoveToVersion", req.VersionStage)
+	}
+	err = s.store.Write(ctx, func(tx *db.Tx) error {
+		sec, err := loadSecret(tx, req.SecretName, false)
+		if err != nil {
+			return err
+		}
+		if sec.Type == model.ECS {
+			return model.InvalidParam("SecretName", "%s is an ECS secret: its stages move only by RotateSecret", sec.Name)
+		}
+		labels, err := tx.Labels(sec.ID)
+		if err != nil {
+			return err
+		}
+		for _, v := range []string{req.RemoveFromVersion, req.MoveToVersion} {
+			if v == "" {
+				continue
+			}
+			if ver, err := tx.Version(sec, v); err != nil {
+				return err
+			} else if ver == nil {
+				return model.NotFound("The secret %s has no version %s", sec.Name, v)
+			}
+		}
+		holder, has := labels[req.VersionStage]
+		if req.RemoveFromVersion != "" && holder != req.RemoveFromVersion {
+			return model.InvalidParam("RemoveFromVersion", "stage %s is not on version %s", req.VersionStage, req.RemoveFromVersion)
+		}
+		if req.MoveToVersion == "" && !has {
+			return model.NotFound("The secret %s has no stage %s", sec.Name, req.VersionStage)
+		}
+		next := labels.Clone()
+		if req.MoveToVersion != "" {
+			next.Move(req.VersionStage, req.MoveToVersion)
+		} else {
+			delete(next, req.VersionStage)
+		}
+		if err := next.CheckLimit(); err != nil {
+			return err
+		}
+		if err := tx.SetLabels(sec.ID, labels, next); err != nil {
+			return err
+		}
+		sec.UpdateTime = s.now()
+		if err := tx.UpdateSecret(sec); err != nil {
+			return err
+		}
+		return a.success(tx, req.MoveToVersion)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &NameResponse{RequestId: rid, SecretName: req.SecretName}, nil
+}
+
+func checkVersionParam(param, v string) error {
+	if err := model.ValidateVersionId(v); err != nil {
+		return model.InvalidParam(param, "%s", err.(*model.APIError).Message)
+	}
+	return nil
+}
+
+// GetRandomPassword draws a password; it changes nothing.
+func (s *Service) GetRandomPassword(_ context.Context, req GetRandomPasswordRequest) (*GetRandomPasswordResponse, error) {
+	o := model.PasswordOptions{
+		Length: req.PasswordLength, ExcludeCharacters: req.ExcludeCharacters,
+		ExcludeLowercase: req.ExcludeLowercase, ExcludeUppercase: req.ExcludeUppercase,
+		ExcludeNumbers: req.ExcludeNumbers, ExcludePunctuation: req.ExcludePunctuation,
+		RequireEachIncludedType: req.RequireEachIncludedType == nil || *req.RequireEachIncludedType,
+	}
+	p, err := model.RandomPassword(o)
+	if err != nil {
+		return nil, err
+	}
+	return &GetRandomPasswordResponse{RequestId: newRequestId(), RandomPassword: p}, nil
+}
+
+func pageParams(number, size, defSize, maxSize int) (int, int, error) {
+	if number == 0 {
+		number = 1
+	}
+	if size == 0 {
+		size = defSize
+	}
+	if number < 1 {
+		return 0, 0, model.InvalidParam("PageNumber", "must be at least 1")
+	}
+	if size < 1 || size > maxSize {
+		return 0, 0, model.InvalidParam("PageSize", "must be between 1 and %d, got %d", maxSize, size)
+	}
+	return number, size, nil
+}
+
+// ListSecrets lists the region's secrets, one page at a time.
+func (s *Service) ListSecrets(ctx context.Context, req ListSecretsRequest) (*ListSecretsResponse, error) {
+	number, size, err := pageParams(req.PageNumber, req.PageSize, 10, 100)
+	if err != nil {
+		return nil, err
+	}
+	f := db.SecretFilter{Region: s.opts.Region, Limit: size, Offset: (number - 1) * size}
+	for _, flt := range req.Filters {
+		switch flt.Key {
+		case "SecretName":
+			f.Names = append(f.Names, flt.Values...)
+		case "Description":
+			f.Descriptions = append(f.Descriptions, flt.Values...)
+		case "SecretType":
+			for _, v := range flt.Values {
+				t, err := model.ParseSecretType(v)
+				if err != nil {
+					return nil, model.InvalidParam("Filters", "SecretType must be Generic or ECS, got %q", v)
+				}
+				f.Types = append(f.Types, string(t))
+			}
+		default:
+			return nil, model.InvalidParam("Filters", "unknown filter key %q (use SecretName, Description or SecretType)", flt.Key)
+		}
+	}
+	var rows []*db.SecretRow
+	var total int
+	err = s.store.Read(ctx, func(tx *db.Tx) error {
+		rows, total, err = tx.ListSecrets(f)
+		return err
+	})
+	if err != nil {
+		return nil, model.Wrap(err)
+	}
+	resp := &ListSecretsResponse{RequestId: newRequestId(), PageNumber: number, PageSize: size, TotalCount: total}
+	resp.SecretList.Secret = make([]SecretListEntry, 0, len(rows))
+	for _, r := range rows {
+		resp.SecretList.Secret = append(resp.SecretList.Secret, SecretListEntry{
+			SecretName: r.Name, SecretType: string(r.Type), CreateTime: model.FormatTime(r.CreateTime),
+			UpdateTime: model.FormatTime(r.UpdateTime), PlannedDeleteTime: model.FormatTime(r.PlannedDeleteTime),
+		})
+	}
+	return resp, nil
+}
+
+// Secrets returns the region's secrets with full metadata, for the console.
+func (s *Service) Secrets(ctx context.Context) ([]model.Secret, error) {
+	var out []model.Secret
+	err := s.store.Read(ctx, func(tx *db.Tx) error {
+		rows, _, err := tx.ListSecrets(db.SecretFilter{Region: s.opts.Region})
+		out = make([]model.Secret, len(rows))
+		for i, r := range rows {
+			out[i] = r.Secret
+		}
+		return err
+	})
+	return out, err
+}
+
+// DescribeSecret returns a secret's metadata (allowed during deletion).
+func (s *Service) DescribeSecret(ctx context.Context, req SecretNameRequest) (*DescribeSecretResponse, error) {
+	var resp *DescribeSecretResponse
+	err := s.store.Read(ctx, func(tx *db.Tx) error {
+		sec, err := loadSecret(tx, req.SecretName, true)
+		if err != nil {
+			return err
+		}
+		resp = &DescribeSecretResponse{
+			RequestId: newRequestId(), Arn: s.arn(sec.Name), SecretName: sec.Name, Description: sec.Description,
+			CreateTime: model.FormatTime(sec.CreateTime), UpdateTime: model.FormatTime(sec.UpdateTime),
+			PlannedDeleteTime: model.FormatTime(sec.PlannedDeleteTime), SecretType: string(sec.Type),
+			AutomaticRotation: sec.AutomaticRotation, RotationInterval: model.FormatInterval(sec.RotationInterval),
+			LastRotationDate: model.FormatTime(sec.LastRotationDate), NextRotationDate: model.FormatTime(sec.NextRotationDate),
+			ExtendedConfig: sec.ExtendedConfig, RotationFailureReason: sec.RotationError,
+		}
+		return nil
+	})
+	return resp, model.Wrap(err)
+}
+
+// Versions returns a secret's versions with their labels, newest first, for
+// the console's details screen.
+func (s *Service) Versions(ctx context.Context, name string) ([]model.Version, error) {
+	var out []model.Version
+	err := s.store.Read(ctx, func(tx *db.Tx) error {
+		sec, err := loadSecret(tx, name, true)
+		if err != nil {
+			return err
+		}
+		versions, err := tx.Versions(sec.ID)
+		if err != nil {
+			return err
+		}
+		labels, err := tx.Labels(sec.ID)
+		if err != nil {
+			return err
+		}
+		for i := len(versions) - 1; i >= 0; i-- {
+			v := versions[i]
+			out = append(out, model.Version{VersionId: v.VersionId, CreateTime: v.CreateTime, Stages: labels.Of(v.VersionId)})
+		}
+		return nil
+	})
+	return out, model.Wrap(err)
+}
+
+// ListSecretVersionIds lists versions, newest first; deprecated ones only
+// when asked.
+func (s *Service) ListSecretVersionIds(ctx context.Context, req ListSecretVersionIdsRequest) (*ListSecretVersionIdsResponse, error) {
+	number, size, err := pageParams(req.PageNumber, req.PageSize, 20, 100)
+	if err != nil {
+		return nil, err
+	}
+	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
+		return nil, err
+	}
+	all, err := s.Versions(ctx, req.SecretName)
+	if err != nil {
+		return nil, err
+	}
+	var entries []VersionEntry
+	for _, v := range all {
+		stages := publicStages(v.Stages)
+		if len(stages) == 0 && !req.IncludeDeprecated {
+			continue
+		}
+		entries = append(entries, VersionEntry{VersionId: v.VersionId, CreateTime: model.FormatTime(v.CreateTime), VersionStages: Stages{stages}})
+	}
+	resp := &ListSecretVersionIdsResponse{RequestId: newRequestId(), SecretName: req.SecretName, PageNumber: number, PageSize: size, TotalCount: len(entries)}
+	start := min((number-1)*size, len(entries))
+	resp.VersionIds.VersionId = append([]VersionEntry{}, entries[start:min(start+size, len(entries))]...)
+	return resp, nil
+}
+
+// UpdateSecret changes the description, or an ECS secret's CustomData.
+func (s *Service) UpdateSecret(ctx context.Context, req UpdateSecretRequest) (resp *NameResponse, err error) {
+	rid := newRequestId()
+	a := s.audit("UpdateSecret", req.SecretName, rid)
+	defer a.finish(&err)
+	if err := s.requireAdmin("update secrets"); err != nil {
+		return nil, err
+	}
+	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
+		return nil, err
+	}
+	if req.Description == nil && req.CustomData == "" {
+		return nil, model.MissingParam("Description")
+	}
+	if req.Description != nil {
+		if err := model.ValidateDescription(*req.Description); err != nil {
+			return nil, err
+		}
+	}
+	var custom any
+	if req.CustomData != "" {
+		if err := json.Unmarshal([]byte(req.CustomData), &custom); err != nil {
+			return nil, model.InvalidParam("ExtendedConfig.CustomData", "must be a JSON object")
+		}
+		if _, ok := custom.(map[string]any); !ok {
+			return nil, model.InvalidParam("ExtendedConfig.CustomData", "must be a JSON object")
+		}
+	}
+	err = s.store.Write(ctx, func(tx *db.Tx) error {
+		sec, err := loadSecret(tx, req.SecretName, false)
+		if err != nil {
+			return err
+		}
+		if req.Description != nil {
+			sec.Description = *req.Description
+		}
+		if custom != nil {
+			if sec.Type != model.ECS {
+				return model.InvalidParam("ExtendedConfig.CustomData", "only ECS secrets have an ExtendedConfig")
+			}
+			cfg, err := model.ParseECSConfig(sec.ExtendedConfig)
+			if err != nil {
+				return err
+			}
+			cfg.CustomData = custom
+			sec.ExtendedConfig = cfg.JSON()
+		}
+		sec.UpdateTime = s.now()
+		if err := tx.UpdateSecret(sec); err != nil {
+			return err
+		}
+		return a.success(tx, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &NameResponse{RequestId: rid, SecretName: req.SecretName}, nil
+}
+
+// UpdateSecretRotationPolicy turns an ECS secret's automatic rotation on or
+// off. Turning it on also clears a failed state: the operator has acted.
+func (s *Service) UpdateSecretRotationPolicy(ctx context.Context, req UpdateSecretRotationPolicyRequest) (resp *NameResponse, err error) {
+	rid := newRequestId()
+	a := s.audit("UpdateSecretRotationPolicy", req.SecretName, rid)
+	defer a.finish(&err)
+	if err := s.requireAdmin("change rotation policies"); err != nil {
+		return nil, err
+	}
+	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
+		return nil, err
+	}
+	if req.EnableAutomaticRotation == nil {
+		return nil, model.MissingParam("EnableAutomaticRotation")
+	}
+	var interval int64
+	if req.RotationInterval != "" {
+		if interval, err = model.ParseRotationInterval(req.RotationInterval); err != nil {
+			return nil, err
+		}
+	}
+	err = s.store.Write(ctx, func(tx *db.Tx) error {
+		sec, err := loadSecret(tx, req.SecretName, false)
+		if err != nil {
+			return err
+		}
+		if sec.Type != model.ECS {
+			return model.InvalidParam("SecretName", "%s is a generic secret: it has no built-in rotation", sec.Name)
+		}
+		if *req.EnableAutomaticRotation {
+			if interval == 0 && sec.RotationInterval == 0 {
+				return model.MissingParam("RotationInterval")
+			}
+			if interval != 0 {
+				sec.RotationInterval = interval
+			}
+			sec.AutomaticRotation = model.RotationEnabled
+			sec.RotationFailures = 0
+			sec.RotationError = ""
+			sec.NextRetry = time.Time{}
+		} else {
+			if req.RotationInterval != "" {
+				return model.InvalidParam("RotationInterval", "give an interval only when enabling rotation")
+			}
+			sec.AutomaticRotation = model.RotationDisabled
+		}
+		sec.UpdateTime = s.now()
+		if err := tx.UpdateSecret(sec); err != nil {
+			return err
+		}
+		return a.success(tx, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &NameResponse{RequestId: rid, SecretName: req.SecretName}, nil
+}
+
+// DeleteSecret plans a deletion (7–30 days) or deletes at once. It never
+// changes a host.
+func (s *Service) DeleteSecret(ctx context.Context, req DeleteSecretRequest) (resp *DeleteSecretResponse, err error) {
+	rid := newRequestId()
+	a := s.audit("DeleteSecret", req.SecretName, rid)
+	defer a.finish(&err)
+	if err := s.requireAdmin("delete secrets"); err != nil {
+		return nil, err
+	}
+	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
+		return nil, err
+	}
+	days := 30
+	if req.RecoveryWindowInDays != nil {
+		if req.ForceDeleteWithoutRecovery {
+			return nil, model.InvalidParam("RecoveryWindowInDays", "give either RecoveryWindowInDays or ForceDeleteWithoutRecovery, not both")
+		}
+		days = *req.RecoveryWindowInDays
+		if days < 7 || days > 30 {
+			return nil, model.InvalidParam("RecoveryWindowInDays", "must be between 7 and 30, got %d", days)
+		}
+	}
+	now := s.now()
+	var planned time.Time
+	err = s.store.Write(ctx, func(tx *db.Tx) error {
+		sec, err := loadSecret(tx, req.SecretName, true)
+		if err != nil {
+			return err
+		}
+		if holder, err := tx.LeaseHolder(rotationLease(sec.Name), s.opts.Now()); err != nil {
+			return err
+		} else if holder != "" {
+			return model.Errorf(model.CodeResourceInUse, "The secret %s is being rotated; try again when the rotation has finished", sec.Name)
+		}
+		if req.ForceDeleteWithoutRecovery {
+			planned = now
+			if err := tx.DeleteSecret(sec.ID); err != nil {
+				return err
+			}
+			return a.success(tx, "")
+		}
+		if sec.PendingDeletion() {
+			return model.Errorf(model.CodeInDeleteWindow, "The secret %s is already pending deletion (planned for %s)", sec.Name, model.FormatTime(sec.PlannedDeleteTime))
+		}
+		planned = now.Add(time.Duration(days) * 24 * time.Hour)
+		sec.PlannedDeleteTime = planned
+		sec.UpdateTime = now
+		if err := tx.UpdateSecret(sec); err != nil {
+			return err
+		}
+		return a.success(tx, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &DeleteSecretResponse{RequestId: rid, SecretName: req.SecretName, PlannedDeleteTime: model.FormatTime(planned)}, nil
+}
+
+// RestoreSecret cancels a planned deletion.
+func (s *Service) RestoreSecret(ctx context.Context, req SecretNameRequest) (resp *NameResponse, err error) {
+	rid := newRequestId()
+	a := s.audit("RestoreSecret", req.SecretName, rid)
+	defer a.finish(&err)
+	if err := s.requireAdmin("restore secrets"); err != nil {
+		return nil, err
+	}
+	err = s.store.Write(ctx, func(tx *db.Tx) error {
+		sec, err := loadSecret(tx, req.SecretName, true)
+		if err != nil {
+			return err
+		}
+		if !sec.PendingDeletion() {
+			return model.Errorf(model.CodeResourceInUse, "The secret %s is not pending deletion", sec.Name)
+		}
+		sec.PlannedDeleteTime = time.Time{}
+		sec.UpdateTime = s.now()
+		if err := tx.UpdateSecret(sec); err != nil {
+			return err
+		}
+		return a.success(tx, "")
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &NameResponse{RequestId: rid, SecretName: req.SecretName}, nil
+}
+
+// PurgeDue deletes secrets whose planned deletion time has passed.
+func (s *Service) PurgeDue(ctx context.Context) (purged []string, err error) {
+	err = s.store.Write(ctx, func(tx *db.Tx) error {
+		due, err := tx.SecretsToPurge(s.now())
+		if err != nil {
+			return err
+		}
+		for _, sec := range due {
+			if err := tx.DeleteSecret(sec.ID); err != nil {
+				return err
+			}
+			if err := tx.Audit(model.AuditEvent{Time: s.now(), Operator: s.opts.Actor.Name, Action: "PurgeSecret", Target: sec.Name, Result: "Success", RequestId: newRequestId()}); err != nil {
+				return err
+			}
+			purged = append(purged, sec.Name)
+		}
+		return nil
+	})
+	return purged, err
+}
+
+func rotationLease(name string) string { return "rotate:" + name }
+

@@ -1,0 +1,178 @@
+// Package service implements the KMS actions and the rotation workflow. The
+// CLI, the console, serve and the scheduler all call it, so behaviour, error
+// codes and audit are defined once.
+package service
+
+import (
+	"context"
+	"os/user"
+	"time"
+
+	"github.com/google/uuid"
+
+	"kmsconsole/db"
+	"kmsconsole/model"
+)
+
+// Actor is who performs the actions: the OS user locally, the SSH operator
+// in serve mode.
+type Actor struct {
+	Name string
+	Role string
+}
+
+// LocalActor is the OS user running the process, with admin rights: whoever
+// can read the store file and the master key can do everything anyway.
+func LocalActor() Actor {
+	name := "unknown"
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	return Actor{Name: name, Role: model.RoleAdmin}
+}
+
+// Options configure a Service.
+type Options struct {
+	Region string
+	Actor  Actor
+	Now    func() time.Time // injectable clock; defaults to time.Now
+	// OnRotationFailure, when set, is told about each failed rotation.
+	OnRotationFailure func(RotationFailureEvent)
+}
+
+// Service is the API over one store, acting for one actor in one region.
+type Service struct {
+	store *db.Store
+	opts  Options
+	// holder names this process in leases, so another process can tell
+	// a live rotation from a crashed one.
+	holder string
+	ecs    *ecsBackend
+}
+
+// DefaultRegion is used when neither --region nor KMSCONSOLE_REGION is set.
+const DefaultRegion = "cn-hangzhou"
+
+// New returns a service over store.
+func New(store *db.Store, opts Options) *Service {
+	if opts.Region == "" {
+		opts.Region = DefaultRegion
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	if opts.Actor.Name == "" {
+		opts.Actor = LocalActor()
+	}
+	return &Service{store: store, opts: opts, holder: uuid.NewString(), ecs: newECSBackend()}
+}
+
+// As returns a service acting for another actor (one per serve session).
+func (s *Service) As(a Actor) *Service {
+	c := *s
+	c.opts.Actor = a
+	return &c
+}
+
+// InRegion returns a service working in another region.
+func (s *Service) InRegion(region string) *Service {
+	c := *s
+	c.opts.Region = region
+	return &c
+}
+
+// Region is the service's region.
+func (s *Service) Region() string { return s.opts.Region }
+
+// Actor is who the service acts for.
+func (s *Service) Actor() Actor { return s.opts.Actor }
+
+// Store exposes the store for tests and tools.
+func (s *Service) Store() *db.Store { return s.store }
+
+func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Second) }
+
+func (s *Service) arn(name string) string {
+	return "acs:kms:" + s.opts.Region + ":local:secret/" + name
+}
+
+func newRequestId() string { return uuid.NewString() }
+
+// CanMutate reports whether the actor may change things or read values.
+func (s *Service) CanMutate() bool { return s.opts.Actor.Role == model.RoleAdmin }
+
+func (s *Service) requireAdmin(action string) error {
+	if !s.CanMutate() {
+		return model.Errorf(model.CodeNoPermission, "operator %s (role %s) may not %s", s.opts.Actor.Name, s.opts.Actor.Role, action)
+	}
+	return nil
+}
+
+// audit records one mutation attempt. success is written inside the
+// mutation's own transaction (so the change and its record land together);
+// a failure is written afterwards in a transaction of its own.
+type audit struct {
+	s     *Service
+	ev    model.AuditEvent
+	wrote bool
+}
+
+func (s *Service) audit(action, target, requestId string) *audit {
+	return &audit{s: s, ev: model.AuditEvent{Operator: s.opts.Actor.Name, Action: action, Target: target, RequestId: requestId}}
+}
+
+func (a *audit) success(tx *db.Tx, versionId string) error {
+	a.ev.Time = a.s.now()
+	a.ev.Result = "Success"
+	a.ev.VersionId = versionId
+	if err := tx.Audit(a.ev); err != nil {
+		return err
+	}
+	a.wrote = true
+	return nil
+}
+
+// finish writes the failure event when err is set and nothing was written.
+func (a *audit) finish(errp *error) {
+	if *errp == nil || a.wrote {
+		return
+	}
+	ae := model.AsAPIError(*errp)
+	*errp = ae
+	ev := a.ev
+	ev.Time = a.s.now()
+	ev.Result = "Failure"
+	ev.ErrorCode = ae.Code
+	ev.Error = ae.Message
+	_ = a.s.store.Write(context.Background(), func(tx *db.Tx) error { return tx.Audit(ev) })
+}
+
+// loadSecret finds a secret by name, refusing unknown names and, unless
+// allowDeleting, secrets in their deletion window.
+func loadSecret(tx *db.Tx, name string, allowDeleting bool) (*db.SecretRow, error) {
+	if err := model.ValidateSecretNameRef(name); err != nil {
+		return nil, err
+	}
+	r, err := tx.SecretByName(name)
+	if err != nil {
+		return nil, err
+	}
+	if r == nil {
+		return nil, model.NotFound("The secret %s does not exist", name)
+	}
+	if !allowDeleting && r.PendingDeletion() {
+		return nil, model.Errorf(model.CodeInDeleteWindow, "The secret %s is pending deletion (planned for %s); restore it first", name, model.FormatTime(r.PlannedDeleteTime))
+	}
+	return r, nil
+}
+
+// Audit returns the latest audit events whose text contains filter.
+func (s *Service) Audit(ctx context.Context, limit int, filter string) ([]model.AuditEvent, error) {
+	var out []model.AuditEvent
+	err := s.store.Read(ctx, func(tx *db.Tx) error {
+		var err error
+		out, err = tx.AuditEvents(limit, filter)
+		return err
+	})
+	return out, err
+}
