@@ -21,35 +21,34 @@ func (e *APIError) Error() string { return e.Code + ": " + e.Message }
 
 // Error codes, as the cloud uses them.
 const (
-	CodeInvalidParameter   = "InvalidParameter"
-	CodeMissingParameter   = "MissingParameter"
-	CodeLimitExceeded      = "Rejected.LimitExceeded"
-	CodeNoPermission       = "Forbidden.NoPermission"
-	CodeNotFound           = "Forbidden.ResourceNotFound"
-	CodeResourceExist      = "Rejected.ResourceExist"
-	CodeInDeleteWindow     = "Rejected.ResourceInDeleteWindow"
-	CodeResourceInUse      = "Rejected.ResourceInUse"
-	CodeThrottling         = "Rejected.Throttling"
-	CodeRotationFailed     = "Rejected.RotationFailed"
-	CodeInternalFailure    = "InternalFailure"
-	CodeUnsupportedAction  = "InvalidAction.NotFound"
-	
+	CodeInvalidParameter  = "InvalidParameter"
+	CodeMissingParameter  = "MissingParameter"
+	CodeLimitExceeded     = "Rejected.LimitExceeded"
+	CodeNoPermission      = "Forbidden.NoPermission"
+	CodeNotFound          = "Forbidden.ResourceNotFound"
+	CodeResourceExist     = "Rejected.ResourceExist"
+	CodeInDeleteWindow    = "Rejected.ResourceInDeleteWindow"
+	CodeResourceInUse     = "Rejected.ResourceInUse"
+	CodeThrottling        = "Rejected.Throttling"
+	CodeRotationFailed    = "Rejected.RotationFailed"
+	CodeInternalFailure   = "InternalFailure"
+	CodeUnsupportedAction = "InvalidAction.NotFound"
 )
 
 var statusOf = map[string]int{
-	CodeInvalidParameter:   400,
-	CodeMissingParameter:   400,
-	CodeLimitExceeded:      400,
-	CodeUnsupportedAction:  400,
+	CodeInvalidParameter:  400,
+	CodeMissingParameter:  400,
+	CodeLimitExceeded:     400,
+	CodeUnsupportedAction: 400,
 
-	CodeNoPermission:       403,
-	CodeNotFound:           404,
-	CodeResourceExist:      409,
-	CodeInDeleteWindow:     409,
-	CodeResourceInUse:      409,
-	CodeThrottling:         429,
-	CodeInternalFailure:    500,
-	CodeRotationFailed:     502,
+	CodeNoPermission:    403,
+	CodeNotFound:        404,
+	CodeResourceExist:   409,
+	CodeInDeleteWindow:  409,
+	CodeResourceInUse:   409,
+	CodeThrottling:      429,
+	CodeInternalFailure: 500,
+	CodeRotationFailed:  502,
 }
 
 // Errorf builds an APIError with the HTTP status that belongs to code.

@@ -116,7 +116,6 @@ func (s *Secret) Status(now time.Time) string {
 	return "Enabled"
 }
 
-
 // NextRotation is the last rotation (or creation) plus the interval.
 func (s *Secret) NextRotation() time.Time {
 	if s.AutomaticRotation == RotationDisabled || s.RotationInterval <= 0 {

@@ -802,4 +802,3 @@ func (s *Service) PurgeDue(ctx context.Context) (purged []string, err error) {
 }
 
 func rotationLease(name string) string { return "rotate:" + name }
-
