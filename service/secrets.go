@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"encoding/json"
+	"sort"
 	"time"
 
 	"github.com/google/uuid"
@@ -802,3 +803,19 @@ func (s *Service) PurgeDue(ctx context.Context) (purged []string, err error) {
 }
 
 func rotationLease(name string) string { return "rotate:" + name }
+
+// Regions lists the regions that have secrets or instances, plus the
+// service's own, for the console's region switcher.
+func (s *Service) Regions(ctx context.Context) ([]string, error) {
+	var out []string
+	err := s.store.Read(ctx, func(tx *db.Tx) error {
+		var err error
+		out, err = tx.Regions()
+		return err
+	})
+	if !contains(out, s.opts.Region) {
+		out = append(out, s.opts.Region)
+	}
+	sort.Strings(out)
+	return out, model.Wrap(err)
+}
