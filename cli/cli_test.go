@@ -1,0 +1,286 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"kmsconsole/db"
+)
+
+// run executes one command line against the store at dbPath.
+func run(t testing.TB, dbPath string, args ...string) (stdout, stderr string, code int) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, DBPath: dbPath, Region: "cn-hangzhou"}
+	code = Run(args, env)
+	return out.String(), errb.String(), code
+}
+
+func mustRun(t testing.TB, dbPath string, args ...string) map[string]any {
+	t.Helper()
+	out, errOut, code := run(t, dbPath, args...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, code, errOut)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("%v: stdout is not JSON: %v\n%s", args, err, out)
+	}
+	if m["RequestId"] == nil || len(m["RequestId"].(string)) != 36 {
+		t.Fatalf("%v: no RequestId UUID in %s", args, out)
+	}
+	return m
+}
+
+func errorOf(t testing.TB, stderr string) (code, message string, status int) {
+	t.Helper()
+	var body struct {
+		RequestId  string
+		Code       string
+		Message    string
+		HttpStatus int
+	}
+	if err := json.Unmarshal([]byte(stderr), &body); err != nil {
+		t.Fatalf("stderr is not JSON: %v\n%s", err, stderr)
+	}
+	if len(body.RequestId) != 36 {
+		t.Fatalf("error without RequestId: %s", stderr)
+	}
+	return body.Code, body.Message, body.HttpStatus
+}
+
+func tempDB(t testing.TB) string {
+	t.Helper()
+	return filepath.Join(t.TempDir(), "kms.db")
+}
+
+func dump(t testing.TB, path string) string {
+	t.Helper()
+	s, err := db.Open(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	d, err := s.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+// The seed's first generic flow: put a new version under a custom label,
+// read it by that label, then promote it with UpdateSecretVersionStage.
+func TestSeedFlowCustomStageThenPromote(t *testing.T) {
+	p := tempDB(t)
+	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "secret001", "--SecretData", `{"user":"admin","password":"old"}`, "--VersionId", "v1")
+	put := mustRun(t, p, "kms", "PutSecretValue", "--SecretName", "secret001", "--VersionId", "v2",
+		"--SecretData", `{"user":"admin","password":"new"}`, "--VersionStages", "[\"MyPendingLabel\"]")
+	if got := put["VersionStages"].(map[string]any)["VersionStage"].([]any); len(got) != 1 || got[0] != "MyPendingLabel" {
+		t.Fatalf("stages %v", got)
+	}
+	cur := mustRun(t, p, "kms", "GetSecretValue", "--SecretName", "secret001")
+	if cur["VersionId"] != "v1" {
+		t.Fatalf("a custom label must not change ACSCurrent: %v", cur["VersionId"])
+	}
+	pend := mustRun(t, p, "kms", "GetSecretValue", "--SecretName", "secret001", "--VersionStage", "MyPendingLabel")
+	if pend["VersionId"] != "v2" || !strings.Contains(pend["SecretData"].(string), "new") {
+		t.Fatalf("pending read %v", pend)
+	}
+	mustRun(t, p, "kms", "UpdateSecretVersionStage", "--SecretName", "secret001", "--VersionStage", "ACSCurrent",
+		"--RemoveFromVersion", "v1", "--MoveToVersion", "v2")
+	cur = mustRun(t, p, "kms", "GetSecretValue", "--SecretName", "secret001")
+	if cur["VersionId"] != "v2" {
+		t.Fatalf("after promotion ACSCurrent is %v", cur["VersionId"])
+	}
+	prev := mustRun(t, p, "kms", "GetSecretValue", "--SecretName", "secret001", "--VersionStage", "ACSPrevious")
+	if prev["VersionId"] != "v1" {
+		t.Fatalf("ACSPrevious is %v, want v1", prev["VersionId"])
+	}
+	mustRun(t, p, "kms", "UpdateSecretVersionStage", "--SecretName", "secret001", "--VersionStage", "MyPendingLabel", "--RemoveFromVersion", "v2")
+	list := mustRun(t, p, "kms", "ListSecretVersionIds", "--SecretName", "secret001")
+	b, _ := json.Marshal(list["VersionIds"])
+	if strings.Contains(string(b), "MyPendingLabel") {
+		t.Fatalf("custom label not removed: %s", b)
+	}
+}
+
+// The seed's second generic flow: a random password written straight to
+// ACSCurrent.
+func TestSeedFlowRandomPasswordAsCurrent(t *testing.T) {
+	p := tempDB(t)
+	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "secret002", "--SecretData", "initial", "--VersionId", "v1")
+	pw := mustRun(t, p, "kms", "GetRandomPassword", "--ExcludePunctuation", "true")["RandomPassword"].(string)
+	if len(pw) != 32 || strings.ContainsAny(pw, "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~") {
+		t.Fatalf("password %d chars with punctuation excluded: bad", len(pw))
+	}
+	mustRun(t, p, "kms", "PutSecretValue", "--SecretName", "secret002", "--VersionId", "v2", "--SecretData", pw)
+	cur := mustRun(t, p, "kms", "GetSecretValue", "--SecretName", "secret002")
+	if cur["VersionId"] != "v2" || cur["SecretData"] != pw {
+		t.Fatalf("current is %v", cur["VersionId"])
+	}
+	stages := cur["VersionStages"].(map[string]any)["VersionStage"].([]any)
+	if len(stages) != 1 || stages[0] != "ACSCurrent" {
+		t.Fatalf("stages %v", stages)
+	}
+	prev := mustRun(t, p, "kms", "GetSecretValue", "--SecretName", "secret002", "--VersionStage", "ACSPrevious")
+	if prev["SecretData"] != "initial" {
+		t.Fatal("ACSPrevious should hold the initial value")
+	}
+}
+
+func TestDeletionWindow(t *testing.T) {
+	p := tempDB(t)
+	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "app/db", "--SecretData", "x", "--VersionId", "v1")
+	del := mustRun(t, p, "kms", "DeleteSecret", "--SecretName", "app/db", "--RecoveryWindowInDays", "7")
+	if del["PlannedDeleteTime"] == "" {
+		t.Fatal("no PlannedDeleteTime")
+	}
+	for _, args := range [][]string{
+		{"kms", "GetSecretValue", "--SecretName", "app/db"},
+		{"kms", "PutSecretValue", "--SecretName", "app/db", "--VersionId", "v2", "--SecretData", "y"},
+		{"kms", "UpdateSecret", "--SecretName", "app/db", "--Description", "d"},
+		{"kms", "CreateSecret", "--SecretName", "app/db", "--SecretData", "x"},
+		{"kms", "DeleteSecret", "--SecretName", "app/db"},
+	} {
+		_, stderr, code := run(t, p, args...)
+		if c, _, status := errorOf(t, stderr); code != 1 || c != "Rejected.ResourceInDeleteWindow" || status != 409 {
+			t.Errorf("%v: exit %d code %s status %d", args[1], code, c, status)
+		}
+	}
+	d := mustRun(t, p, "kms", "DescribeSecret", "--SecretName", "app/db")
+	if d["PlannedDeleteTime"] != del["PlannedDeleteTime"] {
+		t.Errorf("describe during window: %v", d["PlannedDeleteTime"])
+	}
+	l := mustRun(t, p, "kms", "ListSecrets")
+	if l["TotalCount"].(float64) != 1 {
+		t.Errorf("listed %v", l["TotalCount"])
+	}
+	mustRun(t, p, "kms", "RestoreSecret", "--SecretName", "app/db")
+	if mustRun(t, p, "kms", "GetSecretValue", "--SecretName", "app/db")["SecretData"] != "x" {
+		t.Fatal("value after restore")
+	}
+	_, stderr, _ := run(t, p, "kms", "RestoreSecret", "--SecretName", "app/db")
+	if c, _, _ := errorOf(t, stderr); c != "Rejected.ResourceInUse" {
+		t.Errorf("restore of a live secret: %s", c)
+	}
+	mustRun(t, p, "kms", "DeleteSecret", "--SecretName", "app/db", "--ForceDeleteWithoutRecovery", "true")
+	_, stderr, _ = run(t, p, "kms", "DescribeSecret", "--SecretName", "app/db")
+	if c, _, _ := errorOf(t, stderr); c != "Forbidden.ResourceNotFound" {
+		t.Errorf("after force delete: %s", c)
+	}
+	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "app/db", "--SecretData", "again")
+}
+
+func TestIdempotentPutAndConflict(t *testing.T) {
+	p := tempDB(t)
+	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "s", "--SecretData", "a", "--VersionId", "v1")
+	mustRun(t, p, "kms", "PutSecretValue", "--SecretName", "s", "--VersionId", "v2", "--SecretData", "b")
+	before := dump(t, p)
+	mustRun(t, p, "kms", "PutSecretValue", "--SecretName", "s", "--VersionId", "v2", "--SecretData", "b")
+	if dump(t, p) != before {
+		t.Fatal("a repeated put changed the store")
+	}
+	_, stderr, _ := run(t, p, "kms", "PutSecretValue", "--SecretName", "s", "--VersionId", "v2", "--SecretData", "c")
+	if c, msg, _ := errorOf(t, stderr); c != "Rejected.ResourceExist" || strings.Contains(msg, "\"c\"") {
+		t.Fatalf("got %s %s", c, msg)
+	}
+}
+
+func TestVersionEvictionKeepsTenAndLabelled(t *testing.T) {
+	p := tempDB(t)
+	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "s", "--SecretData", "a", "--VersionId", "v0")
+	mustRun(t, p, "kms", "PutSecretValue", "--SecretName", "s", "--VersionId", "keep", "--SecretData", "k", "--VersionStages", `["Pinned"]`)
+	for i := 1; i <= 12; i++ {
+		mustRun(t, p, "kms", "PutSecretValue", "--SecretName", "s", "--VersionId", "v"+string(rune('a'+i)), "--SecretData", "d")
+	}
+	l := mustRun(t, p, "kms", "ListSecretVersionIds", "--SecretName", "s", "--IncludeDeprecated", "true")
+	if l["TotalCount"].(float64) != 10 {
+		t.Fatalf("kept %v versions, want 10", l["TotalCount"])
+	}
+	b, _ := json.Marshal(l)
+	if !strings.Contains(string(b), `"keep"`) {
+		t.Fatal("a labelled version was evicted")
+	}
+	if strings.Contains(string(b), `"v0"`) {
+		t.Fatal("the oldest deprecated version survived")
+	}
+}
+
+func TestHelpEverywhere(t *testing.T) {
+	p := tempDB(t)
+	for _, args := range [][]string{{"--help"}, {"kms", "--help"}, {"kms", "CreateSecret", "--help"}, {"instance", "--help"},
+		{"operator", "--help"}, {"audit", "--help"}, {"serve", "--help"}} {
+		out, _, code := run(t, p, args...)
+		if code != 0 || !strings.Contains(out, "Usage") {
+			t.Errorf("%v: exit %d, %q", args, code, out)
+		}
+	}
+	out, _, _ := run(t, p, "kms", "PutSecretValue", "--help")
+	for _, param := range []string{"--SecretName", "--VersionId", "--SecretData", "--SecretDataType", "--VersionStages"} {
+		if !strings.Contains(out, param) {
+			t.Errorf("PutSecretValue help lacks %s", param)
+		}
+	}
+}
+
+func TestAuditNeverHoldsValues(t *testing.T) {
+	p := tempDB(t)
+	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "s", "--SecretData", "canary-create-93af", "--VersionId", "v1")
+	mustRun(t, p, "kms", "PutSecretValue", "--SecretName", "s", "--VersionId", "v2", "--SecretData", "canary-put-11bc")
+	run(t, p, "kms", "PutSecretValue", "--SecretName", "s", "--VersionId", "v2", "--SecretData", "canary-conflict-7d")
+	mustRun(t, p, "kms", "DeleteSecret", "--SecretName", "s")
+	out, _, code := run(t, p, "audit")
+	if code != 0 {
+		t.Fatal(code)
+	}
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) != 4 {
+		t.Fatalf("want 4 events (3 successes, 1 refusal), got %d:\n%s", len(lines), out)
+	}
+	for _, want := range []string{`"Action":"CreateSecret"`, `"Action":"PutSecretValue"`, `"Result":"Failure"`, `"Action":"DeleteSecret"`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("audit lacks %s", want)
+		}
+	}
+	if strings.Contains(out, "canary") {
+		t.Fatal("a value reached the audit log")
+	}
+	var ev map[string]any
+	json.Unmarshal([]byte(lines[0]), &ev)
+	if ev["Operator"] == "" || ev["Time"] == "" {
+		t.Fatalf("event lacks operator/time: %s", lines[0])
+	}
+}
+
+func TestGlobalFlagsAndEnv(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "a.db")
+	t.Setenv("KMSCONSOLE_DB", filepath.Join(dir, "env.db"))
+	t.Setenv("KMSCONSOLE_REGION", "eu-central-1")
+	var out, errb bytes.Buffer
+	env := &Env{Stdout: &out, Stderr: &errb}
+	if code := Run([]string{"kms", "CreateSecret", "--SecretName", "x", "--SecretData", "y", "--region", "us-west-1", "--db=" + p}, env); code != 0 {
+		t.Fatal(errb.String())
+	}
+	if env.DBPath != p || env.Region != "us-west-1" {
+		t.Fatalf("flags not applied: %s %s", env.DBPath, env.Region)
+	}
+	if !strings.Contains(out.String(), "acs:kms:us-west-1:") {
+		t.Fatalf("ARN not in region: %s", out.String())
+	}
+	env2 := &Env{Stdout: &out, Stderr: &errb}
+	Run([]string{"kms", "ListSecrets"}, env2)
+	if env2.DBPath != filepath.Join(dir, "env.db") || env2.Region != "eu-central-1" {
+		t.Fatalf("env not applied: %s %s", env2.DBPath, env2.Region)
+	}
+	t.Setenv("KMSCONSOLE_DB", "")
+	t.Setenv("XDG_DATA_HOME", dir)
+	env3 := &Env{Stdout: &out, Stderr: &errb}
+	Run([]string{"kms", "GetRandomPassword"}, env3)
+	if env3.DBPath != filepath.Join(dir, "kmsconsole", "kms.db") {
+		t.Fatalf("default path %s", env3.DBPath)
+	}
+}
