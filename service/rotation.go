@@ -464,7 +464,7 @@ func (s *Service) removeOldKeys(ctx context.Context, t *rotationTarget, keep str
 
 func (s *Service) auditEvent(ctx context.Context, action, target, vid, result, code, msg string) {
 	_ = s.store.Write(ctx, func(tx *db.Tx) error {
-		return tx.Audit(model.AuditEvent{Time: s.now(), Operator: s.opts.Actor.Name, Action: action, Target: target,
+		return tx.Audit(model.AuditEvent{Time: s.now(), Operator: s.Actor().Name, Action: action, Target: target,
 			VersionId: vid, Result: result, ErrorCode: code, Error: msg, RequestId: newRequestId()})
 	})
 }
@@ -518,7 +518,7 @@ func (s *Service) failRotation(ctx context.Context, t *rotationTarget, cred mode
 	})
 	if s.opts.OnRotationFailure != nil {
 		s.opts.OnRotationFailure(RotationFailureEvent{Time: model.FormatTime(s.now()), SecretName: t.secret.Name,
-			InstanceId: t.inst.InstanceId, VersionId: vid, Step: step, Reason: reason, Operator: s.opts.Actor.Name, Failures: failures})
+			InstanceId: t.inst.InstanceId, VersionId: vid, Step: step, Reason: reason, Operator: s.Actor().Name, Failures: failures})
 	}
 }
 

@@ -792,7 +792,7 @@ func (s *Service) PurgeDue(ctx context.Context) (purged []string, err error) {
 			if err := tx.DeleteSecret(sec.ID); err != nil {
 				return err
 			}
-			if err := tx.Audit(model.AuditEvent{Time: s.now(), Operator: s.opts.Actor.Name, Action: "PurgeSecret", Target: sec.Name, Result: "Success", RequestId: newRequestId()}); err != nil {
+			if err := tx.Audit(model.AuditEvent{Time: s.now(), Operator: s.Actor().Name, Action: "PurgeSecret", Target: sec.Name, Result: "Success", RequestId: newRequestId()}); err != nil {
 				return err
 			}
 			purged = append(purged, sec.Name)

@@ -5,7 +5,10 @@ package service
 
 import (
 	"context"
+	"os"
 	"os/user"
+	"strconv"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -24,12 +27,17 @@ type Actor struct {
 // LocalActor is the OS user running the process, with admin rights: whoever
 // can read the store file and the master key can do everything anyway.
 func LocalActor() Actor {
-	name := "unknown"
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	return Actor{Name: name, Role: model.RoleAdmin}
+	return Actor{Name: localUserName(), Role: model.RoleAdmin}
 }
+
+// localUserName is looked up once, and only when needed: reading the user
+// database costs more than a whole GetSecretValue.
+var localUserName = sync.OnceValue(func() string {
+	if u, err := user.Current(); err == nil {
+		return u.Username
+	}
+	return "uid-" + strconv.Itoa(os.Getuid())
+})
 
 // Options configure a Service.
 type Options struct {
@@ -61,8 +69,8 @@ func New(store *db.Store, opts Options) *Service {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
-	if opts.Actor.Name == "" {
-		opts.Actor = LocalActor()
+	if opts.Actor.Role == "" {
+		opts.Actor.Role = model.RoleAdmin // the local OS user; named lazily
 	}
 	return &Service{store: store, opts: opts, holder: uuid.NewString(), ecs: newECSBackend()}
 }
@@ -85,7 +93,13 @@ func (s *Service) InRegion(region string) *Service {
 func (s *Service) Region() string { return s.opts.Region }
 
 // Actor is who the service acts for.
-func (s *Service) Actor() Actor { return s.opts.Actor }
+func (s *Service) Actor() Actor {
+	a := s.opts.Actor
+	if a.Name == "" {
+		a.Name = localUserName()
+	}
+	return a
+}
 
 // Store exposes the store for tests and tools.
 func (s *Service) Store() *db.Store { return s.store }
@@ -103,7 +117,7 @@ func (s *Service) CanMutate() bool { return s.opts.Actor.Role == model.RoleAdmin
 
 func (s *Service) requireAdmin(action string) error {
 	if !s.CanMutate() {
-		return model.Errorf(model.CodeNoPermission, "operator %s (role %s) may not %s", s.opts.Actor.Name, s.opts.Actor.Role, action)
+		return model.Errorf(model.CodeNoPermission, "operator %s (role %s) may not %s", s.Actor().Name, s.opts.Actor.Role, action)
 	}
 	return nil
 }
@@ -118,7 +132,7 @@ type audit struct {
 }
 
 func (s *Service) audit(action, target, requestId string) *audit {
-	return &audit{s: s, ev: model.AuditEvent{Operator: s.opts.Actor.Name, Action: action, Target: target, RequestId: requestId}}
+	return &audit{s: s, ev: model.AuditEvent{Operator: s.Actor().Name, Action: action, Target: target, RequestId: requestId}}
 }
 
 func (a *audit) success(tx *db.Tx, versionId string) error {
