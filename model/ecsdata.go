@@ -6,7 +6,11 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
 	"regexp"
+	"slices"
 	"strings"
 
 	"golang.org/x/crypto/ssh"
@@ -33,10 +37,8 @@ func ParseECSConfig(s string) (ECSConfig, error) {
 	if s == "" {
 		return c, MissingParam(param)
 	}
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return c, InvalidParam(param, "must be a JSON object with SecretSubType, InstanceId and RegionId")
+	if err := strictDecode(s, &c, "SecretSubType", "InstanceId", "RegionId", "CustomData"); err != nil {
+		return c, InvalidParam(param, "must be one JSON object with SecretSubType, InstanceId and RegionId")
 	}
 	if c.SecretSubType != SubTypePassword && c.SecretSubType != SubTypeSSHKey {
 		return c, InvalidParam(param, "SecretSubType must be Password or SSHKey, got %q", c.SecretSubType)
@@ -48,6 +50,54 @@ func ParseECSConfig(s string) (ECSConfig, error) {
 		return c, err
 	}
 	return c, nil
+}
+
+// strictDecode decodes one JSON object into out, refusing what encoding/json
+// lets through: keys outside allowed (matched case-sensitively, so
+// "password" cannot shadow "Password"), duplicate keys, and anything after
+// the object. A value must mean one thing to every reader.
+func strictDecode(s string, out any, allowed ...string) error {
+	dec := json.NewDecoder(strings.NewReader(s))
+	var raw map[string]json.RawMessage
+	if err := dec.Decode(&raw); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("data after the JSON object")
+	}
+	seen := map[string]bool{}
+	keys := json.NewDecoder(strings.NewReader(s))
+	keys.Token() // {
+	for depth := 1; depth > 0; {
+		tok, err := keys.Token()
+		if err != nil {
+			return err
+		}
+		switch v := tok.(type) {
+		case json.Delim:
+			if v == '{' || v == '[' {
+				depth++
+			} else {
+				depth--
+			}
+		case string:
+			if depth == 1 {
+				if seen[v] {
+					return fmt.Errorf("duplicate key %q", v)
+				}
+				seen[v] = true
+				if !slices.Contains(allowed, v) {
+					return fmt.Errorf("unknown key %q", v)
+				}
+				// Skip the value of this key.
+				var skip json.RawMessage
+				if err := keys.Decode(&skip); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return json.Unmarshal([]byte(s), out)
 }
 
 // JSON renders the config as stored and returned.
@@ -79,9 +129,7 @@ func ValidateUserName(u string) error {
 // quote the value.
 func ParseECSData(s, subType string) (ECSData, error) {
 	var d ECSData
-	dec := json.NewDecoder(strings.NewReader(s))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&d); err != nil {
+	if err := strictDecode(s, &d, "UserName", "Password", "PublicKey", "PrivateKey"); err != nil {
 		return d, InvalidParam("SecretData", "must be JSON with UserName and %s", map[string]string{SubTypePassword: "Password", SubTypeSSHKey: "PublicKey and PrivateKey"}[subType])
 	}
 	if err := ValidateUserName(d.UserName); err != nil {

@@ -2,6 +2,7 @@ package model
 
 import (
 	"encoding/base64"
+	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -105,9 +106,12 @@ func (s *Secret) PendingDeletion() bool { return !s.PlannedDeleteTime.IsZero() }
 func (s *Secret) Status(now time.Time) string {
 	switch {
 	case s.PendingDeletion():
-		days := int(s.PlannedDeleteTime.Sub(now).Hours()/24 + 0.999)
-		if days < 0 {
-			days = 0
+		days := int(math.Ceil(s.PlannedDeleteTime.Sub(now).Hours() / 24))
+		switch {
+		case days <= 0:
+			return "Pending deletion (today)"
+		case days == 1:
+			return "Pending deletion (in 1 day)"
 		}
 		return "Pending deletion (in " + strconv.Itoa(days) + " days)"
 	case s.AutomaticRotation == RotationInvalid:

@@ -133,7 +133,10 @@ func describeECSError(step string, inst *db.InstanceRow, err error) string {
 // ecsCreatePlan is what CreateSecret checked of an ECS secret before writing.
 type ecsCreatePlan struct {
 	instanceId string
-	warning    string
+	// data is the SecretData as validated, re-encoded: what is stored is
+	// exactly what was checked against the host.
+	data    string
+	warning string
 }
 
 // recheck makes sure the instance still exists inside the write transaction.
@@ -188,7 +191,7 @@ func (s *Service) prepareECSSecret(ctx context.Context, req CreateSecretRequest,
 	}
 	row.ExtendedConfig = cfg.JSON()
 	row.InstanceId = inst.InstanceId
-	plan := &ecsCreatePlan{instanceId: inst.InstanceId}
+	plan := &ecsCreatePlan{instanceId: inst.InstanceId, data: data.JSON()}
 	if err := verify(ctx, inst, cfg.SecretSubType, data); err != nil {
 		plan.warning = fmt.Sprintf("the initial credential does not log in to %s as %s; the first rotation will set a valid one", inst.InstanceId, data.UserName)
 	}

@@ -87,15 +87,17 @@ func (s *Service) CreateSecret(ctx context.Context, req CreateSecretRequest) (re
 			}
 			return model.Errorf(model.CodeResourceExist, "The secret %s already exists", req.SecretName)
 		}
+		data := req.SecretData
 		if ecsPlan != nil {
 			if err := ecsPlan.recheck(tx); err != nil {
 				return err
 			}
+			data = ecsPlan.data
 		}
 		if row.ID, err = tx.InsertSecret(row); err != nil {
 			return err
 		}
-		if err := tx.InsertVersion(row, req.VersionId, req.SecretData, dataType, now); err != nil {
+		if err := tx.InsertVersion(row, req.VersionId, data, dataType, now); err != nil {
 			return err
 		}
 		if err := tx.SetLabels(row.ID, nil, model.Labels{model.StageCurrent: req.VersionId}); err != nil {
