@@ -39,12 +39,12 @@ func sameTarget(a, b ecs.Target) bool {
 func (b *ecsBackend) client(ctx context.Context, inst *db.InstanceRow) (*ecs.Client, error) {
 	t := targetOf(inst)
 	b.mu.Lock()
-	if c, ok := b.clients[inst.InstanceId]; ok && sameTarget(c.target, t) {
-		b.mu.Unlock()
+	c, ok := b.clients[inst.InstanceId]
+	b.mu.Unlock()
+	if ok && sameTarget(c.target, t) && c.client.Alive(ctx) {
 		return c.client, nil
 	}
-	b.mu.Unlock()
-	c, err := ecs.Dial(ctx, t)
+	fresh, err := ecs.Dial(ctx, t)
 	if err != nil {
 		return nil, err
 	}
@@ -53,8 +53,8 @@ func (b *ecsBackend) client(ctx context.Context, inst *db.InstanceRow) (*ecs.Cli
 	if old, ok := b.clients[inst.InstanceId]; ok {
 		old.client.Close()
 	}
-	b.clients[inst.InstanceId] = &cachedClient{target: t, client: c}
-	return c, nil
+	b.clients[inst.InstanceId] = &cachedClient{target: t, client: fresh}
+	return fresh, nil
 }
 
 // forget drops a connection that failed, so the next call dials afresh.

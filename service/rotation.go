@@ -36,6 +36,16 @@ const (
 	maxRetries = 5
 )
 
+// afterStep, when set (by tests only), runs after each step has completed:
+// the crash tests SIGKILL their process there.
+var afterStep func(step string)
+
+func stepDone(step string) {
+	if afterStep != nil {
+		afterStep(step)
+	}
+}
+
 // RotationFailureEvent is what --on-rotation-failure receives: never a value.
 type RotationFailureEvent struct {
 	Time       string
@@ -340,6 +350,7 @@ func (s *Service) RotateSecret(ctx context.Context, req RotateSecretRequest) (re
 	if err != nil {
 		return nil, err
 	}
+	stepDone(StepCreate)
 
 	// 2. set, 3. test
 	step, applied, err := s.applyAndVerify(ctx, t, cred, req.VersionId, progress)
@@ -395,8 +406,13 @@ func (s *Service) applyAndVerify(ctx context.Context, t *rotationTarget, cred mo
 		}
 		return StepSet, !errors.Is(err, ecs.ErrSudo) && !errors.Is(err, ecs.ErrNoSuchUser), err
 	}
+	stepDone(StepSet)
 	progress(StepTest)
-	return StepTest, true, verify(ctx, t.inst, t.cfg.SecretSubType, cred)
+	if err := verify(ctx, t.inst, t.cfg.SecretSubType, cred); err != nil {
+		return StepTest, true, err
+	}
+	stepDone(StepTest)
+	return StepTest, true, nil
 }
 
 // promote makes the pending version current: ACSPrevious moves onto the old

@@ -1,0 +1,471 @@
+package ecs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// dialAttempts is how often a connection dropped before the SSH
+// identification exchange (sshd MaxStartups: "kex_exchange_identification")
+// is tried in total.
+const dialAttempts = 4
+
+var errDropped = errors.New("connection closed by the host before SSH identification (kex_exchange_identification; sshd MaxStartups?)")
+
+// errGotHostKey aborts the handshake once FetchHostKey has the key.
+var errGotHostKey = errors.New("ecs: host key received")
+
+// authStop aborts client authentication with a reason (never a credential).
+type authStop struct{ reason string }
+
+func (e *authStop) Error() string { return e.reason }
+
+func address(host string, port int) string {
+	if port == 0 {
+		port = 22
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// countingConn records how many bytes the server sent, to recognise a
+// connection dropped before the SSH identification string.
+type countingConn struct {
+	net.Conn
+	n atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// hostKeyAlgos restricts the negotiated host key algorithm to the type of
+// the pinned key, so that a host with several host keys presents the pinned
+// one.
+func hostKeyAlgos(keyType string) []string {
+	if keyType == ssh.KeyAlgoRSA {
+		return []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+	}
+	return []string{keyType}
+}
+
+// pinnedConfig returns a client config that accepts exactly the pinned key.
+func pinnedConfig(hostKey, user string) (*ssh.ClientConfig, ssh.PublicKey, error) {
+	pinned, err := parseHostKey(hostKey)
+	if err != nil {
+		return nil, nil, err
+	}
+	want := pinned.Marshal()
+	cfg := &ssh.ClientConfig{
+		User:              user,
+		HostKeyAlgorithms: hostKeyAlgos(pinned.Type()),
+		HostKeyCallback: func(hostname string, remote net.Addr, key ssh.PublicKey) error {
+			if string(key.Marshal()) == string(want) {
+				return nil
+			}
+			return &HostKeyMismatchError{
+				Addr: hostname,
+				Want: ssh.FingerprintSHA256(pinned),
+				Got:  ssh.FingerprintSHA256(key),
+			}
+		},
+	}
+	return cfg, pinned, nil
+}
+
+// handshake dials addr and runs the SSH handshake, retrying connections
+// dropped before identification. authErr is the sentinel reported for a
+// refused login (ErrAdminAuth or ErrAuthFailed). pinned may be nil
+// (FetchHostKey).
+func handshake(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.PublicKey, authErr error) (*ssh.Client, error) {
+	backoff := 40 * time.Millisecond
+	var err error
+	for attempt := 1; attempt <= dialAttempts; attempt++ {
+		if attempt > 1 {
+			d := backoff + time.Duration(rand.Int64N(int64(backoff)))
+			backoff *= 2
+			t := time.NewTimer(d)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, ctxError(ctx, addr)
+			case <-t.C:
+			}
+		}
+		var cl *ssh.Client
+		cl, err = handshakeOnce(ctx, addr, cfg, pinned, authErr)
+		if err == nil {
+			return cl, nil
+		}
+		if !errors.Is(err, errDropped) {
+			return nil, err
+		}
+	}
+	return nil, fmt.Errorf("%w (%d attempts)", err, dialAttempts)
+}
+
+// ctxError reports an ended context: a deadline counts as unreachable.
+func ctxError(ctx context.Context, addr string) error {
+	cerr := ctx.Err()
+	if cerr == nil {
+		// The socket deadline (= the context's) fired a moment before the
+		// context's own timer.
+		cerr = context.DeadlineExceeded
+	}
+	if errors.Is(cerr, context.DeadlineExceeded) {
+		return fmt.Errorf("%w: %s: %w", ErrUnreachable, addr, cerr)
+	}
+	return fmt.Errorf("ecs: %s: %w", addr, cerr)
+}
+
+func deadlinePassed(ctx context.Context) bool {
+	dl, ok := ctx.Deadline()
+	return ok && !time.Now().Before(dl)
+}
+
+func handshakeOnce(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.PublicKey, authErr error) (*ssh.Client, error) {
+	if ctx.Err() != nil {
+		return nil, ctxError(ctx, addr)
+	}
+	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
+	defer cancel()
+	var d net.Dialer
+	raw, err := d.DialContext(dctx, "tcp", addr)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctxError(ctx, addr)
+		}
+		return nil, fmt.Errorf("%w: connect %s: %w", ErrUnreachable, addr, err)
+	}
+	deadline := time.Now().Add(HandshakeTimeout)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
+		deadline = dl
+	}
+	_ = raw.SetDeadline(deadline)
+	cc := &countingConn{Conn: raw}
+	stop := context.AfterFunc(ctx, func() { raw.Close() })
+	conn, chans, reqs, err := ssh.NewClientConn(cc, addr, cfg)
+	if !stop() {
+		// The context ended during the handshake and closed the socket.
+		if err == nil {
+			conn.Close()
+		}
+		return nil, ctxError(ctx, addr)
+	}
+	if err != nil {
+		raw.Close()
+		if ctx.Err() != nil || deadlinePassed(ctx) {
+			return nil, ctxError(ctx, addr)
+		}
+		return nil, classifyHandshake(ctx, addr, cfg, pinned, err, cc.n.Load(), authErr)
+	}
+	_ = raw.SetDeadline(time.Time{})
+	return ssh.NewClient(conn, chans, reqs), nil
+}
+
+func classifyHandshake(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.PublicKey, err error, received int64, authErr error) error {
+	var hk *HostKeyMismatchError
+	if errors.As(err, &hk) {
+		return hk
+	}
+	if errors.Is(err, errGotHostKey) {
+		return errGotHostKey
+	}
+	var stopErr *authStop
+	if errors.As(err, &stopErr) {
+		return fmt.Errorf("%w: %s@%s: %s", authErr, cfg.User, addr, stopErr.reason)
+	}
+	msg := strings.TrimPrefix(err.Error(), "ssh: handshake failed: ")
+	if strings.Contains(msg, "unable to authenticate") || strings.Contains(msg, "Too many authentication failures") {
+		return fmt.Errorf("%w: %s@%s: %s", authErr, cfg.User, addr, msg)
+	}
+	var neg *ssh.AlgorithmNegotiationError
+	if errors.As(err, &neg) && neg.What == "host key" && pinned != nil {
+		// The host has no key of the pinned type at all: report what it has.
+		got := fmt.Sprintf("(no %s key; host offers %s)", pinned.Type(), strings.Join(neg.RequestedAlgorithms, ","))
+		if line, ferr := FetchHostKey(ctx, hostOf(addr), portOf(addr)); ferr == nil {
+			if fp, ferr := Fingerprint(line); ferr == nil {
+				got = fp
+			}
+		}
+		return &HostKeyMismatchError{Addr: addr, Want: ssh.FingerprintSHA256(pinned), Got: got}
+	}
+	if received == 0 && (errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET)) {
+		return fmt.Errorf("%w: %s: %w", ErrUnreachable, addr, errDropped)
+	}
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		return fmt.Errorf("%w: %s: SSH handshake timed out", ErrUnreachable, addr)
+	}
+	var ne net.Error
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, syscall.ECONNRESET) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, net.ErrClosed) || (errors.As(err, &ne) && ne.Timeout()) {
+		return fmt.Errorf("%w: %s: connection lost during SSH handshake: %w", ErrUnreachable, addr, err)
+	}
+	return fmt.Errorf("ecs: SSH handshake with %s: %w", addr, err)
+}
+
+func hostOf(addr string) string {
+	h, _, _ := net.SplitHostPort(addr)
+	return h
+}
+
+func portOf(addr string) int {
+	_, p, _ := net.SplitHostPort(addr)
+	n, _ := strconv.Atoi(p)
+	return n
+}
+
+// fetchHostKeyAlgos is FetchHostKey's preference: ed25519 first.
+var fetchHostKeyAlgos = []string{
+	ssh.KeyAlgoED25519,
+	ssh.KeyAlgoECDSA256, ssh.KeyAlgoECDSA384, ssh.KeyAlgoECDSA521,
+	ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256,
+}
+
+// FetchHostKey connects to host:port and returns the host key it presents
+// ("<type> <base64>"), preferring ed25519. It does not log in. Use it to pin
+// a host key (trust on first use, after an operator compared fingerprints).
+func FetchHostKey(ctx context.Context, host string, port int) (string, error) {
+	if host == "" {
+		return "", errors.New("ecs: empty host")
+	}
+	var got ssh.PublicKey
+	cfg := &ssh.ClientConfig{
+		User:              "kmsconsole-hostkey",
+		HostKeyAlgorithms: fetchHostKeyAlgos,
+		HostKeyCallback: func(_ string, _ net.Addr, key ssh.PublicKey) error {
+			got = key
+			return errGotHostKey
+		},
+	}
+	addr := address(host, port)
+	cl, err := handshake(ctx, addr, cfg, nil, ErrAuthFailed)
+	if cl != nil {
+		cl.Close()
+	}
+	if got != nil {
+		return keyLine(got), nil
+	}
+	if err == nil {
+		err = errors.New("ecs: no host key received")
+	}
+	return "", err
+}
+
+// maxSessions bounds concurrent sessions on one connection, well below
+// sshd's default MaxSessions 10.
+const maxSessions = 4
+
+// Client is an open management connection to one host.
+type Client struct {
+	t    Target
+	addr string
+	conn *ssh.Client
+	sem  chan struct{} // bounds concurrent sessions (sshd MaxSessions is 10)
+}
+
+// Alive reports whether the connection still answers (a keepalive round
+// trip). A cached connection can die with the host's sshd; checking first
+// tells "nothing ran" apart from "lost in the middle of a change".
+func (c *Client) Alive(ctx context.Context) bool {
+	done := make(chan error, 1)
+	go func() {
+		_, _, err := c.conn.SendRequest("keepalive@openssh.com", true, nil)
+		done <- err
+	}()
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	select {
+	case err := <-done:
+		return err == nil
+	case <-ctx.Done():
+		return false
+	}
+}
+
+// Dial opens the management connection: public key login as t.AdminUser,
+// host key pinned to t.HostKey.
+func Dial(ctx context.Context, t Target) (*Client, error) {
+	if t.Host == "" {
+		return nil, errors.New("ecs: empty host")
+	}
+	if err := ValidateUser(t.AdminUser); err != nil {
+		return nil, fmt.Errorf("ecs: admin user: %w", err)
+	}
+	signer, err := ssh.ParsePrivateKey(t.AdminKey)
+	if err != nil {
+		return nil, fmt.Errorf("ecs: cannot parse admin private key: %w", err)
+	}
+	cfg, pinned, err := pinnedConfig(t.HostKey, t.AdminUser)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Auth = []ssh.AuthMethod{ssh.PublicKeys(signer)}
+	addr := address(t.Host, t.Port)
+	cl, err := handshake(ctx, addr, cfg, pinned, ErrAdminAuth)
+	if err != nil {
+		return nil, err
+	}
+	return &Client{t: t, addr: addr, conn: cl, sem: make(chan struct{}, maxSessions)}, nil
+}
+
+// Close closes the management connection.
+func (c *Client) Close() error {
+	if c == nil || c.conn == nil {
+		return nil
+	}
+	return c.conn.Close()
+}
+
+// VerifyPassword opens a FRESH SSH connection as user with password
+// authentication (or keyboard-interactive answering the password) and runs
+// `true`. Only one password attempt is made per call: a refused password
+// costs the server's failure delay (2–4 s) once. ErrAuthFailed when the host
+// refuses the login or offers neither method.
+func VerifyPassword(ctx context.Context, host string, port int, hostKey, user, password string) error {
+	if err := ValidateUser(user); err != nil {
+		return err
+	}
+	if err := validatePassword(password); err != nil {
+		return err
+	}
+	cfg, pinned, err := pinnedConfig(hostKey, user)
+	if err != nil {
+		return err
+	}
+	var used atomic.Bool
+	kbdRounds := 0
+	answer := func(name, instruction string, questions []string, echos []bool) ([]string, error) {
+		if len(questions) == 0 {
+			return nil, nil
+		}
+		kbdRounds++
+		if kbdRounds > 1 {
+			return nil, &authStop{"host asked for more than the password (keyboard-interactive)"}
+		}
+		answers := make([]string, len(questions))
+		for i, q := range questions {
+			lq := strings.ToLower(q)
+			if echos[i] {
+				return nil, &authStop{fmt.Sprintf("unexpected keyboard-interactive prompt %q", q)}
+			}
+			if strings.Contains(lq, "new") || strings.Contains(lq, "retype") {
+				return nil, &authStop{"host requires a password change"}
+			}
+			answers[i] = password
+		}
+		used.Store(true)
+		return answers, nil
+	}
+	cfg.AuthCallback = func(ac *ssh.ClientAuthContext) (ssh.AuthMethod, error) {
+		for _, m := range ac.TriedMethods {
+			if m == "password" || m == "keyboard-interactive" {
+				return nil, &authStop{"password refused"}
+			}
+		}
+		for _, m := range ac.PartialSuccessMethods {
+			if m == "password" || m == "keyboard-interactive" {
+				return nil, &authStop{fmt.Sprintf("host requires further authentication (%s)", strings.Join(ac.AllowedMethods, ","))}
+			}
+		}
+		if contains(ac.AllowedMethods, "password") {
+			return ssh.PasswordCallback(func() (string, error) {
+				used.Store(true)
+				return password, nil
+			}), nil
+		}
+		if contains(ac.AllowedMethods, "keyboard-interactive") {
+			return ssh.KeyboardInteractive(answer), nil
+		}
+		return nil, &authStop{fmt.Sprintf("host does not offer password authentication (offers: %s)", strings.Join(ac.AllowedMethods, ","))}
+	}
+	return verify(ctx, address(host, port), cfg, pinned, &used)
+}
+
+// VerifyKey opens a FRESH SSH connection as user with the private key and
+// runs `true`. ErrAuthFailed when the host refuses the key.
+func VerifyKey(ctx context.Context, host string, port int, hostKey, user string, privateKeyPEM []byte) error {
+	if err := ValidateUser(user); err != nil {
+		return err
+	}
+	signer, err := ssh.ParsePrivateKey(privateKeyPEM)
+	if err != nil {
+		return fmt.Errorf("ecs: cannot parse private key: %w", err)
+	}
+	cfg, pinned, err := pinnedConfig(hostKey, user)
+	if err != nil {
+		return err
+	}
+	var used atomic.Bool
+	cfg.AuthCallback = func(ac *ssh.ClientAuthContext) (ssh.AuthMethod, error) {
+		if contains(ac.TriedMethods, "publickey") {
+			return nil, &authStop{"public key refused"}
+		}
+		if len(ac.PartialSuccessMethods) > 0 {
+			return nil, &authStop{fmt.Sprintf("host requires further authentication (%s)", strings.Join(ac.AllowedMethods, ","))}
+		}
+		if !contains(ac.AllowedMethods, "publickey") {
+			return nil, &authStop{fmt.Sprintf("host does not offer public key authentication (offers: %s)", strings.Join(ac.AllowedMethods, ","))}
+		}
+		used.Store(true)
+		return ssh.PublicKeys(signer), nil
+	}
+	return verify(ctx, address(host, port), cfg, pinned, &used)
+}
+
+func verify(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.PublicKey, used *atomic.Bool) error {
+	cl, err := handshake(ctx, addr, cfg, pinned, ErrAuthFailed)
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	if !used.Load() {
+		// "none" authentication succeeded: the login proves nothing.
+		return fmt.Errorf("ecs: %s@%s: host accepted the login without the credential (empty password permitted?)", cfg.User, addr)
+	}
+	sess, err := cl.NewSession()
+	if err != nil {
+		return fmt.Errorf("ecs: %s@%s: login accepted but no session: %w", cfg.User, addr, err)
+	}
+	defer sess.Close()
+	cctx, cancel := commandContext(ctx)
+	defer cancel()
+	stop := context.AfterFunc(cctx, func() { sess.Close() })
+	err = sess.Run("true")
+	if !stop() {
+		return fmt.Errorf("ecs: %s@%s: login accepted, `true` did not finish: %w", cfg.User, addr, cctx.Err())
+	}
+	if err != nil {
+		return fmt.Errorf("ecs: %s@%s: login accepted but `true` failed (login shell?): %w", cfg.User, addr, err)
+	}
+	return nil
+}
+
+func commandContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if _, ok := ctx.Deadline(); ok {
+		return context.WithCancel(ctx)
+	}
+	return context.WithTimeout(ctx, CommandTimeout)
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

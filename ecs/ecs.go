@@ -1,0 +1,219 @@
+// Package ecs is the SSH backend that changes credentials (login passwords
+// and authorized keys) on a managed Linux host.
+//
+// Everything goes over golang.org/x/crypto/ssh. The management login is pinned
+// to a known host key; credential values (passwords, private keys) are only
+// ever sent on the standard input of a remote command, never in its argv or
+// environment, and never appear in an error message.
+//
+// A *Client keeps one management connection open; every remote command runs
+// in its own session on that connection.
+package ecs
+
+import (
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"golang.org/x/crypto/ssh"
+)
+
+// Timeouts used when the caller's context carries no (earlier) deadline.
+var (
+	// DialTimeout bounds the TCP connect.
+	DialTimeout = 5 * time.Second
+	// HandshakeTimeout bounds SSH version exchange, key exchange and
+	// authentication (a refused password costs sshd 2–4 s by design).
+	HandshakeTimeout = 15 * time.Second
+	// CommandTimeout bounds one remote command.
+	CommandTimeout = 60 * time.Second
+)
+
+// Typed errors. Use errors.Is (and errors.As for *HostKeyMismatchError).
+var (
+	// ErrUnreachable: the host could not be reached (connect failure,
+	// timeout, connection refused, connection dropped before the SSH
+	// identification exchange — e.g. by sshd MaxStartups — even after
+	// retries, or the management connection was lost).
+	ErrUnreachable = errors.New("ecs: host unreachable")
+	// ErrAdminAuth: the management login was refused.
+	ErrAdminAuth = errors.New("ecs: management login refused")
+	// ErrSudo: `sudo -n` could not run the command (needs a password, not
+	// allowed, requiretty, sudo missing).
+	ErrSudo = errors.New("ecs: sudo failed")
+	// ErrSudoRequiresTTY wraps ErrSudo: the host's sudoers has
+	// `Defaults requiretty` for the admin user.
+	ErrSudoRequiresTTY = fmt.Errorf("%w: the host's sudoers sets 'Defaults requiretty' (sudo refuses to run without a tty)", ErrSudo)
+	// ErrNoSuchUser: the managed user does not exist on the host.
+	ErrNoSuchUser = errors.New("ecs: no such user on host")
+	// ErrAuthFailed: the verification login as the managed user was refused.
+	ErrAuthFailed = errors.New("ecs: login refused")
+)
+
+// HostKeyMismatchError is returned when the host presents a key other than
+// the pinned one. Want and Got are SHA256 fingerprints ("SHA256:...").
+type HostKeyMismatchError struct {
+	Addr string // host:port, informational
+	Want string // fingerprint of the pinned key
+	Got  string // fingerprint of the key the host presented
+}
+
+func (e *HostKeyMismatchError) Error() string {
+	addr := e.Addr
+	if addr == "" {
+		addr = "host"
+	}
+	return fmt.Sprintf("ecs: host key mismatch for %s: pinned %s, host presented %s (host key changed or man-in-the-middle)", addr, e.Want, e.Got)
+}
+
+// Target is a managed host and its management login.
+type Target struct {
+	Host      string
+	Port      int
+	HostKey   string // pinned host key, authorized_keys format "<type> <base64>"
+	AdminUser string // root, or a user with passwordless sudo
+	AdminKey  []byte // PEM private key of the admin (never logged)
+}
+
+const tagPrefix = "kmsconsole:"
+
+var (
+	userRe      = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
+	keyBase64Re = regexp.MustCompile(`^[A-Za-z0-9+/]+={0,2}$`)
+)
+
+// KeyTag is the comment that marks an authorized_keys line added by the
+// console for one secret version: "kmsconsole:<secretName>:<versionId>".
+func KeyTag(secretName, versionId string) string {
+	return tagPrefix + secretName + ":" + versionId
+}
+
+// ParseKeyTag splits a tag made by KeyTag. ok is false for anything that is
+// not a valid kmsconsole tag.
+func ParseKeyTag(tag string) (secretName, versionId string, ok bool) {
+	if ValidateTag(tag) != nil {
+		return "", "", false
+	}
+	rest := strings.TrimPrefix(tag, tagPrefix)
+	secretName, versionId, ok = strings.Cut(rest, ":")
+	return secretName, versionId, ok
+}
+
+// ValidateTag reports whether tag is a well-formed kmsconsole tag (safe to
+// put, quoted, into a remote shell command).
+func ValidateTag(tag string) error {
+	name, version, _ := strings.Cut(strings.TrimPrefix(tag, tagPrefix), ":")
+	if !strings.HasPrefix(tag, tagPrefix) || !charsIn(name, 1, 256, "_/+=.@-") || !charsIn(version, 1, 64, "_/+=.@-") {
+		return fmt.Errorf("ecs: invalid key tag %q (want kmsconsole:<secret>:<version> with [A-Za-z0-9_/+=.@-])", tag)
+	}
+	return nil
+}
+
+// charsIn reports whether s has min..max characters, each an ASCII letter,
+// a digit or one of extra. (A regexp with {1,256} costs milliseconds to
+// compile at start-up, in every CLI invocation.)
+func charsIn(s string, min, max int, extra string) bool {
+	if len(s) < min || len(s) > max {
+		return false
+	}
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(extra, r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// ValidateUser reports whether user is an acceptable Linux user name.
+func ValidateUser(user string) error {
+	if !userRe.MatchString(user) {
+		return fmt.Errorf("ecs: invalid user name %q (want ^[a-z_][a-z0-9_.-]{0,31}$)", user)
+	}
+	return nil
+}
+
+// validatePassword checks a password can be passed as one chpasswd line. The
+// value itself is never part of the error.
+func validatePassword(password string) error {
+	switch {
+	case password == "":
+		return errors.New("ecs: empty password")
+	case len(password) > 1024:
+		return errors.New("ecs: password longer than 1024 bytes")
+	case strings.ContainsAny(password, "\n\r\x00"):
+		return errors.New("ecs: password contains a newline, carriage return or NUL byte")
+	}
+	return nil
+}
+
+// parseHostKey parses an authorized_keys style line ("<type> <base64>"
+// possibly followed by a comment).
+func parseHostKey(line string) (ssh.PublicKey, error) {
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return nil, errors.New("ecs: empty host key")
+	}
+	pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		return nil, fmt.Errorf("ecs: cannot parse host key: %w", err)
+	}
+	if _, isCert := pk.(*ssh.Certificate); isCert {
+		return nil, errors.New("ecs: pinned host key must be a plain key, not a certificate")
+	}
+	return pk, nil
+}
+
+// Fingerprint returns the SHA256 fingerprint ("SHA256:...") of a key given
+// as "<type> <base64>".
+func Fingerprint(hostKeyLine string) (string, error) {
+	pk, err := parseHostKey(hostKeyLine)
+	if err != nil {
+		return "", err
+	}
+	return ssh.FingerprintSHA256(pk), nil
+}
+
+// keyLine formats a public key as "<type> <base64>".
+func keyLine(pk ssh.PublicKey) string {
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk)))
+}
+
+// normalizePublicKey parses a public key line (options and comment allowed)
+// and returns it as "<type> <base64>".
+func normalizePublicKey(line string) (string, error) {
+	line = strings.TrimSpace(line)
+	if line == "" || strings.ContainsAny(line, "\n\r\x00") {
+		return "", errors.New("ecs: public key must be one non-empty line")
+	}
+	pk, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		return "", fmt.Errorf("ecs: cannot parse public key: %w", err)
+	}
+	if len(strings.TrimSpace(string(rest))) != 0 {
+		return "", errors.New("ecs: public key must be one line")
+	}
+	out := keyLine(pk)
+	typ, b64, ok := strings.Cut(out, " ")
+	if !ok || !charsIn(typ, 1, 64, "@._-") || !keyBase64Re.MatchString(b64) {
+		return "", errors.New("ecs: unexpected public key format")
+	}
+	return out, nil
+}
+
+// shellQuote quotes s for a POSIX shell.
+func shellQuote(s string) string {
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}
+
+// redact removes secret values from s (defence in depth: remote output is
+// never expected to contain them).
+func redact(s string, secrets ...string) string {
+	for _, sec := range secrets {
+		if sec != "" {
+			s = strings.ReplaceAll(s, sec, "[REDACTED]")
+		}
+	}
+	return s
+}

@@ -1,0 +1,471 @@
+package service
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"kmsconsole/db"
+	"kmsconsole/ecs"
+	"kmsconsole/ecs/sshdtest"
+	"kmsconsole/model"
+)
+
+// ecsFixture is one real sshd with an admin, a managed user and an ECS
+// secret for that user in a real store.
+type ecsFixture struct {
+	t        *testing.T
+	srv      *sshdtest.Server
+	store    *db.Store
+	dbPath   string
+	svc      *Service
+	admin    string
+	adminKey []byte
+	user     string
+	secret   string
+	failures []RotationFailureEvent
+	mu       sync.Mutex
+}
+
+func newECSFixture(t *testing.T, subType string) *ecsFixture {
+	t.Helper()
+	sshdtest.Require(t)
+	f := &ecsFixture{t: t, srv: sshdtest.Start(t, sshdtest.Options{})}
+	f.admin, f.adminKey = sshdtest.CreateAdmin(t)
+	f.dbPath = filepath.Join(t.TempDir(), "kms.db")
+	var err error
+	if f.store, err = db.Open(f.dbPath, ""); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.store.Close() })
+	f.svc = New(f.store, Options{Actor: Actor{Name: "tester", Role: model.RoleAdmin}, OnRotationFailure: func(e RotationFailureEvent) {
+		f.mu.Lock()
+		f.failures = append(f.failures, e)
+		f.mu.Unlock()
+	}})
+	t.Cleanup(f.svc.Close)
+	ctx := context.Background()
+	if _, err := f.svc.AddInstance(ctx, AddInstanceRequest{InstanceId: "i-web1", RegionId: DefaultRegion, Host: f.srv.Host, Port: f.srv.Port,
+		AdminUser: f.admin, AdminKey: f.adminKey, HostKey: f.srv.HostKey}); err != nil {
+		t.Fatalf("add instance: %v", err)
+	}
+	var data model.ECSData
+	if subType == model.SubTypePassword {
+		pw, _ := model.RandomPassword(model.DefaultPasswordOptions())
+		f.user = sshdtest.CreateUser(t, "pw", pw)
+		data = model.ECSData{UserName: f.user, Password: pw}
+	} else {
+		f.user = sshdtest.CreateUser(t, "key", "")
+		pub, priv, err := model.NewRSAKeyPair()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sshdtest.WriteAuthorizedKeys(t, f.user, pub+" operator-installed")
+		data = model.ECSData{UserName: f.user, PublicKey: pub, PrivateKey: priv}
+	}
+	f.secret = "acs/ecs/web1/" + f.user
+	cfg := model.ECSConfig{SecretSubType: subType, InstanceId: "i-web1", RegionId: DefaultRegion}
+	resp, err := f.svc.CreateSecret(ctx, CreateSecretRequest{SecretName: f.secret, SecretType: "ECS", ExtendedConfig: cfg.JSON(), SecretData: data.JSON(), VersionId: "v0"})
+	if err != nil {
+		t.Fatalf("create ECS secret: %v", err)
+	}
+	if resp.Warning != "" {
+		t.Fatalf("the initial credential logs in, yet: %s", resp.Warning)
+	}
+	return f
+}
+
+// current returns the ECS data at a stage.
+func (f *ecsFixture) at(stage string) (string, model.ECSData) {
+	f.t.Helper()
+	r, err := f.svc.GetSecretValue(context.Background(), GetSecretValueRequest{SecretName: f.secret, VersionStage: stage})
+	if err != nil {
+		f.t.Fatalf("read %s: %v", stage, err)
+	}
+	var d model.ECSData
+	json.Unmarshal([]byte(r.SecretData), &d)
+	return r.VersionId, d
+}
+
+func (f *ecsFixture) login(d model.ECSData) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if d.PrivateKey != "" {
+		return ecs.VerifyKey(ctx, f.srv.Host, f.srv.Port, f.srv.HostKey, d.UserName, []byte(d.PrivateKey))
+	}
+	return ecs.VerifyPassword(ctx, f.srv.Host, f.srv.Port, f.srv.HostKey, d.UserName, d.Password)
+}
+
+func (f *ecsFixture) mustLogin(what string, d model.ECSData) {
+	f.t.Helper()
+	if err := f.login(d); err != nil {
+		f.t.Fatalf("%s does not log in: %v", what, err)
+	}
+}
+
+func (f *ecsFixture) mustBeRefused(what string, d model.ECSData) {
+	f.t.Helper()
+	if err := f.login(d); !errors.Is(err, ecs.ErrAuthFailed) {
+		f.t.Fatalf("%s must be refused, got %v", what, err)
+	}
+}
+
+func (f *ecsFixture) describe() *DescribeSecretResponse {
+	d, err := f.svc.DescribeSecret(context.Background(), SecretNameRequest{SecretName: f.secret})
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	return d
+}
+
+// noLeak fails if a value shows up in sshd's verbose log, the audit log or
+// any of the texts given.
+func (f *ecsFixture) noLeak(values []string, texts ...string) {
+	f.t.Helper()
+	events, _ := f.svc.Audit(context.Background(), 0, "")
+	b, _ := json.Marshal(events)
+	all := append([]string{f.srv.Log(), string(b)}, texts...)
+	for _, v := range values {
+		for i, text := range all {
+			if v != "" && strings.Contains(text, v) {
+				f.t.Errorf("a credential leaked into text #%d (0 = sshd log, 1 = audit)", i)
+			}
+		}
+	}
+}
+
+func TestRotatePassword(t *testing.T) {
+	f := newECSFixture(t, model.SubTypePassword)
+	oldId, old := f.at(model.StageCurrent)
+	var steps []string
+	resp, err := f.svc.RotateSecret(context.Background(), RotateSecretRequest{SecretName: f.secret, Progress: func(s string) { steps = append(steps, s) }})
+	if err != nil {
+		t.Fatalf("rotate: %v", err)
+	}
+	if strings.Join(steps, ",") != "create,set,test,finish" {
+		t.Errorf("steps %v", steps)
+	}
+	newId, cur := f.at(model.StageCurrent)
+	if newId != resp.VersionId || newId == oldId {
+		t.Fatalf("ACSCurrent %s, rotation made %s", newId, resp.VersionId)
+	}
+	if len(cur.Password) != 32 || cur.UserName != f.user {
+		t.Fatalf("generated password has %d chars", len(cur.Password))
+	}
+	for _, class := range []string{model.Lowercase, model.Uppercase, model.Digits, model.Punctuation} {
+		if !strings.ContainsAny(cur.Password, class) {
+			t.Errorf("generated password lacks a class")
+		}
+	}
+	if prevId, _ := f.at(model.StagePrevious); prevId != oldId {
+		t.Errorf("ACSPrevious %s, want %s", prevId, oldId)
+	}
+	f.mustLogin("the new password", cur)
+	f.mustBeRefused("the old password", old)
+	d := f.describe()
+	if d.LastRotationDate == "" || d.AutomaticRotation != model.RotationDisabled {
+		t.Errorf("after rotation: last %q status %s", d.LastRotationDate, d.AutomaticRotation)
+	}
+	f.noLeak([]string{cur.Password, old.Password})
+}
+
+func TestRotateKeyPair(t *testing.T) {
+	f := newECSFixture(t, model.SubTypeSSHKey)
+	_, initial := f.at(model.StageCurrent)
+	ctx := context.Background()
+	if _, err := f.svc.RotateSecret(ctx, RotateSecretRequest{SecretName: f.secret}); err != nil {
+		t.Fatalf("first rotation: %v", err)
+	}
+	_, first := f.at(model.StageCurrent)
+	f.mustLogin("the first rotated key", first)
+	if _, err := f.svc.RotateSecret(ctx, RotateSecretRequest{SecretName: f.secret}); err != nil {
+		t.Fatalf("second rotation: %v", err)
+	}
+	_, second := f.at(model.StageCurrent)
+	f.mustLogin("the second rotated key", second)
+	f.mustBeRefused("the key of the first rotation (a line the console added)", first)
+	// The operator's own line was not added by the console: it stays.
+	f.mustLogin("the operator-installed initial key", initial)
+	// The admin's management login is untouched.
+	c, err := ecs.Dial(ctx, ecs.Target{Host: f.srv.Host, Port: f.srv.Port, HostKey: f.srv.HostKey, AdminUser: f.admin, AdminKey: f.adminKey})
+	if err != nil {
+		t.Fatalf("admin key broken: %v", err)
+	}
+	tags, err := c.ManagedKeyTags(ctx, f.user)
+	c.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(tags) != 1 {
+		t.Fatalf("managed lines %v, want exactly the current one", tags)
+	}
+	home := "/home/" + f.user
+	fi, err := os.Stat(home + "/.ssh/authorized_keys")
+	if err != nil || fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid == 0 {
+		t.Fatalf("authorized_keys mode/owner wrong: %v %v", fi.Mode(), err)
+	}
+	f.noLeak([]string{first.PrivateKey[40:120], second.PrivateKey[40:120]})
+}
+
+func TestRotateCustomValueAndRepeatVersionId(t *testing.T) {
+	f := newECSFixture(t, model.SubTypePassword)
+	ctx := context.Background()
+	custom := "Custom-Value-9d1e!" + fmt.Sprint(time.Now().UnixNano()%1000)
+	if _, err := f.svc.RotateSecret(ctx, RotateSecretRequest{SecretName: f.secret, VersionId: "r1", SecretData: custom}); err != nil {
+		t.Fatalf("custom rotation: %v", err)
+	}
+	id, cur := f.at(model.StageCurrent)
+	if id != "r1" || cur.Password != custom {
+		t.Fatalf("custom value not current (id %s)", id)
+	}
+	f.mustLogin("the custom password", cur)
+	before, _ := f.store.Dump()
+	// The same VersionId again is a no-op success: nothing on the host
+	// or in the store changes, even with another value.
+	if _, err := f.svc.RotateSecret(ctx, RotateSecretRequest{SecretName: f.secret, VersionId: "r1", SecretData: "Another-Value-1!"}); err != nil {
+		t.Fatalf("repeat: %v", err)
+	}
+	after, _ := f.store.Dump()
+	if before != after {
+		t.Fatal("a repeated VersionId changed the store")
+	}
+	f.mustLogin("the custom password after the repeat", cur)
+	f.noLeak([]string{custom})
+}
+
+// Each fault leaves the old credential working, ACSCurrent unchanged, the
+// secret marked Invalid with a reason, and no pending version behind.
+func TestRotationFaults(t *testing.T) {
+	faults := []struct {
+		name  string
+		break_ func(f *ecsFixture)
+		mend  func(f *ecsFixture)
+		want  string // in the failure reason
+	}{
+		{"host down", func(f *ecsFixture) { f.srv.Stop() }, func(f *ecsFixture) { f.srv.Restart(f.t, sshdtest.Options{}) }, "unreachable"},
+		{"wrong admin key", func(f *ecsFixture) {
+			pub, _ := sshdtest.GenerateKey(f.t, "ed25519")
+			sshdtest.WriteAuthorizedKeys(f.t, f.admin, pub)
+			// An open management connection outlives a key change (as
+			// an ssh ControlMaster would); a new process dials afresh.
+			f.svc.ecs.Close()
+		}, nil, "management login"},
+		{"sudo revoked", func(f *ecsFixture) { sshdtest.RevokeSudo(f.t, f.admin) }, nil, "sudo"},
+		{"host key changed", func(f *ecsFixture) { f.srv.RotateHostKey(f.t) }, nil, "host key"},
+		{"password authentication disabled", func(f *ecsFixture) { f.srv.Restart(f.t, sshdtest.Options{DisablePassword: true}) },
+			func(f *ecsFixture) { f.srv.Restart(f.t, sshdtest.Options{}) }, "refused"},
+		{"managed user deleted", func(f *ecsFixture) {
+			if out, err := exec.Command("userdel", "-r", "-f", f.user).CombinedOutput(); err != nil {
+				f.t.Fatalf("userdel: %v %s", err, out)
+			}
+		}, nil, "does not exist"},
+	}
+	for _, fault := range faults {
+		t.Run(fault.name, func(t *testing.T) {
+			t.Parallel()
+			f := newECSFixture(t, model.SubTypePassword)
+			oldId, old := f.at(model.StageCurrent)
+			dumpBefore := versionsOf(t, f)
+			fault.break_(f)
+			_, err := f.svc.RotateSecret(context.Background(), RotateSecretRequest{SecretName: f.secret})
+			if !model.IsCode(err, model.CodeRotationFailed) {
+				t.Fatalf("got %v, want Rejected.RotationFailed", err)
+			}
+			if !strings.Contains(err.Error(), fault.want) {
+				t.Errorf("error %q does not say %q", err, fault.want)
+			}
+			if id, _ := f.at(model.StageCurrent); id != oldId {
+				t.Fatalf("ACSCurrent moved to %s", id)
+			}
+			if got := versionsOf(t, f); got != dumpBefore {
+				t.Errorf("versions changed: %s -> %s", dumpBefore, got)
+			}
+			d := f.describe()
+			if d.AutomaticRotation != model.RotationInvalid || !strings.Contains(d.RotationFailureReason, fault.want) {
+				t.Errorf("status %s reason %q", d.AutomaticRotation, d.RotationFailureReason)
+			}
+			if len(f.failures) != 1 || f.failures[0].SecretName != f.secret || f.failures[0].Reason == "" {
+				t.Errorf("failure events %+v", f.failures)
+			}
+			if fault.name == "host key changed" {
+				fp, _ := ecs.Fingerprint(f.srv.HostKey)
+				if !strings.Contains(err.Error(), fp) || strings.Count(err.Error(), "SHA256:") < 2 {
+					t.Errorf("host key error must show both fingerprints: %s", err)
+				}
+				return
+			}
+			if fault.name == "managed user deleted" {
+				return
+			}
+			if fault.mend != nil {
+				fault.mend(f)
+			}
+			f.mustLogin("the old password after "+fault.name, old)
+			f.noLeak([]string{old.Password}, err.Error())
+		})
+	}
+}
+
+func versionsOf(t *testing.T, f *ecsFixture) string {
+	v, err := f.svc.Versions(context.Background(), f.secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func TestRotationsOfOneSecretNeverOverlap(t *testing.T) {
+	f := newECSFixture(t, model.SubTypePassword)
+	// A second handle on the same store stands for another process.
+	other, err := db.Open(f.dbPath, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	svc2 := New(other, Options{Actor: Actor{Name: "other", Role: model.RoleAdmin}})
+	defer svc2.Close()
+	var wg sync.WaitGroup
+	errs := make([]error, 4)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s := f.svc
+			if i%2 == 1 {
+				s = svc2
+			}
+			_, errs[i] = s.RotateSecret(context.Background(), RotateSecretRequest{SecretName: f.secret})
+		}()
+	}
+	wg.Wait()
+	ok := 0
+	for _, err := range errs {
+		switch {
+		case err == nil:
+			ok++
+		case model.IsCode(err, model.CodeResourceInUse):
+		default:
+			t.Errorf("unexpected: %v", err)
+		}
+	}
+	if ok < 1 {
+		t.Fatal("no rotation succeeded")
+	}
+	_, cur := f.at(model.StageCurrent)
+	f.mustLogin("ACSCurrent after concurrent rotations", cur)
+	events, _ := f.svc.Audit(context.Background(), 0, "RotateSecret")
+	success := 0
+	for _, e := range events {
+		if e.Result == "Success" {
+			success++
+		}
+	}
+	if success != ok {
+		t.Errorf("%d successful rotations audited, %d returned", success, ok)
+	}
+}
+
+func TestRotationRateLimit(t *testing.T) {
+	f := newECSFixture(t, model.SubTypePassword)
+	now := time.Now()
+	f.store.Write(context.Background(), func(tx *db.Tx) error {
+		for i := 0; i < 50; i++ {
+			if err := tx.RecordRotation(f.secret, now.Add(-time.Duration(i)*time.Minute)); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	_, err := f.svc.RotateSecret(context.Background(), RotateSecretRequest{SecretName: f.secret})
+	if !model.IsCode(err, model.CodeThrottling) {
+		t.Fatalf("51st rotation in an hour: %v", err)
+	}
+	if err.(*model.APIError).HttpStatus != 429 {
+		t.Fatal("status")
+	}
+}
+
+// TestRotationCrashChild is the body of the process the crash test kills;
+// it does nothing unless started by TestCrashRecovery.
+func TestRotationCrashChild(t *testing.T) {
+	path, step := os.Getenv("KMSCONSOLE_CRASH_DB"), os.Getenv("KMSCONSOLE_CRASH_AFTER")
+	if path == "" {
+		t.Skip("helper process only")
+	}
+	store, err := db.Open(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := New(store, Options{Actor: Actor{Name: "doomed", Role: model.RoleAdmin}})
+	afterStep = func(s string) {
+		if s == step {
+			syscall.Kill(os.Getpid(), syscall.SIGKILL)
+		}
+	}
+	svc.RotateSecret(context.Background(), RotateSecretRequest{SecretName: os.Getenv("KMSCONSOLE_CRASH_SECRET")})
+	t.Fatal("the process should have been killed")
+}
+
+func TestCrashRecovery(t *testing.T) {
+	for _, step := range []string{StepCreate, StepSet, StepTest} {
+		t.Run("killed after "+step, func(t *testing.T) {
+			t.Parallel()
+			f := newECSFixture(t, model.SubTypePassword)
+			oldId, old := f.at(model.StageCurrent)
+			cmd := exec.Command(os.Args[0], "-test.run=^TestRotationCrashChild$", "-test.count=1")
+			cmd.Env = append(os.Environ(), "KMSCONSOLE_CRASH_DB="+f.dbPath, "KMSCONSOLE_CRASH_AFTER="+step, "KMSCONSOLE_CRASH_SECRET="+f.secret)
+			out, err := cmd.CombinedOutput()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
+				t.Fatalf("child was not killed: %v\n%s", err, out)
+			}
+			// The store holds the pending version the dead process left.
+			var pending model.ECSData
+			f.store.Read(context.Background(), func(tx *db.Tx) error {
+				sec, _ := tx.SecretByName(f.secret)
+				labels, _ := tx.Labels(sec.ID)
+				if labels[model.StagePending] == "" {
+					t.Fatalf("no pending version after a crash at %s", step)
+				}
+				v, err := tx.Version(sec, labels[model.StagePending])
+				if err != nil {
+					t.Fatal(err)
+				}
+				json.Unmarshal([]byte(v.Data), &pending)
+				return nil
+			})
+			// A later command that touches the secret settles it.
+			curId, cur := f.at(model.StageCurrent)
+			versions := versionsOf(t, f)
+			if strings.Contains(versions, model.StagePending) {
+				t.Fatalf("pending left after the next command: %s", versions)
+			}
+			if step == StepCreate {
+				if curId != oldId {
+					t.Fatalf("the host was never changed, yet ACSCurrent moved to %s", curId)
+				}
+				f.mustLogin("the old password", old)
+				f.mustBeRefused("the never-applied pending password", pending)
+			} else {
+				if cur.Password != pending.Password {
+					t.Fatalf("the host took the new password, the store must promote it")
+				}
+				if prevId, _ := f.at(model.StagePrevious); prevId != oldId {
+					t.Fatalf("ACSPrevious %s, want %s", prevId, oldId)
+				}
+				f.mustLogin("the promoted password", cur)
+				f.mustBeRefused("the old password", old)
+			}
+		})
+	}
+}
