@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/ssh"
+
+	"kmsconsole/model"
 )
 
 // Timeouts used when the caller's context carries no (earlier) deadline.
@@ -80,7 +82,6 @@ type Target struct {
 const tagPrefix = "kmsconsole:"
 
 var (
-	userRe      = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
 	keyBase64Re = regexp.MustCompile(`^[A-Za-z0-9+/]+={0,2}$`)
 )
 
@@ -128,7 +129,7 @@ func charsIn(s string, min, max int, extra string) bool {
 
 // ValidateUser reports whether user is an acceptable Linux user name.
 func ValidateUser(user string) error {
-	if !userRe.MatchString(user) {
+	if !model.IsLinuxUserName(user) {
 		return fmt.Errorf("ecs: invalid user name %q (want ^[a-z_][a-z0-9_.-]{0,31}$)", user)
 	}
 	return nil

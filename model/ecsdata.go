@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -115,11 +114,9 @@ type ECSData struct {
 	PrivateKey string `json:"PrivateKey,omitempty"`
 }
 
-var userNameRE = regexp.MustCompile(`^[a-z_][a-z0-9_.-]{0,31}$`)
-
 // ValidateUserName accepts POSIX-portable login names.
 func ValidateUserName(u string) error {
-	if !userNameRE.MatchString(u) {
+	if !IsLinuxUserName(u) {
 		return InvalidParam("SecretData", "UserName %q is not a valid Linux user name", u)
 	}
 	return nil

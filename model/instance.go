@@ -1,7 +1,7 @@
 package model
 
 import (
-	"regexp"
+	"strings"
 	"time"
 )
 
@@ -17,14 +17,43 @@ type Instance struct {
 	CreateTime   time.Time
 }
 
-var instanceIdRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$`)
+// IsIdentifier reports whether s is 1..max characters, the first an ASCII
+// letter or digit, the rest letters, digits or one of extra. Hand-written:
+// regexps with {0,63} cost milliseconds to compile at every CLI start.
+func IsIdentifier(s string, max int, extra string) bool {
+	if len(s) == 0 || len(s) > max {
+		return false
+	}
+	for i, r := range s {
+		alnum := r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9'
+		if !alnum && (i == 0 || !strings.ContainsRune(extra, r)) {
+			return false
+		}
+	}
+	return true
+}
+
+// IsLinuxUserName reports whether u is a portable Linux login name:
+// ^[a-z_][a-z0-9_.-]{0,31}$.
+func IsLinuxUserName(u string) bool {
+	if len(u) == 0 || len(u) > 32 {
+		return false
+	}
+	for i, r := range u {
+		ok := r >= 'a' && r <= 'z' || r == '_' || i > 0 && (r >= '0' && r <= '9' || r == '.' || r == '-')
+		if !ok {
+			return false
+		}
+	}
+	return true
+}
 
 // ValidateInstanceId accepts ids such as i-web1.
 func ValidateInstanceId(id string) error {
 	if id == "" {
 		return MissingParam("InstanceId")
 	}
-	if !instanceIdRE.MatchString(id) {
+	if !IsIdentifier(id, 64, "_.-") {
 		return InvalidParam("InstanceId", "1–64 letters, digits, _ . - (starting with a letter or digit), got %q", id)
 	}
 	return nil
@@ -44,11 +73,9 @@ const (
 	RoleReadonly = "readonly"
 )
 
-var operatorNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$`)
-
 // ValidateOperatorName accepts 1–64 name characters.
 func ValidateOperatorName(n string) error {
-	if !operatorNameRE.MatchString(n) {
+	if !IsIdentifier(n, 64, "_.@-") {
 		return InvalidParam("Name", "1–64 letters, digits, _ . @ -, got %q", n)
 	}
 	return nil
