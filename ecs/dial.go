@@ -10,6 +10,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -336,17 +337,82 @@ func (c *Client) Close() error {
 // costs the server's failure delay (2–4 s) once. ErrAuthFailed when the host
 // refuses the login or offers neither method.
 func VerifyPassword(ctx context.Context, host string, port int, hostKey, user, password string) error {
-	if err := ValidateUser(user); err != nil {
-		return err
+	return StartVerifyPassword(ctx, host, port, hostKey, user).Supply(password)
+}
+
+// PendingLogin is a verification login started before its credential
+// exists. Connecting, key exchange and learning which methods the host
+// offers run while the caller changes the credential on the host; the
+// login completes when Supply hands over the new credential. This takes
+// the verification's handshake off a rotation's critical path.
+type PendingLogin struct {
+	cred  chan any // string (password) or ssh.Signer
+	abort chan struct{}
+	done  chan error
+	once  sync.Once
+}
+
+func newPendingLogin() *PendingLogin {
+	return &PendingLogin{cred: make(chan any, 1), abort: make(chan struct{}), done: make(chan error, 1)}
+}
+
+// await returns the credential once supplied (or fails when abandoned).
+func (p *PendingLogin) await(ctx context.Context) (any, error) {
+	select {
+	case c := <-p.cred:
+		p.cred <- c // later auth rounds may need it again
+		return c, nil
+	case <-p.abort:
+		return nil, &authStop{"verification abandoned"}
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
-	if err := validatePassword(password); err != nil {
-		return err
+}
+
+// Supply hands over the credential and waits for the login's verdict.
+func (p *PendingLogin) Supply(credential any) error {
+	if pw, ok := credential.(string); ok {
+		if err := validatePassword(pw); err != nil {
+			p.Abort()
+			<-p.done
+			return err
+		}
+	}
+	p.once.Do(func() { p.cred <- credential })
+	return <-p.done
+}
+
+// Abort abandons the login (the change it was to verify did not happen).
+func (p *PendingLogin) Abort() {
+	select {
+	case <-p.abort:
+	default:
+		close(p.abort)
+	}
+}
+
+// StartVerifyPassword starts a password verification login as user; call
+// Supply with the password (or Abort).
+func StartVerifyPassword(ctx context.Context, host string, port int, hostKey, user string) *PendingLogin {
+	p := newPendingLogin()
+	if err := ValidateUser(user); err != nil {
+		p.done <- err
+		return p
 	}
 	cfg, pinned, err := pinnedConfig(hostKey, user)
 	if err != nil {
-		return err
+		p.done <- err
+		return p
 	}
 	var used atomic.Bool
+	password := func() (string, error) {
+		c, err := p.await(ctx)
+		if err != nil {
+			return "", err
+		}
+		used.Store(true)
+		return c.(string), nil
+	}
 	kbdRounds := 0
 	answer := func(name, instruction string, questions []string, echos []bool) ([]string, error) {
 		if len(questions) == 0 {
@@ -365,9 +431,12 @@ func VerifyPassword(ctx context.Context, host string, port int, hostKey, user, p
 			if strings.Contains(lq, "new") || strings.Contains(lq, "retype") {
 				return nil, &authStop{"host requires a password change"}
 			}
-			answers[i] = password
+			pw, err := password()
+			if err != nil {
+				return nil, err
+			}
+			answers[i] = pw
 		}
-		used.Store(true)
 		return answers, nil
 	}
 	cfg.AuthCallback = func(ac *ssh.ClientAuthContext) (ssh.AuthMethod, error) {
@@ -382,32 +451,37 @@ func VerifyPassword(ctx context.Context, host string, port int, hostKey, user, p
 			}
 		}
 		if contains(ac.AllowedMethods, "password") {
-			return ssh.PasswordCallback(func() (string, error) {
-				used.Store(true)
-				return password, nil
-			}), nil
+			return ssh.PasswordCallback(password), nil
 		}
 		if contains(ac.AllowedMethods, "keyboard-interactive") {
 			return ssh.KeyboardInteractive(answer), nil
 		}
 		return nil, &authStop{fmt.Sprintf("host does not offer password authentication (offers: %s)", strings.Join(ac.AllowedMethods, ","))}
 	}
-	return verify(ctx, address(host, port), cfg, pinned, &used)
+	go func() { p.done <- verify(ctx, address(host, port), cfg, pinned, &used) }()
+	return p
 }
 
-// VerifyKey opens a FRESH SSH connection as user with the private key and
-// runs `true`. ErrAuthFailed when the host refuses the key.
 func VerifyKey(ctx context.Context, host string, port int, hostKey, user string, privateKeyPEM []byte) error {
-	if err := ValidateUser(user); err != nil {
-		return err
-	}
 	signer, err := ssh.ParsePrivateKey(privateKeyPEM)
 	if err != nil {
 		return fmt.Errorf("ecs: cannot parse private key: %w", err)
 	}
+	return StartVerifyKey(ctx, host, port, hostKey, user).Supply(signer)
+}
+
+// StartVerifyKey starts a public-key verification login as user; call
+// Supply with the ssh.Signer of the new private key (or Abort).
+func StartVerifyKey(ctx context.Context, host string, port int, hostKey, user string) *PendingLogin {
+	p := newPendingLogin()
+	if err := ValidateUser(user); err != nil {
+		p.done <- err
+		return p
+	}
 	cfg, pinned, err := pinnedConfig(hostKey, user)
 	if err != nil {
-		return err
+		p.done <- err
+		return p
 	}
 	var used atomic.Bool
 	cfg.AuthCallback = func(ac *ssh.ClientAuthContext) (ssh.AuthMethod, error) {
@@ -420,10 +494,19 @@ func VerifyKey(ctx context.Context, host string, port int, hostKey, user string,
 		if !contains(ac.AllowedMethods, "publickey") {
 			return nil, &authStop{fmt.Sprintf("host does not offer public key authentication (offers: %s)", strings.Join(ac.AllowedMethods, ","))}
 		}
+		c, err := p.await(ctx)
+		if err != nil {
+			return nil, err
+		}
+		signer, ok := c.(ssh.Signer)
+		if !ok {
+			return nil, &authStop{"a key verification needs an ssh.Signer"}
+		}
 		used.Store(true)
 		return ssh.PublicKeys(signer), nil
 	}
-	return verify(ctx, address(host, port), cfg, pinned, &used)
+	go func() { p.done <- verify(ctx, address(host, port), cfg, pinned, &used) }()
+	return p
 }
 
 func verify(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.PublicKey, used *atomic.Bool) error {
@@ -436,21 +519,10 @@ func verify(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.
 		// "none" authentication succeeded: the login proves nothing.
 		return fmt.Errorf("ecs: %s@%s: host accepted the login without the credential (empty password permitted?)", cfg.User, addr)
 	}
-	sess, err := cl.NewSession()
-	if err != nil {
-		return fmt.Errorf("ecs: %s@%s: login accepted but no session: %w", cfg.User, addr, err)
-	}
-	defer sess.Close()
-	cctx, cancel := commandContext(ctx)
-	defer cancel()
-	stop := context.AfterFunc(cctx, func() { sess.Close() })
-	err = sess.Run("true")
-	if !stop() {
-		return fmt.Errorf("ecs: %s@%s: login accepted, `true` did not finish: %w", cfg.User, addr, cctx.Err())
-	}
-	if err != nil {
-		return fmt.Errorf("ecs: %s@%s: login accepted but `true` failed (login shell?): %w", cfg.User, addr, err)
-	}
+	// The host accepted the credential: sshd has already run PAM's account
+	// checks (expiry, lock) before reporting success. A session is not
+	// opened: it costs a login shell's start-up and would fail for users
+	// whose shell is nologin (SFTP-only), whose credential is still valid.
 	return nil
 }
 

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"kmsconsole/db"
 	"kmsconsole/ecs"
 	"kmsconsole/model"
@@ -107,6 +109,27 @@ func verify(ctx context.Context, inst *db.InstanceRow, subType string, data mode
 		return ecs.VerifyKey(ctx, inst.Host, inst.Port, inst.HostKey, data.UserName, []byte(data.PrivateKey))
 	}
 	return ecs.VerifyPassword(ctx, inst.Host, inst.Port, inst.HostKey, data.UserName, data.Password)
+}
+
+// startVerify begins a verification login whose credential comes later.
+func startVerify(ctx context.Context, inst *db.InstanceRow, subType, user string) *ecs.PendingLogin {
+	if subType == model.SubTypeSSHKey {
+		return ecs.StartVerifyKey(ctx, inst.Host, inst.Port, inst.HostKey, user)
+	}
+	return ecs.StartVerifyPassword(ctx, inst.Host, inst.Port, inst.HostKey, user)
+}
+
+// supply completes a pending verification with the new credential.
+func supply(p *ecs.PendingLogin, subType string, data model.ECSData) error {
+	if subType == model.SubTypeSSHKey {
+		signer, err := ssh.ParsePrivateKey([]byte(data.PrivateKey))
+		if err != nil {
+			p.Abort()
+			return fmt.Errorf("parse the new private key: %w", err)
+		}
+		return p.Supply(signer)
+	}
+	return p.Supply(data.Password)
 }
 
 // describeECSError turns an ecs error into a reason for people: what failed

@@ -395,12 +395,16 @@ func (s *Service) applyAndVerify(ctx context.Context, t *rotationTarget, cred mo
 	if err != nil {
 		return StepSet, false, err
 	}
+	// The verification login connects while the host is being changed;
+	// it authenticates once the change is done.
+	pending := startVerify(ctx, t.inst, t.cfg.SecretSubType, cred.UserName)
 	if t.cfg.SecretSubType == model.SubTypeSSHKey {
 		err = c.AddAuthorizedKey(ctx, cred.UserName, cred.PublicKey, ecs.KeyTag(t.secret.Name, vid))
 	} else {
 		err = c.SetPassword(ctx, cred.UserName, cred.Password)
 	}
 	if err != nil {
+		pending.Abort()
 		if isConnectionError(err) {
 			s.ecs.forget(t.inst.InstanceId, c)
 		}
@@ -408,7 +412,13 @@ func (s *Service) applyAndVerify(ctx context.Context, t *rotationTarget, cred mo
 	}
 	stepDone(StepSet)
 	progress(StepTest)
-	if err := verify(ctx, t.inst, t.cfg.SecretSubType, cred); err != nil {
+	err = supply(pending, t.cfg.SecretSubType, cred)
+	if isConnectionError(err) {
+		// The early connection may have died while the host was
+		// changed; one fresh login decides.
+		err = verify(ctx, t.inst, t.cfg.SecretSubType, cred)
+	}
+	if err != nil {
 		return StepTest, true, err
 	}
 	stepDone(StepTest)

@@ -246,10 +246,10 @@ func TestRotateCustomValueAndRepeatVersionId(t *testing.T) {
 // secret marked Invalid with a reason, and no pending version behind.
 func TestRotationFaults(t *testing.T) {
 	faults := []struct {
-		name  string
+		name   string
 		break_ func(f *ecsFixture)
-		mend  func(f *ecsFixture)
-		want  string // in the failure reason
+		mend   func(f *ecsFixture)
+		want   string // in the failure reason
 	}{
 		{"host down", func(f *ecsFixture) { f.srv.Stop() }, func(f *ecsFixture) { f.srv.Restart(f.t, sshdtest.Options{}) }, "unreachable"},
 		{"wrong admin key", func(f *ecsFixture) {
