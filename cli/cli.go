@@ -31,6 +31,10 @@ type Env struct {
 	Console func(svc *service.Service) error
 	// Serve runs serve mode with the remaining arguments.
 	Serve func(env *Env, svc *service.Service, args []string) error
+	// Service, when set, is used instead of opening the store: serve mode
+	// runs `ssh host kms ...` commands with the session operator's service.
+	// Store-level flags (--db) and local-only commands are then refused.
+	Service *service.Service
 }
 
 // Run executes one command line and returns the process exit code.
@@ -46,6 +50,9 @@ func Run(args []string, env *Env) int {
 		return env.withService(func(svc *service.Service) error { return env.Console(svc) })
 	}
 	cmd, rest := rest[0], rest[1:]
+	if env.Service != nil && cmd != "kms" && cmd != "audit" && !isHelp(cmd) {
+		return env.fail(model.Errorf(model.CodeNoPermission, "over SSH only 'kms' and 'audit' commands run; %q is for the store's host", cmd))
+	}
 	if isHelp(cmd) {
 		fmt.Fprint(env.Stdout, mainHelp)
 		return 0
@@ -77,7 +84,7 @@ func isHelp(s string) bool { return s == "--help" || s == "-h" || s == "help" }
 // takeGlobalFlags removes --db and --region wherever they appear at a flag
 // position (every flag takes a value, so positions are unambiguous).
 func (env *Env) takeGlobalFlags(args []string) ([]string, error) {
-	if env.DBPath == "" {
+	if env.DBPath == "" && env.Service == nil {
 		env.DBPath = os.Getenv("KMSCONSOLE_DB")
 	}
 	if env.Region == "" {
@@ -99,6 +106,9 @@ func (env *Env) takeGlobalFlags(args []string) ([]string, error) {
 		}
 		switch name {
 		case "db", "region":
+			if env.Service != nil {
+				return nil, model.InvalidParam(name, "--%s cannot be changed over SSH", name)
+			}
 			if !inline {
 				if i+1 >= len(args) {
 					return nil, model.InvalidParam(name, "--%s needs a value", name)
@@ -132,6 +142,12 @@ func (env *Env) takeGlobalFlags(args []string) ([]string, error) {
 
 // withService opens the store, runs fn, and reports its error.
 func (env *Env) withService(fn func(*service.Service) error) int {
+	if env.Service != nil {
+		if err := fn(env.Service); err != nil {
+			return env.fail(err)
+		}
+		return 0
+	}
 	store, err := db.Open(env.DBPath, env.KeyPath)
 	if err != nil {
 		return env.fail(err)

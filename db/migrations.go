@@ -84,4 +84,8 @@ CREATE TABLE leases (
 	expires INTEGER NOT NULL
 ) WITHOUT ROWID;
 `,
+	// 2: whether the operator wants automatic rotation, kept apart from
+	// AutomaticRotation, which shows Invalid while rotations fail.
+	`ALTER TABLE secrets ADD COLUMN auto_wanted INTEGER NOT NULL DEFAULT 0;
+UPDATE secrets SET auto_wanted = 1 WHERE automatic_rotation = 'Enabled';`,
 }

@@ -16,11 +16,14 @@ type SecretRow struct {
 	model.Secret
 	InstanceId string
 	NextRetry  time.Time // when the scheduler may retry a failed rotation
+	// AutoWanted is the operator's choice of automatic rotation; it
+	// survives failures, during which AutomaticRotation shows Invalid.
+	AutoWanted bool
 }
 
 const secretColumns = `id, name, type, description, region, data_type, extended_config, instance_id,
 	create_time, update_time, automatic_rotation, rotation_interval, last_rotation,
-	rotation_error, rotation_failures, next_retry, planned_delete`
+	rotation_error, rotation_failures, next_retry, planned_delete, auto_wanted`
 
 func scanSecret(sc interface{ Scan(...any) error }) (*SecretRow, error) {
 	var r SecretRow
@@ -28,7 +31,7 @@ func scanSecret(sc interface{ Scan(...any) error }) (*SecretRow, error) {
 	var create, update, last, retry, planned int64
 	err := sc.Scan(&r.ID, &r.Name, &typ, &r.Description, &r.RegionId, &r.DataType, &r.ExtendedConfig,
 		&r.InstanceId, &create, &update, &r.AutomaticRotation, &r.RotationInterval, &last,
-		&r.RotationError, &r.RotationFailures, &retry, &planned)
+		&r.RotationError, &r.RotationFailures, &retry, &planned, &r.AutoWanted)
 	if err != nil {
 		return nil, err
 	}
@@ -54,10 +57,10 @@ func (t *Tx) SecretByName(name string) (*SecretRow, error) {
 // InsertSecret adds a secret and returns its row id.
 func (t *Tx) InsertSecret(r *SecretRow) (int64, error) {
 	res, err := t.exec(`INSERT INTO secrets (name, type, description, region, data_type, extended_config,
-		instance_id, create_time, update_time, automatic_rotation, rotation_interval, last_rotation)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		instance_id, create_time, update_time, automatic_rotation, rotation_interval, last_rotation, auto_wanted)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		r.Name, string(r.Type), r.Description, r.RegionId, r.DataType, r.ExtendedConfig, r.InstanceId,
-		unix(r.CreateTime), unix(r.UpdateTime), r.AutomaticRotation, r.RotationInterval, unix(r.LastRotationDate))
+		unix(r.CreateTime), unix(r.UpdateTime), r.AutomaticRotation, r.RotationInterval, unix(r.LastRotationDate), r.AutoWanted)
 	if err != nil {
 		return 0, fmt.Errorf("insert secret %s: %w", r.Name, err)
 	}
@@ -68,10 +71,10 @@ func (t *Tx) InsertSecret(r *SecretRow) (int64, error) {
 func (t *Tx) UpdateSecret(r *SecretRow) error {
 	_, err := t.exec(`UPDATE secrets SET description = ?, extended_config = ?, update_time = ?,
 		automatic_rotation = ?, rotation_interval = ?, last_rotation = ?, rotation_error = ?,
-		rotation_failures = ?, next_retry = ?, planned_delete = ? WHERE id = ?`,
+		rotation_failures = ?, next_retry = ?, planned_delete = ?, auto_wanted = ? WHERE id = ?`,
 		r.Description, r.ExtendedConfig, unix(r.UpdateTime), r.AutomaticRotation, r.RotationInterval,
 		unix(r.LastRotationDate), r.RotationError, r.RotationFailures, unix(r.NextRetry),
-		unix(r.PlannedDeleteTime), r.ID)
+		unix(r.PlannedDeleteTime), r.AutoWanted, r.ID)
 	if err != nil {
 		return fmt.Errorf("update secret %s: %w", r.Name, err)
 	}
@@ -177,11 +180,10 @@ func (t *Tx) SecretsWithPending() ([]*SecretRow, error) {
 	return t.secretsWhere("id IN (SELECT secret_id FROM stages WHERE stage = ?)", model.StagePending)
 }
 
-// SecretsDueForRotation lists ECS secrets with automatic rotation on (or
-// failed, once the retry time has come) that are not pending deletion.
+// SecretsWithRotation lists ECS secrets whose operator wants automatic
+// rotation and that are not pending deletion: the scheduler's candidates.
 func (t *Tx) SecretsWithRotation() ([]*SecretRow, error) {
-	return t.secretsWhere("type = ? AND automatic_rotation != ? AND rotation_interval > 0 AND planned_delete = 0",
-		string(model.ECS), model.RotationDisabled)
+	return t.secretsWhere("type = ? AND auto_wanted = 1 AND rotation_interval > 0 AND planned_delete = 0", string(model.ECS))
 }
 
 // SecretsToPurge lists secrets whose planned deletion time has passed.

@@ -291,11 +291,21 @@ func (s *Service) RotateSecret(ctx context.Context, req RotateSecretRequest) (re
 		resp.VersionId = req.VersionId
 		a.ev.VersionId = req.VersionId
 	}
-	l, err := s.acquireRotationLease(ctx, req.SecretName)
-	if err != nil {
+	if err := s.beginRotation(); err != nil {
 		return nil, err
 	}
-	defer l.release()
+	defer s.run.inflight.Done()
+	if req.held == nil {
+		l, err := s.acquireRotationLease(ctx, req.SecretName)
+		if err != nil {
+			return nil, err
+		}
+		defer l.release()
+	}
+	// Once the host may be touched, the rotation runs to its end even if
+	// the caller goes away (a closed SSH session, SIGTERM): stopping half-
+	// way would only leave work for crash recovery.
+	ctx = context.WithoutCancel(ctx)
 	if t.pending != nil {
 		// An earlier rotation died half-way: settle it before starting.
 		if err := s.resolveLocked(ctx, req.SecretName); err != nil {
@@ -455,11 +465,9 @@ func (s *Service) promote(ctx context.Context, name, vid string, a *audit) error
 		sec.RotationError = ""
 		sec.RotationFailures = 0
 		sec.NextRetry = time.Time{}
-		if sec.AutomaticRotation == model.RotationInvalid {
+		sec.AutomaticRotation = model.RotationDisabled
+		if sec.AutoWanted && sec.RotationInterval > 0 {
 			sec.AutomaticRotation = model.RotationEnabled
-			if sec.RotationInterval == 0 {
-				sec.AutomaticRotation = model.RotationDisabled
-			}
 		}
 		if err := tx.UpdateSecret(sec); err != nil {
 			return err
@@ -641,6 +649,74 @@ func (s *Service) ResolveAllPending(ctx context.Context) (unresolved []string) {
 		}
 	}
 	return unresolved
+}
+
+// DueResult is what the scheduler did with one secret.
+type DueResult struct {
+	SecretName string
+	VersionId  string
+	Err        error
+}
+
+// dueForRotation reports whether the scheduler should rotate r now: its
+// next rotation date has passed, or it failed and its retry time has come
+// (until maxRetries failures in a row stop retries for an operator to act).
+func dueForRotation(r *db.SecretRow, now time.Time) bool {
+	if !r.AutoWanted || r.RotationInterval <= 0 || r.PendingDeletion() {
+		return false
+	}
+	if r.AutomaticRotation == model.RotationInvalid {
+		return r.RotationFailures < maxRetries && !now.Before(r.NextRetry)
+	}
+	base := r.LastRotationDate
+	if base.IsZero() {
+		base = r.CreateTime
+	}
+	return !now.Before(base.Add(time.Duration(r.RotationInterval) * time.Second))
+}
+
+// RotateDue rotates every secret of every region whose automatic rotation
+// is due. Each candidate is re-checked under its rotation lease, so two
+// processes running schedulers never rotate one secret twice.
+func (s *Service) RotateDue(ctx context.Context) []DueResult {
+	var rows []*db.SecretRow
+	if err := s.store.Read(ctx, func(tx *db.Tx) error {
+		var err error
+		rows, err = tx.SecretsWithRotation()
+		return err
+	}); err != nil {
+		return []DueResult{{Err: err}}
+	}
+	var out []DueResult
+	for _, r := range rows {
+		if ctx.Err() != nil {
+			break
+		}
+		if !dueForRotation(r, s.now()) {
+			continue
+		}
+		l, err := s.acquireRotationLease(ctx, r.Name)
+		if err != nil {
+			continue // someone else is rotating it right now
+		}
+		var fresh *db.SecretRow
+		_ = s.store.Read(ctx, func(tx *db.Tx) error {
+			fresh, err = tx.SecretByName(r.Name)
+			return err
+		})
+		if fresh == nil || !dueForRotation(fresh, s.now()) {
+			l.release()
+			continue
+		}
+		resp, err := s.InRegion(fresh.RegionId).RotateSecret(ctx, RotateSecretRequest{SecretName: r.Name, held: l})
+		l.release()
+		res := DueResult{SecretName: r.Name, Err: err}
+		if resp != nil {
+			res.VersionId = resp.VersionId
+		}
+		out = append(out, res)
+	}
+	return out
 }
 
 // Close releases cached SSH connections.

@@ -69,6 +69,7 @@ func (s *Service) CreateSecret(ctx context.Context, req CreateSecretRequest) (re
 				return nil, err
 			}
 			row.AutomaticRotation = model.RotationEnabled
+			row.AutoWanted = true
 		} else if req.RotationInterval != "" {
 			return nil, model.InvalidParam("RotationInterval", "set EnableAutomaticRotation true to give an interval")
 		}
@@ -675,6 +676,7 @@ func (s *Service) UpdateSecretRotationPolicy(ctx context.Context, req UpdateSecr
 				sec.RotationInterval = interval
 			}
 			sec.AutomaticRotation = model.RotationEnabled
+			sec.AutoWanted = true
 			sec.RotationFailures = 0
 			sec.RotationError = ""
 			sec.NextRetry = time.Time{}
@@ -683,6 +685,7 @@ func (s *Service) UpdateSecretRotationPolicy(ctx context.Context, req UpdateSecr
 				return model.InvalidParam("RotationInterval", "give an interval only when enabling rotation")
 			}
 			sec.AutomaticRotation = model.RotationDisabled
+			sec.AutoWanted = false
 		}
 		sec.UpdateTime = s.now()
 		if err := tx.UpdateSecret(sec); err != nil {

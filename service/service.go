@@ -56,6 +56,41 @@ type Service struct {
 	// a live rotation from a crashed one.
 	holder string
 	ecs    *ecsBackend
+	run    *runState // shared by every copy made by As and InRegion
+}
+
+// runState tracks rotations in flight so shutdown can let them finish.
+type runState struct {
+	mu       sync.Mutex
+	inflight sync.WaitGroup
+	draining bool
+}
+
+// beginRotation registers a rotation, refusing new ones while draining.
+func (s *Service) beginRotation() error {
+	s.run.mu.Lock()
+	defer s.run.mu.Unlock()
+	if s.run.draining {
+		return model.Errorf(model.CodeResourceInUse, "kmsconsole is shutting down; no new rotation starts")
+	}
+	s.run.inflight.Add(1)
+	return nil
+}
+
+// Drain refuses new rotations and waits until those running have finished
+// (or ctx ends). Serve mode calls it on SIGTERM.
+func (s *Service) Drain(ctx context.Context) error {
+	s.run.mu.Lock()
+	s.run.draining = true
+	s.run.mu.Unlock()
+	done := make(chan struct{})
+	go func() { s.run.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // DefaultRegion is used when neither --region nor KMSCONSOLE_REGION is set.
@@ -72,7 +107,7 @@ func New(store *db.Store, opts Options) *Service {
 	if opts.Actor.Role == "" {
 		opts.Actor.Role = model.RoleAdmin // the local OS user; named lazily
 	}
-	return &Service{store: store, opts: opts, holder: uuid.NewString(), ecs: newECSBackend()}
+	return &Service{store: store, opts: opts, holder: uuid.NewString(), ecs: newECSBackend(), run: &runState{}}
 }
 
 // As returns a service acting for another actor (one per serve session).

@@ -197,6 +197,9 @@ type RotateSecretRequest struct {
 	SecretData string
 	// Progress, when set, is told each step as it starts (console).
 	Progress func(step string) `param:"-" json:"-"`
+	// held is the rotation lease when the caller (the scheduler) already
+	// took it to re-check that the secret is still due.
+	held *lease
 }
 
 type RotateSecretResponse struct {

@@ -1,0 +1,90 @@
+// Package scheduler runs kmsconsole's background work: it settles rotations
+// a crash interrupted, purges secrets whose deletion time has passed, and
+// rotates secrets whose automatic rotation is due, retrying failures with
+// capped backoff. It runs inside `kmsconsole serve` and the local console;
+// the service's rotation leases keep two running schedulers from rotating
+// one secret twice.
+package scheduler
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os/exec"
+	"strings"
+	"time"
+
+	"kmsconsole/service"
+)
+
+// DefaultTick is how often the scheduler looks for work.
+const DefaultTick = 30 * time.Second
+
+// Report is what one pass did.
+type Report struct {
+	Unresolved []string // interrupted rotations that could not be settled yet
+	Purged     []string
+	Rotated    []service.DueResult
+	Err        error
+}
+
+// Pass does one round of background work.
+func Pass(ctx context.Context, svc *service.Service) Report {
+	var r Report
+	r.Unresolved = svc.ResolveAllPending(ctx)
+	r.Purged, r.Err = svc.PurgeDue(ctx)
+	r.Rotated = svc.RotateDue(ctx)
+	return r
+}
+
+// Run makes a pass at once and then every tick until ctx ends. log, when
+// set, hears one line per thing done (never a value).
+func Run(ctx context.Context, svc *service.Service, tick time.Duration, log func(string)) {
+	if tick <= 0 {
+		tick = DefaultTick
+	}
+	if log == nil {
+		log = func(string) {}
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		r := Pass(ctx, svc)
+		for _, n := range r.Purged {
+			log("purged " + n)
+		}
+		for _, d := range r.Rotated {
+			if d.Err != nil {
+				log(fmt.Sprintf("rotation of %s failed: %v", d.SecretName, d.Err))
+			} else {
+				log(fmt.Sprintf("rotated %s to %s", d.SecretName, d.VersionId))
+			}
+		}
+		if r.Err != nil {
+			log("purge: " + r.Err.Error())
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// NotifyCommand returns a failure hook that runs cmd through /bin/sh with
+// the event as JSON on stdin. The event never holds a value; the command's
+// output goes to logOut.
+func NotifyCommand(cmd string, logOut io.Writer) func(service.RotationFailureEvent) {
+	return func(ev service.RotationFailureEvent) {
+		body, _ := json.Marshal(ev)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
+		c.Stdin = strings.NewReader(string(body) + "\n")
+		c.Stdout, c.Stderr = logOut, logOut
+		if err := c.Run(); err != nil && logOut != nil {
+			fmt.Fprintf(logOut, "kmsconsole: --on-rotation-failure command failed: %v\n", err)
+		}
+	}
+}
