@@ -12,11 +12,13 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/google/uuid"
 
 	"kmsconsole/db"
 	"kmsconsole/model"
+	"kmsconsole/scheduler"
 	"kmsconsole/service"
 )
 
@@ -47,7 +49,18 @@ func Run(args []string, env *Env) int {
 		if env.Console == nil {
 			return env.fail(fmt.Errorf("no command given; see kmsconsole --help"))
 		}
-		return env.withService(func(svc *service.Service) error { return env.Console(svc) })
+		return env.withService(func(svc *service.Service) error {
+			// The scheduler runs while the console is open (SPEC §3);
+			// its first pass settles rotations a crash interrupted.
+			ctx, cancel := context.WithCancel(context.Background())
+			go scheduler.Run(ctx, svc, scheduler.DefaultTick, nil)
+			err := env.Console(svc)
+			cancel()
+			drainCtx, stop := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer stop()
+			svc.Drain(drainCtx)
+			return err
+		})
 	}
 	cmd, rest := rest[0], rest[1:]
 	if env.Service != nil && cmd != "kms" && cmd != "audit" && !isHelp(cmd) {

@@ -550,10 +550,8 @@ func (s *Service) failRotation(ctx context.Context, t *rotationTarget, cred mode
 		failures = sec.RotationFailures
 		return tx.UpdateSecret(sec)
 	})
-	if s.opts.OnRotationFailure != nil {
-		s.opts.OnRotationFailure(RotationFailureEvent{Time: model.FormatTime(s.now()), SecretName: t.secret.Name,
-			InstanceId: t.inst.InstanceId, VersionId: vid, Step: step, Reason: reason, Operator: s.Actor().Name, Failures: failures})
-	}
+	s.notifyFailure(RotationFailureEvent{Time: model.FormatTime(s.now()), SecretName: t.secret.Name,
+		InstanceId: t.inst.InstanceId, VersionId: vid, Step: step, Reason: reason, Operator: s.Actor().Name, Failures: failures})
 }
 
 // markFailed sets the failed state with a capped exponential retry time.

@@ -61,9 +61,27 @@ type Service struct {
 
 // runState tracks rotations in flight so shutdown can let them finish.
 type runState struct {
-	mu       sync.Mutex
-	inflight sync.WaitGroup
-	draining bool
+	mu        sync.Mutex
+	inflight  sync.WaitGroup
+	draining  bool
+	onFailure func(RotationFailureEvent)
+}
+
+// SetOnRotationFailure sets the hook told about each failed rotation, for
+// this service and every copy made by As or InRegion.
+func (s *Service) SetOnRotationFailure(fn func(RotationFailureEvent)) {
+	s.run.mu.Lock()
+	s.run.onFailure = fn
+	s.run.mu.Unlock()
+}
+
+func (s *Service) notifyFailure(ev RotationFailureEvent) {
+	s.run.mu.Lock()
+	fn := s.run.onFailure
+	s.run.mu.Unlock()
+	if fn != nil {
+		fn(ev)
+	}
 }
 
 // beginRotation registers a rotation, refusing new ones while draining.
@@ -107,7 +125,7 @@ func New(store *db.Store, opts Options) *Service {
 	if opts.Actor.Role == "" {
 		opts.Actor.Role = model.RoleAdmin // the local OS user; named lazily
 	}
-	return &Service{store: store, opts: opts, holder: uuid.NewString(), ecs: newECSBackend(), run: &runState{}}
+	return &Service{store: store, opts: opts, holder: uuid.NewString(), ecs: newECSBackend(), run: &runState{onFailure: opts.OnRotationFailure}}
 }
 
 // As returns a service acting for another actor (one per serve session).
