@@ -394,17 +394,14 @@ func (p *PendingLogin) Abort() {
 // StartVerifyPassword starts a password verification login as user; call
 // Supply with the password (or Abort).
 func StartVerifyPassword(ctx context.Context, host string, port int, hostKey, user string) *PendingLogin {
-	p := newPendingLogin()
-	if err := ValidateUser(user); err != nil {
-		p.done <- err
-		return p
-	}
-	cfg, pinned, err := pinnedConfig(hostKey, user)
-	if err != nil {
-		p.done <- err
-		return p
-	}
-	var used atomic.Bool
+	return startLogin(ctx, host, port, hostKey, user, func(p *PendingLogin, used *atomic.Bool) authCallback {
+		return passwordAuth(ctx, p, used)
+	})
+}
+
+// passwordAuth answers the host's password or keyboard-interactive prompt
+// once, with the credential the PendingLogin is given.
+func passwordAuth(ctx context.Context, p *PendingLogin, used *atomic.Bool) authCallback {
 	password := func() (string, error) {
 		c, err := p.await(ctx)
 		if err != nil {
@@ -439,7 +436,7 @@ func StartVerifyPassword(ctx context.Context, host string, port int, hostKey, us
 		}
 		return answers, nil
 	}
-	cfg.AuthCallback = func(ac *ssh.ClientAuthContext) (ssh.AuthMethod, error) {
+	return func(ac *ssh.ClientAuthContext) (ssh.AuthMethod, error) {
 		for _, m := range ac.TriedMethods {
 			if m == "password" || m == "keyboard-interactive" {
 				return nil, &authStop{"password refused"}
@@ -458,6 +455,26 @@ func StartVerifyPassword(ctx context.Context, host string, port int, hostKey, us
 		}
 		return nil, &authStop{fmt.Sprintf("host does not offer password authentication (offers: %s)", strings.Join(ac.AllowedMethods, ","))}
 	}
+}
+
+// authCallback picks the auth method for one round (ssh.ClientConfig.AuthCallback).
+type authCallback = func(*ssh.ClientAuthContext) (ssh.AuthMethod, error)
+
+// startLogin begins a verification login as user; auth builds the
+// callback that waits for the PendingLogin's credential.
+func startLogin(ctx context.Context, host string, port int, hostKey, user string, auth func(*PendingLogin, *atomic.Bool) authCallback) *PendingLogin {
+	p := newPendingLogin()
+	if err := ValidateUser(user); err != nil {
+		p.done <- err
+		return p
+	}
+	cfg, pinned, err := pinnedConfig(hostKey, user)
+	if err != nil {
+		p.done <- err
+		return p
+	}
+	var used atomic.Bool
+	cfg.AuthCallback = auth(p, &used)
 	go func() { p.done <- verify(ctx, address(host, port), cfg, pinned, &used) }()
 	return p
 }
@@ -473,40 +490,29 @@ func VerifyKey(ctx context.Context, host string, port int, hostKey, user string,
 // StartVerifyKey starts a public-key verification login as user; call
 // Supply with the ssh.Signer of the new private key (or Abort).
 func StartVerifyKey(ctx context.Context, host string, port int, hostKey, user string) *PendingLogin {
-	p := newPendingLogin()
-	if err := ValidateUser(user); err != nil {
-		p.done <- err
-		return p
-	}
-	cfg, pinned, err := pinnedConfig(hostKey, user)
-	if err != nil {
-		p.done <- err
-		return p
-	}
-	var used atomic.Bool
-	cfg.AuthCallback = func(ac *ssh.ClientAuthContext) (ssh.AuthMethod, error) {
-		if contains(ac.TriedMethods, "publickey") {
-			return nil, &authStop{"public key refused"}
+	return startLogin(ctx, host, port, hostKey, user, func(p *PendingLogin, used *atomic.Bool) authCallback {
+		return func(ac *ssh.ClientAuthContext) (ssh.AuthMethod, error) {
+			if contains(ac.TriedMethods, "publickey") {
+				return nil, &authStop{"public key refused"}
+			}
+			if len(ac.PartialSuccessMethods) > 0 {
+				return nil, &authStop{fmt.Sprintf("host requires further authentication (%s)", strings.Join(ac.AllowedMethods, ","))}
+			}
+			if !contains(ac.AllowedMethods, "publickey") {
+				return nil, &authStop{fmt.Sprintf("host does not offer public key authentication (offers: %s)", strings.Join(ac.AllowedMethods, ","))}
+			}
+			c, err := p.await(ctx)
+			if err != nil {
+				return nil, err
+			}
+			signer, ok := c.(ssh.Signer)
+			if !ok {
+				return nil, &authStop{"a key verification needs an ssh.Signer"}
+			}
+			used.Store(true)
+			return ssh.PublicKeys(signer), nil
 		}
-		if len(ac.PartialSuccessMethods) > 0 {
-			return nil, &authStop{fmt.Sprintf("host requires further authentication (%s)", strings.Join(ac.AllowedMethods, ","))}
-		}
-		if !contains(ac.AllowedMethods, "publickey") {
-			return nil, &authStop{fmt.Sprintf("host does not offer public key authentication (offers: %s)", strings.Join(ac.AllowedMethods, ","))}
-		}
-		c, err := p.await(ctx)
-		if err != nil {
-			return nil, err
-		}
-		signer, ok := c.(ssh.Signer)
-		if !ok {
-			return nil, &authStop{"a key verification needs an ssh.Signer"}
-		}
-		used.Store(true)
-		return ssh.PublicKeys(signer), nil
-	}
-	go func() { p.done <- verify(ctx, address(host, port), cfg, pinned, &used) }()
-	return p
+	})
 }
 
 func verify(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.PublicKey, used *atomic.Bool) error {
