@@ -6,10 +6,11 @@ import (
 	"os"
 
 	"kmsconsole/cli"
+	"kmsconsole/serve"
 	"kmsconsole/ui"
 )
 
 func main() {
-	env := &cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Console: ui.Run}
+	env := &cli.Env{Stdin: os.Stdin, Stdout: os.Stdout, Stderr: os.Stderr, Console: ui.Run, Serve: serve.Command}
 	os.Exit(cli.Run(os.Args[1:], env))
 }

@@ -80,5 +80,26 @@ operator, action, target, result and error. Values are never recorded.
 `
 
 const serveHelp = `Usage: kmsconsole serve [--listen 127.0.0.1:2222] [--on-rotation-failure CMD]
+                        [--host-key PATH]
 Serves the console over SSH to registered operators and runs the scheduler.
+
+  --listen ADDR               address to listen on (default 127.0.0.1:2222; use
+                              0.0.0.0:2222 to accept other machines)
+  --on-rotation-failure CMD   run CMD with /bin/sh after each failed rotation,
+                              the event as JSON on stdin (never a value)
+  --host-key PATH             the server's ed25519 host key (default
+                              serve_host_ed25519 beside the store; created 0600)
+
+Only public keys of registered operators log in ('kmsconsole operator add'); the
+registry is read on every login, so changes need no restart. Each operator acts
+with their own role, and the audit log names them.
+  ssh -p 2222 HOST                       the console (needs a terminal)
+  ssh -p 2222 HOST kms ListSecrets       one 'kms ...' or 'audit' command: JSON
+                                         answer, exit status 0 or 1
+
+At start, rotations a crash interrupted are settled. On SIGINT/SIGTERM serve
+stops accepting connections, lets running rotations finish (up to 2 minutes;
+new ones are refused), ends the sessions and exits 0; a second signal stops at
+once. Logs go to stderr (logins, refused key fingerprints, scheduler work),
+never a value.
 `

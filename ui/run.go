@@ -1,13 +1,20 @@
-// Package ui is the interactive console.
+// Package ui is the interactive console (SPEC §4): a Bubble Tea program
+// whose root model owns a stack of screens, one file per screen.
 package ui
 
 import (
-	"fmt"
+	"os"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"kmsconsole/service"
 )
 
-// Run opens the console on svc.
+// Run opens the console on svc in the terminal (alt screen: no flicker, and
+// the shell comes back untouched).
 func Run(svc *service.Service) error {
-	return fmt.Errorf("the console is not built yet")
+	m := New(svc, Options{Renderer: lipgloss.NewRenderer(os.Stdout)})
+	_, err := tea.NewProgram(m, tea.WithAltScreen()).Run()
+	return err
 }

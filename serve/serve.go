@@ -1,0 +1,512 @@
+// Package serve is `kmsconsole serve` (SPEC §5): an SSH server (wish) that
+// gives each registered operator the console, or runs their `kms ...` and
+// `audit` commands, with the operator's own role; it also runs the
+// scheduler, and on SIGINT/SIGTERM lets running rotations finish before it
+// exits.
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"os"
+	"runtime/debug"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/ssh"
+	"github.com/charmbracelet/wish"
+	"github.com/charmbracelet/wish/activeterm"
+	bm "github.com/charmbracelet/wish/bubbletea"
+	"github.com/muesli/termenv"
+	gossh "golang.org/x/crypto/ssh"
+
+	"kmsconsole/cli"
+	"kmsconsole/scheduler"
+	"kmsconsole/service"
+	"kmsconsole/ui"
+)
+
+// DefaultListen is where serve listens unless told otherwise: loopback
+// only, so exposing it is a deliberate choice.
+const DefaultListen = "127.0.0.1:2222"
+
+// DefaultDrainTimeout bounds how long shutdown waits for running rotations.
+const DefaultDrainTimeout = 2 * time.Minute
+
+// Config configures a Server.
+type Config struct {
+	// Listen is the address ListenAndServe binds; DefaultListen if empty.
+	Listen string
+	// HostKeyPath is the server's ed25519 host key, created 0600 on first
+	// start (see DefaultHostKeyPath). Required.
+	HostKeyPath string
+	// OnRotationFailure, when set, is a shell command run after each failed
+	// rotation with the event as JSON on stdin (never a value).
+	OnRotationFailure string
+	// Log receives one line per thing that happens (never a value);
+	// os.Stderr if nil.
+	Log io.Writer
+	// Tick is the scheduler's period; scheduler.DefaultTick if zero.
+	Tick time.Duration
+	// DrainTimeout bounds the wait for running rotations at shutdown;
+	// DefaultDrainTimeout if zero.
+	DrainTimeout time.Duration
+	// LoginTimeout bounds a connection's handshake and authentication, up
+	// to its first session; DefaultLoginTimeout if zero.
+	LoginTimeout time.Duration
+}
+
+// DefaultLoginTimeout is how long a connection may take to log in and open
+// a session: a client that never does is dropped.
+const DefaultLoginTimeout = 30 * time.Second
+
+// Server is one serve instance.
+type Server struct {
+	cfg Config
+	svc *service.Service // the base service: scheduler, drain, operator look-ups
+	ssh *ssh.Server
+	pub gossh.PublicKey
+	log *log.Logger
+
+	closing  atomic.Bool
+	mu       sync.Mutex
+	sessions map[ssh.Session]*sessionState
+}
+
+// sessionState is what shutdown needs to know about a running session.
+type sessionState struct {
+	program *tea.Program // the console, once started
+	exec    bool
+}
+
+// ctxKey carries the session's operator service in the ssh context.
+type ctxKey struct{}
+
+// connKey carries the connection's *loginConn in the ssh context.
+type connKey struct{}
+
+// Permissions extensions the auth handler sets for the key it accepted.
+const (
+	extOperator = "kmsconsole-operator"
+	extRole     = "kmsconsole-role"
+)
+
+// New prepares a server over svc (the service the command line opened).
+// It loads or creates the host key; nothing listens until Serve.
+func New(svc *service.Service, cfg Config) (*Server, error) {
+	if cfg.HostKeyPath == "" {
+		return nil, errors.New("serve: no host key path")
+	}
+	if cfg.Listen == "" {
+		cfg.Listen = DefaultListen
+	}
+	if cfg.Log == nil {
+		cfg.Log = os.Stderr
+	}
+	if cfg.Tick <= 0 {
+		cfg.Tick = scheduler.DefaultTick
+	}
+	if cfg.DrainTimeout <= 0 {
+		cfg.DrainTimeout = DefaultDrainTimeout
+	}
+	if cfg.LoginTimeout <= 0 {
+		cfg.LoginTimeout = DefaultLoginTimeout
+	}
+	s := &Server{
+		cfg:      cfg,
+		svc:      svc,
+		log:      log.New(cfg.Log, "kmsconsole serve: ", log.LstdFlags|log.LUTC|log.Lmsgprefix),
+		sessions: map[ssh.Session]*sessionState{},
+	}
+	if cfg.OnRotationFailure != "" {
+		// Shared by every copy As makes: each session's rotations too.
+		svc.SetOnRotationFailure(scheduler.NotifyCommand(cfg.OnRotationFailure, cfg.Log))
+	}
+	signer, pemBytes, created, err := loadOrCreateHostKey(cfg.HostKeyPath)
+	if err != nil {
+		return nil, err
+	}
+	s.pub = signer.PublicKey()
+	if created {
+		s.log.Printf("created host key %s", cfg.HostKeyPath)
+	}
+	// Middlewares run last-first: logging (ours: it never prints the
+	// command's arguments, which may hold a value), then exec commands,
+	// then activeterm for sessions without a terminal, then the console.
+	srv, err := wish.NewServer(
+		wish.WithAddress(cfg.Listen),
+		wish.WithHostKeyPEM(pemBytes),
+		wish.WithPublicKeyAuth(s.authenticate),
+		wish.WithMiddleware(
+			// Ascii as the minimum: never force colours on a client (NO_COLOR).
+			bm.MiddlewareWithProgramHandler(s.console, termenv.Ascii),
+			activeterm.Middleware(),
+			s.execMiddleware,
+			s.sessionMiddleware,
+		),
+	)
+	if err != nil {
+		return nil, err
+	}
+	srv.ConnCallback = func(ctx ssh.Context, c net.Conn) net.Conn {
+		lc := newLoginConn(c, time.Now().Add(cfg.LoginTimeout))
+		ctx.SetValue(connKey{}, lc)
+		return lc
+	}
+	srv.ConnectionFailedCallback = func(c net.Conn, err error) {
+		// Refused keys are logged by authenticate; scanners hang up (EOF).
+		if !errors.Is(err, io.EOF) && !strings.Contains(err.Error(), "no auth passed yet") {
+			s.log.Printf("connection from %s failed: %v", c.RemoteAddr(), err)
+		}
+	}
+	s.ssh = srv
+	return s, nil
+}
+
+// HostKey is the server's public host key as an authorized_keys line
+// ("ssh-ed25519 AAAA…"), for known_hosts files.
+func (s *Server) HostKey() string {
+	return strings.TrimSpace(string(gossh.MarshalAuthorizedKey(s.pub)))
+}
+
+// Fingerprint is the host key's SHA256 fingerprint, as ssh prints it.
+func (s *Server) Fingerprint() string { return gossh.FingerprintSHA256(s.pub) }
+
+// Service is the base service serve works on (tests read the store with it).
+func (s *Server) Service() *service.Service { return s.svc }
+
+// ListenAndServe listens on cfg.Listen and serves until ctx ends.
+func (s *Server) ListenAndServe(ctx context.Context) error {
+	l, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, l)
+}
+
+// Serve accepts connections on l and runs the scheduler until ctx ends,
+// then shuts down gracefully: it stops accepting, lets running rotations
+// finish (the service refuses new ones), lets commands in flight answer,
+// ends console sessions and returns. l is closed.
+func (s *Server) Serve(ctx context.Context, l net.Listener) error {
+	schedCtx, stopSched := context.WithCancel(context.Background())
+	defer stopSched()
+	schedDone := make(chan struct{})
+	go func() {
+		defer close(schedDone)
+		// The first pass runs at once and settles rotations a crash left.
+		scheduler.Run(schedCtx, s.svc, s.cfg.Tick, func(line string) { s.log.Print("scheduler: " + line) })
+	}()
+
+	served := make(chan error, 1)
+	go func() { served <- s.ssh.Serve(l) }()
+	s.log.Printf("listening on %s", l.Addr())
+	s.log.Printf("host key %s %s", s.pub.Type(), s.Fingerprint())
+	s.log.Print(operatorSummary(ctx, s.svc))
+
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+		if errors.Is(serveErr, ssh.ErrServerClosed) {
+			serveErr = nil
+		}
+	}
+	return errors.Join(serveErr, s.shutdown(stopSched, schedDone))
+}
+
+// shutdown is the graceful stop (SPEC §5: never interrupt a rotation).
+func (s *Server) shutdown(stopSched func(), schedDone <-chan struct{}) error {
+	s.closing.Store(true)
+	s.log.Printf("shutting down: no new connections; waiting up to %s for running rotations", s.cfg.DrainTimeout)
+	// Shutdown closes the listeners at once, then waits for connections;
+	// we end those ourselves below, so its wait is cut short by Close.
+	shutCtx, cancelShut := context.WithCancel(context.Background())
+	defer cancelShut()
+	go s.ssh.Shutdown(shutCtx)
+	stopSched()
+
+	drainCtx, cancelDrain := context.WithTimeout(context.Background(), s.cfg.DrainTimeout)
+	defer cancelDrain()
+	drainErr := s.svc.Drain(drainCtx)
+	select {
+	case <-schedDone:
+	case <-drainCtx.Done():
+	}
+	// Commands in flight (their rotation done) write their answer and exit.
+	s.waitSessions(func(st *sessionState) bool { return st.exec }, 10*time.Second)
+	// Consoles are told to quit: the terminal is restored, exit status 0.
+	s.mu.Lock()
+	for _, st := range s.sessions {
+		if st.program != nil {
+			st.program.Quit()
+		}
+	}
+	s.mu.Unlock()
+	s.waitSessions(func(*sessionState) bool { return true }, 3*time.Second)
+	_ = s.ssh.Close()
+	if drainErr != nil {
+		s.log.Printf("stopped with rotations still running after %s; the next start settles them", s.cfg.DrainTimeout)
+		return fmt.Errorf("rotations still running after %s: %w", s.cfg.DrainTimeout, drainErr)
+	}
+	s.log.Printf("stopped")
+	return nil
+}
+
+// waitSessions waits until no session matching match is left, or d passes.
+func (s *Server) waitSessions(match func(*sessionState) bool, d time.Duration) {
+	deadline := time.Now().Add(d)
+	for time.Now().Before(deadline) {
+		s.mu.Lock()
+		n := 0
+		for _, st := range s.sessions {
+			if match(st) {
+				n++
+			}
+		}
+		s.mu.Unlock()
+		if n == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// authenticate accepts a key that belongs to a registered operator. The
+// registry is read on every attempt, so `operator add/remove` takes effect
+// for new connections at once.
+func (s *Server) authenticate(ctx ssh.Context, key ssh.PublicKey) bool {
+	if s.closing.Load() {
+		return false
+	}
+	op, err := s.svc.OperatorByKey(ctx, key)
+	if err != nil {
+		s.log.Printf("operator look-up failed for %s: %v", ctx.RemoteAddr(), err)
+		return false
+	}
+	if op == nil {
+		s.log.Printf("refused key %s %s from %s", key.Type(), gossh.FingerprintSHA256(key), ctx.RemoteAddr())
+		return false
+	}
+	// Recorded in the permissions of this very key: the SSH library hands
+	// the session the permissions of the key that actually authenticated.
+	p := ctx.Permissions()
+	if p.Extensions == nil {
+		p.Extensions = map[string]string{}
+	}
+	p.Extensions[extOperator] = op.Name
+	p.Extensions[extRole] = op.Role
+	return true
+}
+
+// sessionMiddleware resolves the session's operator, logs the login and
+// logout, keeps a panic in one session from taking the server down, and
+// tracks the session for shutdown.
+func (s *Server) sessionMiddleware(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		remote := sess.RemoteAddr().String()
+		if s.closing.Load() {
+			fmt.Fprint(sess.Stderr(), "kmsconsole serve is shutting down; try again shortly\r\n")
+			_ = sess.Exit(1)
+			return
+		}
+		if lc, ok := sess.Context().Value(connKey{}).(*loginConn); ok {
+			lc.loggedIn()
+		}
+		op, err := s.sessionOperator(sess)
+		if err != nil {
+			s.log.Printf("session from %s refused: %v", remote, err)
+			fmt.Fprintf(sess.Stderr(), "kmsconsole: %v\r\n", err)
+			_ = sess.Exit(1)
+			return
+		}
+		opSvc := s.svc.As(service.Actor{Name: op.Name, Role: op.Role})
+		sess.Context().SetValue(ctxKey{}, opSvc)
+		st := &sessionState{exec: len(sess.Command()) > 0}
+		s.mu.Lock()
+		s.sessions[sess] = st
+		s.mu.Unlock()
+		defer func() {
+			s.mu.Lock()
+			delete(s.sessions, sess)
+			s.mu.Unlock()
+		}()
+
+		what := "console"
+		if st.exec {
+			what = describeCommand(sess.Command())
+		} else if _, _, ok := sess.Pty(); !ok {
+			what = "no terminal, no command"
+		}
+		s.log.Printf("login %s (%s) from %s: %s", op.Name, op.Role, remote, what)
+		start := time.Now()
+		defer func() {
+			if r := recover(); r != nil {
+				// The panic value may hold anything; log only where it was.
+				s.log.Printf("session of %s from %s panicked (%T); stack:\n%s", op.Name, remote, r, debug.Stack())
+				_ = sess.Exit(1)
+			}
+			s.log.Printf("logout %s from %s after %s", op.Name, remote, time.Since(start).Round(time.Millisecond))
+		}()
+		next(sess)
+		if !st.exec && s.closing.Load() {
+			fmt.Fprint(sess.Stderr(), "kmsconsole serve is shutting down.\r\n")
+		}
+	}
+}
+
+// sessionOperator is the operator of the key that authenticated the
+// connection, looked up again now (it may have been removed since).
+func (s *Server) sessionOperator(sess ssh.Session) (*operator, error) {
+	key := sess.PublicKey()
+	if key == nil {
+		return nil, errors.New("no public key authenticated this session")
+	}
+	op, err := s.svc.OperatorByKey(sess.Context(), key)
+	if err != nil {
+		return nil, fmt.Errorf("operator look-up failed: %v", err)
+	}
+	if op == nil {
+		return nil, errors.New("this key no longer belongs to an operator")
+	}
+	if got := sess.Permissions().Extensions[extOperator]; got != op.Name {
+		return nil, errors.New("the authenticated key and the session disagree; reconnect")
+	}
+	return &operator{Name: op.Name, Role: op.Role}, nil
+}
+
+type operator struct{ Name, Role string }
+
+// describeCommand names what an exec session runs, for the log: the command
+// and, for kms, the action — never the parameters (they may hold a value).
+func describeCommand(cmd []string) string {
+	var words []string
+	for _, w := range cmd {
+		if strings.HasPrefix(w, "-") {
+			break
+		}
+		words = append(words, w)
+		if len(words) == 2 {
+			break
+		}
+	}
+	if len(words) == 0 {
+		return "exec (flags only)"
+	}
+	return "exec " + strings.Join(words, " ")
+}
+
+// execMiddleware runs `ssh host kms ...` (and `audit`, `--help`) through
+// the command line with the operator's service, and exits with its status.
+// A session with neither a command nor a terminal gets a clear message.
+func (s *Server) execMiddleware(next ssh.Handler) ssh.Handler {
+	return func(sess ssh.Session) {
+		opSvc, _ := sess.Context().Value(ctxKey{}).(*service.Service)
+		if opSvc == nil {
+			_ = sess.Exit(1)
+			return
+		}
+		if cmd := sess.Command(); len(cmd) > 0 {
+			code := cli.Run(cmd, &cli.Env{Stdin: sess, Stdout: sess, Stderr: sess.Stderr(), Service: opSvc})
+			_ = sess.Exit(code)
+			return
+		}
+		if _, _, ok := sess.Pty(); !ok {
+			fmt.Fprint(sess.Stderr(), "kmsconsole: the console needs a terminal (ssh -t), or give a command, e.g.\n"+
+				"  ssh -p PORT HOST kms ListSecrets\n"+
+				"  ssh -p PORT HOST kms GetSecretValue --SecretName NAME\n"+
+				"  ssh -p PORT HOST --help\n")
+			_ = sess.Exit(1)
+			return
+		}
+		next(sess)
+	}
+}
+
+// console makes the session's Bubble Tea program: the console on the
+// operator's service, styled by the session's own renderer.
+func (s *Server) console(sess ssh.Session) *tea.Program {
+	opSvc, _ := sess.Context().Value(ctxKey{}).(*service.Service)
+	pty, _, ok := sess.Pty()
+	if opSvc == nil || !ok {
+		return nil
+	}
+	m := ui.New(opSvc, ui.Options{
+		Renderer: bm.MakeRenderer(sess),
+		Width:    pty.Window.Width,
+		Height:   pty.Window.Height,
+		Context:  sess.Context(),
+	})
+	opts := append([]tea.ProgramOption{
+		tea.WithAltScreen(),
+		// The server's SIGTERM is handled by shutdown, which lets
+		// rotations finish first; it must not quit every console at once.
+		tea.WithoutSignalHandler(),
+		tea.WithEnvironment(append(sess.Environ(), "TERM="+pty.Term)),
+	}, bm.MakeOptions(sess)...)
+	p := tea.NewProgram(m, opts...)
+	s.mu.Lock()
+	if st := s.sessions[sess]; st != nil {
+		st.program = p
+	}
+	s.mu.Unlock()
+	return p
+}
+
+// operatorSummary names the registered operators (for the start-up log).
+func operatorSummary(ctx context.Context, svc *service.Service) string {
+	ops, err := svc.Operators(ctx)
+	if err != nil {
+		return "operators: " + err.Error()
+	}
+	if len(ops) == 0 {
+		return "no operators registered: add one with `kmsconsole operator add --name NAME --key FILE --role admin`"
+	}
+	names := make([]string, 0, len(ops))
+	for _, o := range ops {
+		names = append(names, o.Name+" ("+o.Role+")")
+	}
+	sort.Strings(names)
+	return fmt.Sprintf("%d operators: %s", len(ops), strings.Join(names, ", "))
+}
+
+// loginConn holds a connection to a deadline until its first session: the
+// SSH library clears deadlines on every read and write (no idle timeout is
+// set), so the login deadline is re-imposed here until loggedIn.
+type loginConn struct {
+	net.Conn
+	mu    sync.Mutex
+	until time.Time // zero once logged in
+}
+
+func newLoginConn(c net.Conn, until time.Time) *loginConn {
+	lc := &loginConn{Conn: c, until: until}
+	_ = c.SetDeadline(until)
+	return lc
+}
+
+func (c *loginConn) SetDeadline(t time.Time) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.until.IsZero() && (t.IsZero() || t.After(c.until)) {
+		t = c.until
+	}
+	return c.Conn.SetDeadline(t)
+}
+
+func (c *loginConn) loggedIn() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.until.IsZero() {
+		c.until = time.Time{}
+		_ = c.Conn.SetDeadline(time.Time{})
+	}
+}

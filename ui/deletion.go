@@ -1,0 +1,319 @@
+package ui
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/spinner"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"kmsconsole/model"
+	"kmsconsole/service"
+	"kmsconsole/ui/components"
+)
+
+// deletionDialog is "Plan Deletion Secret": delete in 7–30 days (default
+// 30), or delete immediately after typing the secret's name.
+type deletionDialog struct {
+	c      *common
+	secret model.Secret
+
+	form    components.Form
+	mode    *components.Choice
+	days    *components.TextField
+	confirm *components.TextField
+
+	busy bool
+	err  error
+	spin spinner.Model
+	w, h int
+}
+
+const (
+	deleteIn  = "Delete In"
+	deleteNow = "Delete Secret Immediately"
+)
+
+type deletedMsg struct {
+	name string
+	resp *service.DeleteSecretResponse
+	now  bool
+	err  error
+}
+
+func newDeletionDialog(c *common, s model.Secret) *deletionDialog {
+	d := &deletionDialog{c: c, secret: s, spin: c.spinner()}
+	d.mode = &components.Choice{Name: "Deletion", Options: []string{deleteIn, deleteNow}}
+	c.choiceKeys(d.mode)
+	d.days = components.NewTextField("Delete In", c.st.input("7–30"), validateDays)
+	d.days.SetValue("30")
+	d.days.Input.CharLimit = 2
+	d.days.Width, d.days.Suffix = 3, "days (7–30)"
+	d.days.Note = func(v string) string {
+		n, _ := strconv.Atoi(v)
+		at := c.now().Add(time.Duration(n) * 24 * time.Hour)
+		return fmt.Sprintf("Deleted on %s unless restored before", fmtTime(at))
+	}
+	d.confirm = components.NewTextField("Secret name", c.st.input("type "+s.Name), func(v string) error {
+		if v != s.Name {
+			return fmt.Errorf("Type the secret's name exactly to delete it")
+		}
+		return nil
+	})
+	d.confirm.Hide = true
+	d.confirm.Hint = "Type the name to confirm. There is no recovery window."
+	d.form = components.Form{Styles: c.st.Form, Items: []components.Item{d.mode, d.days, d.confirm}, LabelWidth: 12, ErrText: fieldError}
+	return d
+}
+
+func validateDays(v string) error {
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 7 || n > 30 {
+		return model.InvalidParam("RecoveryWindowInDays", "must be a number of days between 7 and 30")
+	}
+	return nil
+}
+
+func (d *deletionDialog) dialog()          {}
+func (d *deletionDialog) Init() tea.Cmd    { return d.form.FocusFirst() }
+func (d *deletionDialog) SetSize(w, h int) { d.w, d.h = w, h }
+func (d *deletionDialog) Capturing() bool  { return true }
+func (d *deletionDialog) immediate() bool  { return d.mode.Value() == deleteNow }
+
+func (d *deletionDialog) Update(msg tea.Msg) tea.Cmd {
+	k := d.c.keys
+	switch msg := msg.(type) {
+	case deletedMsg:
+		if msg.name != d.secret.Name {
+			return nil
+		}
+		d.busy = false
+		if msg.err != nil {
+			d.err = msg.err
+			return nil
+		}
+		changed := msgCmd(secretChangedMsg{name: msg.name})
+		if msg.now {
+			// The details page below shows a secret that is gone.
+			return tea.Batch(msgCmd(homeMsg{}), changed, flash(flashOK, fmt.Sprintf("Deleted %s", msg.name)))
+		}
+		return tea.Batch(pop(), changed, flash(flashOK, fmt.Sprintf("Deletion of %s planned for %s", msg.name, fmtAPITime(msg.resp.PlannedDeleteTime))))
+	case spinner.TickMsg:
+		if !d.busy {
+			return nil
+		}
+		var cmd tea.Cmd
+		d.spin, cmd = d.spin.Update(msg)
+		return cmd
+	case tea.KeyMsg:
+		if d.busy {
+			return nil
+		}
+		switch {
+		case key.Matches(msg, k.Cancel):
+			return pop()
+		case key.Matches(msg, k.NextField):
+			return d.form.Next()
+		case key.Matches(msg, k.PrevField):
+			return d.form.Prev()
+		case key.Matches(msg, k.Confirm):
+			return d.submit()
+		}
+		cmd := d.form.Update(msg)
+		d.days.Hide = d.immediate()
+		d.confirm.Hide = !d.immediate()
+		return cmd
+	}
+	return nil
+}
+
+func (d *deletionDialog) submit() tea.Cmd {
+	d.err = nil
+	req := service.DeleteSecretRequest{SecretName: d.secret.Name}
+	if d.immediate() {
+		if d.confirm.Check() != nil {
+			return d.form.FocusItem(d.confirm)
+		}
+		req.ForceDeleteWithoutRecovery = true
+	} else {
+		if d.days.Check() != nil {
+			return d.form.FocusItem(d.days)
+		}
+		n, _ := strconv.Atoi(d.days.Value())
+		req.RecoveryWindowInDays = &n
+	}
+	d.busy = true
+	svc, ctx := d.c.svc, d.c.ctx
+	return tea.Batch(d.spin.Tick, func() tea.Msg {
+		resp, err := svc.DeleteSecret(ctx, req)
+		return deletedMsg{name: req.SecretName, resp: resp, now: req.ForceDeleteWithoutRecovery, err: err}
+	})
+}
+
+func (d *deletionDialog) View() string {
+	st := d.c.st
+	w := min(72, d.w-4)
+	iw := w - 4
+	lines := []string{
+		"",
+		st.Label.Render(components.Fit("Secret", 14)) + st.Bold.Render(d.secret.Name),
+		st.Label.Render(components.Fit("Type", 14)) + st.Value.Render(d.secret.Type.Label()),
+		"",
+	}
+	lines = append(lines, strings.Split(d.form.View(iw), "\n")...)
+	lines = append(lines, "")
+	if d.immediate() {
+		for _, l := range wrap("The secret and all its versions are deleted now; this cannot be undone.", iw) {
+			lines = append(lines, st.Warn.Render(l))
+		}
+	} else {
+		for _, l := range wrap("Until then it can be described and restored, but not read or changed.", iw) {
+			lines = append(lines, st.Dim.Render(l))
+		}
+	}
+	if d.secret.Type == model.ECS {
+		for _, l := range wrap("Deleting never changes the managed instance's credential.", iw) {
+			lines = append(lines, st.Dim.Render(l))
+		}
+	}
+	lines = append(lines, "")
+	switch {
+	case d.busy:
+		lines = append(lines, d.spin.View()+st.Dim.Render(" Deleting…"))
+	case d.err != nil:
+		lines = append(lines, d.c.errLines(d.err, iw)...)
+	default:
+		lines = append(lines, d.c.help(d.ShortHelp()...))
+	}
+	return d.c.modal("Plan Deletion Secret", lines, w, d.h)
+}
+
+func (d *deletionDialog) confirmKey() key.Binding {
+	b := d.c.keys.Confirm
+	if d.immediate() {
+		b.SetHelp("enter", "delete now")
+	} else {
+		b.SetHelp("enter", "plan deletion")
+	}
+	return b
+}
+
+func (d *deletionDialog) ShortHelp() []key.Binding {
+	k := d.c.keys
+	return []key.Binding{d.confirmKey(), k.NextField, k.ChoiceNext, k.Cancel}
+}
+
+func (d *deletionDialog) FullHelp() [][]key.Binding {
+	k := d.c.keys
+	return [][]key.Binding{{d.confirmKey(), k.Cancel}, k.formKeys()}
+}
+
+// restoreDialog confirms cancelling a planned deletion.
+type restoreDialog struct {
+	c      *common
+	secret model.Secret
+	busy   bool
+	err    error
+	spin   spinner.Model
+	w, h   int
+}
+
+type restoredMsg struct {
+	name string
+	err  error
+}
+
+func newRestoreDialog(c *common, s model.Secret) *restoreDialog {
+	return &restoreDialog{c: c, secret: s, spin: c.spinner()}
+}
+
+func (d *restoreDialog) dialog()          {}
+func (d *restoreDialog) Init() tea.Cmd    { return nil }
+func (d *restoreDialog) SetSize(w, h int) { d.w, d.h = w, h }
+func (d *restoreDialog) Capturing() bool  { return false }
+
+func (d *restoreDialog) Update(msg tea.Msg) tea.Cmd {
+	k := d.c.keys
+	switch msg := msg.(type) {
+	case restoredMsg:
+		if msg.name != d.secret.Name {
+			return nil
+		}
+		d.busy = false
+		if msg.err != nil {
+			d.err = msg.err
+			return nil
+		}
+		return tea.Batch(pop(), msgCmd(secretChangedMsg{name: msg.name}), flash(flashOK, fmt.Sprintf("Restored %s", msg.name)))
+	case spinner.TickMsg:
+		if !d.busy {
+			return nil
+		}
+		var cmd tea.Cmd
+		d.spin, cmd = d.spin.Update(msg)
+		return cmd
+	case tea.KeyMsg:
+		if d.busy {
+			return nil
+		}
+		switch {
+		case key.Matches(msg, k.Cancel, k.No):
+			return pop()
+		case key.Matches(msg, k.Confirm, k.Yes):
+			d.busy, d.err = true, nil
+			svc, ctx, name := d.c.svc, d.c.ctx, d.secret.Name
+			return tea.Batch(d.spin.Tick, func() tea.Msg {
+				_, err := svc.RestoreSecret(ctx, service.SecretNameRequest{SecretName: name})
+				return restoredMsg{name: name, err: err}
+			})
+		}
+	}
+	return nil
+}
+
+func (d *restoreDialog) View() string {
+	st := d.c.st
+	w := min(72, d.w-4)
+	iw := w - 4
+	lines := []string{
+		"",
+		st.Value.Render("Restore ") + st.Bold.Render(d.secret.Name) + st.Value.Render("?"),
+		"",
+	}
+	for _, l := range wrap(fmt.Sprintf("Its deletion planned for %s is cancelled; it can be read, changed and rotated again.", fmtTime(d.secret.PlannedDeleteTime)), iw) {
+		lines = append(lines, st.Dim.Render(l))
+	}
+	lines = append(lines, "")
+	switch {
+	case d.busy:
+		lines = append(lines, d.spin.View()+st.Dim.Render(" Restoring…"))
+	case d.err != nil:
+		lines = append(lines, d.c.errLines(d.err, iw)...)
+	default:
+		lines = append(lines, d.c.help(d.ShortHelp()...))
+	}
+	return d.c.modal("Restore Secret", lines, w, d.h)
+}
+
+func (d *restoreDialog) confirmKey() key.Binding {
+	b := d.c.keys.Confirm
+	b.SetHelp("enter", "restore")
+	return b
+}
+
+func (d *restoreDialog) ShortHelp() []key.Binding {
+	return []key.Binding{d.confirmKey(), d.c.keys.Cancel}
+}
+
+func (d *restoreDialog) FullHelp() [][]key.Binding {
+	return [][]key.Binding{d.ShortHelp()}
+}
+
+// choiceKeys wires a Choice to the key map's ←/→ bindings.
+func (c *common) choiceKeys(ch *components.Choice) {
+	ch.PrevKeys = func(m tea.KeyMsg) bool { return key.Matches(m, c.keys.ChoicePrev) }
+	ch.NextKeys = func(m tea.KeyMsg) bool { return key.Matches(m, c.keys.ChoiceNext) }
+}

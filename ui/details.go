@@ -1,0 +1,500 @@
+package ui
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"strings"
+
+	"github.com/aymanbagabas/go-osc52/v2"
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/spinner"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"kmsconsole/model"
+	"kmsconsole/service"
+	"kmsconsole/ui/components"
+)
+
+// detailsPage shows one secret: its fields, its versions with their stage
+// labels, and the selected version's value, masked until revealed. The
+// value is fetched only to reveal or copy it, never to draw the page.
+type detailsPage struct {
+	c    *common
+	name string
+
+	desc     *service.DescribeSecretResponse
+	secret   model.Secret // the fields Status needs, parsed from desc
+	versions []model.Version
+	loaded   bool
+	err      error
+
+	table components.Table
+
+	// The revealed value, for one version; "" when masked.
+	revealed    string
+	revealedFor string
+	valueErr    error
+	busy        string // what the spinner is waiting for
+	spin        spinner.Model
+
+	w, h int
+}
+
+type detailsLoadedMsg struct {
+	name     string
+	desc     *service.DescribeSecretResponse
+	versions []model.Version
+	err      error
+}
+
+// valueMsg carries a fetched value to reveal or copy.
+type valueMsg struct {
+	name, versionId string
+	data            string
+	copy            bool
+	err             error
+}
+
+type copiedMsg struct {
+	name, versionId string
+	err             error
+}
+
+func newDetailsPage(c *common, name string) *detailsPage {
+	p := &detailsPage{c: c, name: name, spin: c.spinner()}
+	p.table.Styles = c.st.Table
+	p.table.Row = p.versionRow
+	p.table.SetColumns([]components.Column{
+		{Title: "Version ID", Flex: true, Min: 16},
+		{Title: "Created", Width: 16},
+		{Title: "Stages", Width: 30},
+	})
+	return p
+}
+
+func (p *detailsPage) Init() tea.Cmd {
+	p.busy = "Loading…"
+	return tea.Batch(p.load(), p.spin.Tick)
+}
+
+func (p *detailsPage) load() tea.Cmd {
+	svc, ctx, name := p.c.svc, p.c.ctx, p.name
+	return func() tea.Msg {
+		desc, err := svc.DescribeSecret(ctx, service.SecretNameRequest{SecretName: name})
+		if err != nil {
+			return detailsLoadedMsg{name: name, err: err}
+		}
+		versions, err := svc.Versions(ctx, name)
+		return detailsLoadedMsg{name: name, desc: desc, versions: versions, err: err}
+	}
+}
+
+func (p *detailsPage) fetch(versionId string, copy bool) tea.Cmd {
+	svc, ctx, name := p.c.svc, p.c.ctx, p.name
+	return func() tea.Msg {
+		resp, err := svc.GetSecretValue(ctx, service.GetSecretValueRequest{SecretName: name, VersionId: versionId})
+		if err != nil {
+			return valueMsg{name: name, versionId: versionId, copy: copy, err: err}
+		}
+		return valueMsg{name: name, versionId: versionId, data: resp.SecretData, copy: copy}
+	}
+}
+
+// copyToClipboard writes the value as an OSC 52 sequence to the program's
+// output: the operator's terminal copies it, over SSH and in tmux too.
+func (c *common) copyToClipboard(name, versionId, value string) tea.Cmd {
+	out := c.out
+	return func() tea.Msg {
+		_, err := io.WriteString(out, osc52.New(value).String())
+		return copiedMsg{name: name, versionId: versionId, err: err}
+	}
+}
+
+func (p *detailsPage) SetSize(w, h int) { p.w, p.h = w, h }
+func (p *detailsPage) Capturing() bool  { return false }
+
+func (p *detailsPage) ecs() bool { return p.secret.Type == model.ECS }
+
+// selected is the version under the cursor.
+func (p *detailsPage) selected() *model.Version {
+	if len(p.versions) == 0 {
+		return nil
+	}
+	return &p.versions[p.table.Cursor()]
+}
+
+func (p *detailsPage) hide() {
+	p.revealed, p.revealedFor, p.valueErr = "", "", nil
+}
+
+func (p *detailsPage) Update(msg tea.Msg) tea.Cmd {
+	k := p.c.keys
+	switch msg := msg.(type) {
+	case detailsLoadedMsg:
+		if msg.name != p.name {
+			return nil
+		}
+		p.busy, p.loaded, p.err = "", true, msg.err
+		if msg.err != nil {
+			return nil
+		}
+		// A reload (after a put, a stage move, a rotation) shows the
+		// current version again, masked.
+		p.desc, p.versions = msg.desc, msg.versions
+		p.secret = secretOf(msg.desc)
+		p.table.SetRows(len(p.versions))
+		p.table.SetCursor(0)
+		for i, v := range p.versions {
+			if contains(v.Stages, model.StageCurrent) {
+				p.table.SetCursor(i)
+			}
+		}
+		p.hide()
+		return nil
+
+	case secretChangedMsg:
+		if msg.name == p.name {
+			return p.load()
+		}
+	case valueMsg:
+		if msg.name != p.name {
+			return nil
+		}
+		p.busy = ""
+		if msg.err != nil {
+			p.valueErr = msg.err
+			return nil
+		}
+		if msg.copy {
+			return p.c.copyToClipboard(msg.name, msg.versionId, msg.data)
+		}
+		p.revealed, p.revealedFor, p.valueErr = msg.data, msg.versionId, nil
+		return nil
+
+	case copiedMsg:
+		if msg.name != p.name {
+			return nil
+		}
+		if msg.err != nil {
+			return flash(flashErr, "Copy failed: "+msg.err.Error())
+		}
+		return flash(flashOK, fmt.Sprintf("Copied the value of %s (version %s) to the clipboard", msg.name, msg.versionId))
+
+	case spinner.TickMsg:
+		if p.busy == "" {
+			return nil
+		}
+		var cmd tea.Cmd
+		p.spin, cmd = p.spin.Update(msg)
+		return cmd
+
+	case tea.KeyMsg:
+		switch {
+		case key.Matches(msg, k.Back):
+			return pop()
+		case key.Matches(msg, k.Refresh):
+			return p.load()
+		case !p.loaded || p.desc == nil:
+			return nil
+		case key.Matches(msg, k.Up):
+			p.table.Move(-1)
+			p.hide()
+		case key.Matches(msg, k.Down):
+			p.table.Move(1)
+			p.hide()
+		case key.Matches(msg, k.Reveal, k.Copy) && p.secret.PendingDeletion():
+			return flash(flashErr, "The secret is pending deletion: restore it (u) to read the value")
+		case key.Matches(msg, k.Reveal):
+			v := p.selected()
+			if v == nil {
+				return nil
+			}
+			if p.revealedFor == v.VersionId {
+				p.hide()
+				return nil
+			}
+			p.busy, p.valueErr = "Reading the value…", nil
+			return tea.Batch(p.fetch(v.VersionId, false), p.spin.Tick)
+		case key.Matches(msg, k.Copy):
+			v := p.selected()
+			if v == nil {
+				return nil
+			}
+			if p.revealedFor == v.VersionId {
+				return p.c.copyToClipboard(p.name, v.VersionId, p.revealed)
+			}
+			p.busy, p.valueErr = "Reading the value…", nil
+			return tea.Batch(p.fetch(v.VersionId, true), p.spin.Tick)
+		case key.Matches(msg, k.Rotate):
+			return rotateOrExplain(p.c, &p.secret)
+		case key.Matches(msg, k.PutValue) && !p.ecs():
+			if p.secret.PendingDeletion() {
+				return flash(flashErr, "The secret is pending deletion: restore it (u) first")
+			}
+			return push(newPutValueDialog(p.c, p.name))
+		case key.Matches(msg, k.MoveStage) && !p.ecs():
+			if p.secret.PendingDeletion() {
+				return flash(flashErr, "The secret is pending deletion: restore it (u) first")
+			}
+			target := ""
+			if v := p.selected(); v != nil {
+				target = v.VersionId
+			}
+			return push(newStageDialog(p.c, p.name, p.versions, target))
+		case key.Matches(msg, k.Delete):
+			if p.secret.PendingDeletion() {
+				return flash(flashErr, "Already pending deletion; press u to restore")
+			}
+			return push(newDeletionDialog(p.c, p.secret))
+		case key.Matches(msg, k.Restore):
+			if !p.secret.PendingDeletion() {
+				return flash(flashErr, "The secret is not pending deletion")
+			}
+			return push(newRestoreDialog(p.c, p.secret))
+		}
+	}
+	return nil
+}
+
+// secretOf rebuilds the fields of a secret the console shows from
+// DescribeSecret's strings.
+func secretOf(d *service.DescribeSecretResponse) model.Secret {
+	s := model.Secret{
+		Name: d.SecretName, Type: model.SecretType(d.SecretType), Description: d.Description,
+		ExtendedConfig: d.ExtendedConfig, AutomaticRotation: d.AutomaticRotation,
+		RotationError: d.RotationFailureReason,
+	}
+	s.CreateTime, _ = model.ParseTime(d.CreateTime)
+	s.UpdateTime, _ = model.ParseTime(d.UpdateTime)
+	s.LastRotationDate, _ = model.ParseTime(d.LastRotationDate)
+	s.NextRotationDate, _ = model.ParseTime(d.NextRotationDate)
+	s.PlannedDeleteTime, _ = model.ParseTime(d.PlannedDeleteTime)
+	if d.RotationInterval != "" {
+		var n int64
+		fmt.Sscanf(d.RotationInterval, "%ds", &n)
+		s.RotationInterval = n
+	}
+	return s
+}
+
+func (p *detailsPage) versionRow(i int) []components.Cell {
+	st := p.c.st
+	v := p.versions[i]
+	stages := strings.Join(v.Stages, ", ")
+	style := st.Value
+	if stages == "" {
+		stages, style = "(deprecated)", st.Dim
+	}
+	return []components.Cell{
+		{Text: v.VersionId, Style: st.Value},
+		{Text: fmtTime(v.CreateTime), Style: st.Dim},
+		{Text: stages, Style: style},
+	}
+}
+
+func (p *detailsPage) View() string {
+	st := p.c.st
+	title := st.Title.Render("Secret ") + st.Count.Render(p.name)
+	iw := p.w - 4
+	var lines []string
+	switch {
+	case p.err != nil:
+		lines = append([]string{""}, p.c.errLines(p.err, iw)...)
+	case !p.loaded:
+		lines = []string{"", p.spin.View() + st.Dim.Render(" "+p.busy)}
+	default:
+		lines = p.fieldLines(iw)
+		lines = append(lines, "")
+		lines = append(lines, p.valueLines(iw, p.h-2-len(lines)-4-min(len(p.versions), 3))...)
+		lines = append(lines, "", st.Section.Render("Versions")+st.Count.Render(fmt.Sprintf(" [%d]", len(p.versions))))
+		for i := range lines {
+			lines[i] = " " + lines[i]
+		}
+		th := max(2, p.h-2-len(lines))
+		p.table.SetSize(iw+1, th)
+		lines = append(lines, p.table.View())
+		return components.Box(st.Box, title, strings.Join(lines, "\n"), p.w, p.h)
+	}
+	return components.Box(st.Box, title, indent(strings.Join(lines, "\n"), 1), p.w, p.h)
+}
+
+// fieldLines are the secret's fields in two columns where they fit.
+func (p *detailsPage) fieldLines(w int) []string {
+	st := p.c.st
+	d, s := p.desc, &p.secret
+	lw := 15
+	field := func(label, value string, style func(...string) string) string {
+		return st.Label.Render(components.Fit(label, lw)) + style(value)
+	}
+	pair := func(a, b string) string {
+		if w < 2*lw+40 || b == "" {
+			return a
+		}
+		return components.Pad(a, w/2) + b
+	}
+	status := s.Status(p.c.now())
+	out := []string{
+		pair(field("Type", s.Type.Label(), st.Value.Render), field("Status", status, st.status(status).Render)),
+	}
+	if d.Description != "" {
+		out = append(out, field("Description", d.Description, st.Value.Render))
+	}
+	out = append(out,
+		field("ARN", d.Arn, st.Dim.Render),
+		pair(field("Created", fmtAPITime(d.CreateTime), st.Value.Render), field("Updated", fmtAPITime(d.UpdateTime), st.Value.Render)),
+	)
+	if cfg, ok := ecsInfo(s); ok {
+		out = append(out,
+			pair(field("Instance", cfg.InstanceId+" ("+cfg.RegionId+")", st.Value.Render), field("Credential", subTypeLabel(cfg.SecretSubType), st.Value.Render)),
+			pair(field("Auto rotation", rotationText(s), st.Value.Render), field("Last rotation", fmtAPITime(d.LastRotationDate), st.Value.Render)),
+		)
+		if s.AutomaticRotation != model.RotationDisabled {
+			out = append(out, field("Next rotation", fmtAPITime(d.NextRotationDate), st.Value.Render))
+		}
+	}
+	if s.AutomaticRotation == model.RotationInvalid && d.RotationFailureReason != "" {
+		for i, l := range wrap(d.RotationFailureReason, max(10, w-lw)) {
+			label := "Failure reason"
+			if i > 0 {
+				label = ""
+			}
+			out = append(out, field(label, l, st.Err.Render))
+		}
+	}
+	if s.PendingDeletion() {
+		out = append(out, field("Deletion", "planned for "+fmtAPITime(d.PlannedDeleteTime)+" — press u to restore", st.Warn.Render))
+	}
+	return out
+}
+
+// valueLines is the value of the selected version: masked, or revealed
+// (at most room lines).
+func (p *detailsPage) valueLines(w, room int) []string {
+	st := p.c.st
+	v := p.selected()
+	if v == nil {
+		return nil
+	}
+	head := st.Section.Render("Value") + st.Dim.Render(" of version "+v.VersionId)
+	if len(v.Stages) > 0 {
+		head += st.Dim.Render(" (" + strings.Join(v.Stages, ", ") + ")")
+	}
+	out := []string{head}
+	switch {
+	case p.busy != "":
+		out = append(out, p.spin.View()+st.Dim.Render(" "+p.busy))
+	case p.valueErr != nil:
+		out = append(out, p.c.errLines(p.valueErr, w)...)
+	case !p.c.canMutate():
+		out = append(out, st.Dim.Render("•••••••••••••••• (the readonly role cannot read values)"))
+	case p.secret.PendingDeletion():
+		out = append(out, st.Dim.Render("•••••••••••••••• (pending deletion: restore it to read the value)"))
+	case p.revealedFor != v.VersionId:
+		out = append(out, st.Dim.Render("••••••••••••••••")+"  "+p.c.help(p.c.keys.Reveal, p.c.keys.Copy))
+	default:
+		body := p.revealedLines(w)
+		if room < 2 {
+			room = 2
+		}
+		if len(body) > room {
+			more := len(body) - room + 1
+			body = append(body[:room-1], st.Dim.Render(fmt.Sprintf("… %d more lines (y copies the whole value)", more)))
+		}
+		out = append(out, body...)
+	}
+	return out
+}
+
+// revealedLines lays out a revealed value: ECS JSON field by field (a
+// private key on its own lines), anything else wrapped.
+func (p *detailsPage) revealedLines(w int) []string {
+	st := p.c.st
+	var d model.ECSData
+	if p.ecs() && json.Unmarshal([]byte(p.revealed), &d) == nil {
+		lw := 12
+		out := []string{st.Label.Render(components.Fit("UserName", lw)) + st.Secret.Render(d.UserName)}
+		if d.Password != "" {
+			out = append(out, st.Label.Render(components.Fit("Password", lw))+st.Secret.Render(d.Password))
+		}
+		if d.PublicKey != "" {
+			for i, l := range wrap(d.PublicKey, w-lw) {
+				label := ""
+				if i == 0 {
+					label = "PublicKey"
+				}
+				out = append(out, st.Label.Render(components.Fit(label, lw))+st.Secret.Render(l))
+			}
+		}
+		if d.PrivateKey != "" {
+			out = append(out, st.Label.Render("PrivateKey"))
+			for _, l := range strings.Split(strings.TrimRight(d.PrivateKey, "\n"), "\n") {
+				out = append(out, st.Secret.Render(l))
+			}
+		}
+		return out
+	}
+	var out []string
+	for _, l := range wrap(p.revealed, w) {
+		out = append(out, st.Secret.Render(l))
+	}
+	return out
+}
+
+func (c *common) help(bs ...key.Binding) string {
+	var parts []string
+	for _, b := range bs {
+		if !b.Enabled() {
+			continue
+		}
+		parts = append(parts, c.st.Help.ShortKey.Render(b.Help().Key)+" "+c.st.Help.ShortDesc.Render(b.Help().Desc))
+	}
+	return strings.Join(parts, c.st.Help.ShortSeparator.Render(" · "))
+}
+
+func (p *detailsPage) ShortHelp() []key.Binding {
+	k := p.c.keys
+	out := []key.Binding{k.Back}
+	if p.desc == nil {
+		return out
+	}
+	switch {
+	case p.secret.PendingDeletion():
+	case p.revealedFor != "":
+		reveal := k.Reveal
+		reveal.SetHelp("v", "hide")
+		out = append(out, reveal, k.Copy)
+	default:
+		out = append(out, k.Reveal, k.Copy)
+	}
+	if p.ecs() && !p.secret.PendingDeletion() {
+		out = append(out, k.Rotate)
+	}
+	if !p.ecs() && !p.secret.PendingDeletion() {
+		out = append(out, k.PutValue, k.MoveStage)
+	}
+	if p.secret.PendingDeletion() {
+		out = append(out, k.Restore)
+	} else {
+		out = append(out, k.Delete)
+	}
+	return append(out, k.Up, k.Down)
+}
+
+func (p *detailsPage) FullHelp() [][]key.Binding {
+	k := p.c.keys
+	return [][]key.Binding{
+		{k.Reveal, k.Copy, k.Rotate, k.PutValue, k.MoveStage},
+		{k.Delete, k.Restore, k.Refresh, k.Back},
+		{k.Up, k.Down},
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,274 @@
+package ui
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/spinner"
+	tea "github.com/charmbracelet/bubbletea"
+	"golang.org/x/crypto/ssh"
+
+	"kmsconsole/model"
+	"kmsconsole/service"
+	"kmsconsole/ui/components"
+)
+
+// instanceForm registers a managed instance (AddInstance). Without a host
+// key it fetches the key the host offers and shows its fingerprint for the
+// operator to compare and accept: a key is never pinned silently.
+type instanceForm struct {
+	c *common
+
+	form      components.Form
+	id        *components.TextField
+	name      *components.TextField
+	region    *components.TextField
+	host      *components.TextField
+	port      *components.TextField
+	adminUser *components.TextField
+	adminKey  *keyInput
+	hostKey   *components.TextField
+
+	state       instanceFormState
+	fetchedKey  string
+	fingerprint string
+	busy        string
+	err         error
+	spin        spinner.Model
+	w, h        int
+}
+
+type instanceFormState int
+
+const (
+	instanceEditing instanceFormState = iota
+	instanceAccepting
+)
+
+type hostKeyFetchedMsg struct {
+	key, fingerprint string
+	err              error
+}
+
+type instanceAddedMsg struct {
+	view *service.InstanceView
+	err  error
+}
+
+func newInstanceForm(c *common) *instanceForm {
+	f := &instanceForm{c: c, spin: c.spinner()}
+	st := c.st
+	f.id = components.NewTextField("Instance ID", st.input("e.g. i-web1"), model.ValidateInstanceId)
+	f.name = components.NewTextField("Name", st.input("optional, e.g. web1"), nil)
+	f.region = components.NewTextField("Region", st.input(c.svc.Region()), func(v string) error {
+		return model.ValidateRegionId("RegionId", v)
+	})
+	f.region.SetValue(c.svc.Region())
+	f.host = components.NewTextField("Host", st.input("address or name, e.g. 10.0.0.5"), func(v string) error {
+		if v == "" {
+			return model.MissingParam("Host")
+		}
+		if strings.ContainsAny(v, " \t/") {
+			return model.InvalidParam("Host", "not a host name or address")
+		}
+		return nil
+	})
+	f.port = components.NewTextField("Port", st.input("22"), func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 65535 {
+			return model.InvalidParam("Port", "must be between 1 and 65535")
+		}
+		return nil
+	})
+	f.port.SetValue("22")
+	f.adminUser = components.NewTextField("Admin user", st.input("root"), func(v string) error {
+		if err := model.ValidateUserName(v); err != nil {
+			return fmt.Errorf("%q is not a valid Linux user name", v)
+		}
+		return nil
+	})
+	f.adminUser.SetValue("root")
+	f.adminUser.Hint = "root, or a user with passwordless sudo: the login that changes credentials on the host."
+	f.adminKey = newKeyInput(c, "Admin key", true)
+	f.adminKey.field.Input.Placeholder = "path of the admin's private key, e.g. ~/.ssh/kms_admin"
+	f.hostKey = components.NewTextField("Host key", st.input("optional: '<type> <base64>' as in known_hosts"), func(v string) error {
+		if v == "" {
+			return nil
+		}
+		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(v)); err != nil {
+			return model.InvalidParam("HostKey", "must be '<type> <base64>' as in known_hosts")
+		}
+		return nil
+	})
+	f.hostKey.Hint = "Leave empty to fetch the key from the host and compare its fingerprint before pinning it."
+	f.form = components.Form{Styles: st.Form, LabelWidth: 12, ErrText: fieldError,
+		Items: []components.Item{f.id, f.name, f.region, f.host, f.port, f.adminUser, f.adminKey.field, f.hostKey}}
+	return f
+}
+
+func (f *instanceForm) Init() tea.Cmd    { return f.form.FocusFirst() }
+func (f *instanceForm) SetSize(w, h int) { f.w, f.h = w, h }
+func (f *instanceForm) Capturing() bool  { return f.state == instanceEditing }
+
+func (f *instanceForm) Update(msg tea.Msg) tea.Cmd {
+	k := f.c.keys
+	switch msg := msg.(type) {
+	case keyLoadedMsg:
+		f.adminKey.apply(msg)
+	case hostKeyFetchedMsg:
+		f.busy = ""
+		if msg.err != nil {
+			f.err = msg.err
+			return nil
+		}
+		f.fetchedKey, f.fingerprint, f.state = msg.key, msg.fingerprint, instanceAccepting
+	case instanceAddedMsg:
+		f.busy = ""
+		if msg.err != nil {
+			f.err = msg.err
+			var unconfirmed *service.HostKeyUnconfirmedError
+			if errors.As(msg.err, &unconfirmed) {
+				f.fetchedKey, f.fingerprint, f.state = unconfirmed.HostKey, unconfirmed.Fingerprint, instanceAccepting
+			}
+			return nil
+		}
+		return tea.Batch(pop(), msgCmd(instancesChangedMsg{}),
+			flash(flashOK, fmt.Sprintf("Added %s; host key %s pinned", msg.view.InstanceId, msg.view.Fingerprint)))
+	case spinner.TickMsg:
+		if f.busy == "" {
+			return nil
+		}
+		var cmd tea.Cmd
+		f.spin, cmd = f.spin.Update(msg)
+		return cmd
+	case tea.KeyMsg:
+		if f.busy != "" {
+			return nil
+		}
+		if f.state == instanceAccepting {
+			switch {
+			case key.Matches(msg, k.Yes, k.Confirm):
+				return f.add(f.fingerprint)
+			case key.Matches(msg, k.No):
+				f.state, f.err = instanceEditing, nil
+				return f.form.FocusItem(f.hostKey)
+			}
+			return nil
+		}
+		switch {
+		case key.Matches(msg, k.Cancel):
+			return pop()
+		case key.Matches(msg, k.NextField):
+			return f.form.Next()
+		case key.Matches(msg, k.PrevField):
+			return f.form.Prev()
+		case key.Matches(msg, k.Confirm):
+			return f.submit()
+		}
+		cmd := f.form.Update(msg)
+		if f.form.Focused() == f.adminKey.field {
+			cmd = tea.Batch(cmd, f.adminKey.changed())
+		}
+		return cmd
+	}
+	return nil
+}
+
+func (f *instanceForm) request() service.AddInstanceRequest {
+	port, _ := strconv.Atoi(f.port.Value())
+	return service.AddInstanceRequest{
+		InstanceId: f.id.Value(), InstanceName: f.name.Value(), RegionId: f.region.Value(),
+		Host: f.host.Value(), Port: port, AdminUser: f.adminUser.Value(),
+		AdminKey: []byte(f.adminKey.pem), HostKey: strings.TrimSpace(f.hostKey.Value()),
+	}
+}
+
+func (f *instanceForm) submit() tea.Cmd {
+	f.err = nil
+	for _, it := range f.form.Items {
+		tf := it.(*components.TextField)
+		if tf.Check() != nil || tf == f.adminKey.field && !f.adminKey.ready() {
+			return f.form.FocusItem(tf)
+		}
+	}
+	if f.hostKey.Value() != "" {
+		return f.add("")
+	}
+	req := f.request()
+	f.busy = fmt.Sprintf("Fetching the host key of %s:%d…", req.Host, req.Port)
+	svc, ctx := f.c.svc, f.c.ctx
+	return tea.Batch(f.spin.Tick, func() tea.Msg {
+		key, fp, err := svc.FetchHostKey(ctx, req.Host, req.Port)
+		return hostKeyFetchedMsg{key: key, fingerprint: fp, err: err}
+	})
+}
+
+// add registers the instance; accept is the fingerprint the operator
+// accepted (the service fetches the key again and refuses another one).
+func (f *instanceForm) add(accept string) tea.Cmd {
+	req := f.request()
+	req.AcceptHostKey = accept
+	f.err = nil
+	f.busy = fmt.Sprintf("Logging in as %s@%s:%d to prove the admin key works…", req.AdminUser, req.Host, req.Port)
+	svc, ctx := f.c.svc, f.c.ctx
+	return tea.Batch(f.spin.Tick, func() tea.Msg {
+		v, err := svc.AddInstance(ctx, req)
+		return instanceAddedMsg{view: v, err: err}
+	})
+}
+
+func (f *instanceForm) View() string {
+	st := f.c.st
+	iw := f.w - 4
+	fw := min(iw, 96)
+	lines := []string{""}
+	lines = append(lines, strings.Split(f.form.View(fw), "\n")...)
+	lines = append(lines, "")
+	if f.state == instanceAccepting {
+		kind := strings.SplitN(f.fetchedKey, " ", 2)[0]
+		lines = append(lines,
+			st.Warn.Render("The host offers this key. Compare its fingerprint out of band before you accept it:"),
+			"",
+			"   "+st.Label.Render(components.Fit("Key type", 13))+st.Value.Render(kind),
+			"   "+st.Label.Render(components.Fit("Fingerprint", 13))+st.Bold.Render(f.fingerprint),
+			"",
+			st.Dim.Render("On the host: ssh-keygen -lf /etc/ssh/ssh_host_"+strings.TrimPrefix(kind, "ssh-")+"_key.pub"),
+			"",
+		)
+	}
+	switch {
+	case f.busy != "":
+		lines = append(lines, f.spin.View()+st.Dim.Render(" "+f.busy))
+	case f.err != nil:
+		lines = append(lines, f.c.errLines(f.err, fw)...)
+	}
+	if f.state == instanceAccepting {
+		lines = append(lines, "", f.c.help(f.ShortHelp()...))
+	}
+	return components.Box(st.Box, st.Title.Render("Add Instance")+st.Count.Render(" "+f.c.svc.Region()), indent(strings.Join(lines, "\n"), 1), f.w, f.h)
+}
+
+func (f *instanceForm) ShortHelp() []key.Binding {
+	k := f.c.keys
+	if f.state == instanceAccepting {
+		yes := k.Yes
+		yes.SetHelp("y/enter", "accept and pin")
+		no := k.No
+		no.SetHelp("n/esc", "back to the form")
+		return []key.Binding{yes, no}
+	}
+	add := k.Confirm
+	if f.hostKey.Value() == "" {
+		add.SetHelp("enter", "fetch host key")
+	} else {
+		add.SetHelp("enter", "add instance")
+	}
+	return []key.Binding{add, k.NextField, k.PrevField, k.Cancel}
+}
+
+func (f *instanceForm) FullHelp() [][]key.Binding {
+	return [][]key.Binding{f.ShortHelp(), f.c.keys.formKeys()}
+}

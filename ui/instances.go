@@ -1,0 +1,263 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/spinner"
+	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
+
+	"kmsconsole/service"
+	"kmsconsole/ui/components"
+)
+
+// instancesPage lists the region's managed instances. Each row is checked
+// (a login with the pinned host key and the admin key) by its own command,
+// all in parallel: checking…, reachable, or unreachable with the reason.
+type instancesPage struct {
+	c      *common
+	region string
+	list   []service.InstanceView
+	checks map[string]*instanceCheck
+	loaded bool
+	err    error
+
+	table components.Table
+	spin  spinner.Model
+	w, h  int
+}
+
+type instanceCheck struct {
+	done bool
+	err  error
+	gen  int
+}
+
+type instancesLoadedMsg struct {
+	region string
+	list   []service.InstanceView
+	err    error
+}
+
+type instanceCheckedMsg struct {
+	id  string
+	gen int
+	err error
+}
+
+func newInstancesPage(c *common) *instancesPage {
+	p := &instancesPage{c: c, region: c.svc.Region(), checks: map[string]*instanceCheck{}, spin: c.spinner()}
+	p.table.Styles = c.st.Table
+	p.table.Row = p.row
+	p.table.SetColumns([]components.Column{
+		{Title: "Instance", Width: 14},
+		{Title: "Name", Flex: true, Min: 10},
+		{Title: "Address", Width: 21},
+		{Title: "Admin", Width: 10, Drop: 2},
+		{Title: "Secrets", Width: 7, Drop: 3},
+		{Title: "Reachability", Width: 18},
+		{Title: "Host key fingerprint", Width: 50, Drop: 4},
+	})
+	p.table.EmptyText = "No instances in " + p.region + " yet."
+	if c.canMutate() {
+		p.table.EmptyText += " Press c to add one."
+	}
+	return p
+}
+
+func (p *instancesPage) Init() tea.Cmd { return tea.Batch(p.load(), p.spin.Tick) }
+
+func (p *instancesPage) load() tea.Cmd {
+	svc, ctx := p.c.svc, p.c.ctx
+	return func() tea.Msg {
+		list, err := svc.Instances(ctx, false)
+		return instancesLoadedMsg{region: svc.Region(), list: list, err: err}
+	}
+}
+
+// checkAll starts one check per instance; they run in parallel.
+func (p *instancesPage) checkAll() tea.Cmd {
+	var cmds []tea.Cmd
+	for _, in := range p.list {
+		ch := p.checks[in.InstanceId]
+		if ch == nil {
+			ch = &instanceCheck{}
+			p.checks[in.InstanceId] = ch
+		}
+		ch.gen++
+		ch.done, ch.err = false, nil
+		svc, ctx, id, gen := p.c.svc, p.c.ctx, in.InstanceId, ch.gen
+		cmds = append(cmds, func() tea.Msg {
+			return instanceCheckedMsg{id: id, gen: gen, err: svc.CheckInstance(ctx, id)}
+		})
+	}
+	if len(cmds) > 0 {
+		cmds = append(cmds, p.spin.Tick)
+	}
+	return tea.Batch(cmds...)
+}
+
+func (p *instancesPage) checking() bool {
+	for _, ch := range p.checks {
+		if !ch.done {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *instancesPage) SetSize(w, h int) {
+	p.w, p.h = w, h
+	p.table.SetSize(w-3, max(3, h-2-4))
+}
+
+func (p *instancesPage) Capturing() bool { return false }
+
+func (p *instancesPage) row(i int) []components.Cell {
+	st := p.c.st
+	in := p.list[i]
+	reach, style := p.reachability(in.InstanceId)
+	return []components.Cell{
+		{Text: in.InstanceId, Style: st.Value},
+		{Text: in.InstanceName, Style: st.Value},
+		{Text: fmt.Sprintf("%s:%d", in.Host, in.Port), Style: st.Dim},
+		{Text: in.AdminUser, Style: st.Dim},
+		{Text: fmt.Sprint(in.ManagedSecrets), Style: st.Dim},
+		{Text: reach, Style: style},
+		{Text: in.Fingerprint, Style: st.Dim},
+	}
+}
+
+func (p *instancesPage) reachability(id string) (string, lipgloss.Style) {
+	st := p.c.st
+	ch := p.checks[id]
+	switch {
+	case ch == nil || !ch.done:
+		return p.spin.View() + " checking…", st.Dim
+	case ch.err == nil:
+		return "✓ reachable", st.OK
+	}
+	return "✗ " + shortReason(ch.err), st.Err
+}
+
+// shortReason names the kind of failure for the column; the full reason
+// is under the table.
+func shortReason(err error) string {
+	s := err.Error()
+	switch {
+	case strings.Contains(s, "host key"):
+		return "host key changed"
+	case strings.Contains(s, "unreachable"):
+		return "unreachable"
+	case strings.Contains(s, "refused"):
+		return "login refused"
+	case strings.Contains(s, "sudo"):
+		return "sudo refused"
+	}
+	return "failed"
+}
+
+func (p *instancesPage) Update(msg tea.Msg) tea.Cmd {
+	k := p.c.keys
+	switch msg := msg.(type) {
+	case instancesLoadedMsg:
+		if msg.region != p.region {
+			return nil
+		}
+		p.loaded, p.err, p.list = true, msg.err, msg.list
+		p.table.SetRows(len(p.list))
+		return p.checkAll()
+	case instancesChangedMsg:
+		return p.load()
+	case instanceCheckedMsg:
+		if ch := p.checks[msg.id]; ch != nil && ch.gen == msg.gen {
+			ch.done, ch.err = true, msg.err
+		}
+	case spinner.TickMsg:
+		if p.loaded && !p.checking() {
+			return nil
+		}
+		var cmd tea.Cmd
+		p.spin, cmd = p.spin.Update(msg)
+		return cmd
+	case tea.KeyMsg:
+		switch {
+		case key.Matches(msg, k.Back):
+			return pop()
+		case key.Matches(msg, k.Up):
+			p.table.Move(-1)
+		case key.Matches(msg, k.Down):
+			p.table.Move(1)
+		case key.Matches(msg, k.PageUp):
+			p.table.Page(-1)
+		case key.Matches(msg, k.PageDown):
+			p.table.Page(1)
+		case key.Matches(msg, k.Recheck):
+			return p.checkAll()
+		case key.Matches(msg, k.AddInstance):
+			return push(newInstanceForm(p.c))
+		}
+	}
+	return nil
+}
+
+func (p *instancesPage) View() string {
+	st := p.c.st
+	title := st.Title.Render("Instances") + st.Count.Render(fmt.Sprintf(" [%d] %s", len(p.list), p.region))
+	iw := p.w - 4
+	var body string
+	switch {
+	case p.err != nil:
+		body = "\n " + strings.Join(p.c.errLines(p.err, iw), "\n ")
+	case !p.loaded:
+		body = "\n " + p.spin.View() + st.Dim.Render(" Loading instances…")
+	default:
+		detail := p.detailLines(iw)
+		p.table.SetSize(p.w-3, max(3, p.h-2-len(detail)))
+		body = p.table.View() + "\n" + indent(strings.Join(detail, "\n"), 1)
+	}
+	return components.Box(st.Box, title, body, p.w, p.h)
+}
+
+// detailLines describe the instance under the cursor: its pinned host key
+// and, when the check failed, why.
+func (p *instancesPage) detailLines(w int) []string {
+	st := p.c.st
+	if len(p.list) == 0 {
+		return nil
+	}
+	in := p.list[p.table.Cursor()]
+	lw := 10
+	out := []string{
+		st.Dim.Render(strings.Repeat("─", w)),
+		st.Label.Render(components.Fit("Host key", lw)) + st.Value.Render(in.Fingerprint) + st.Dim.Render("  pinned "+fmtAPITime(in.CreateTime)),
+	}
+	ch := p.checks[in.InstanceId]
+	switch {
+	case ch == nil || !ch.done:
+		out = append(out, st.Label.Render(components.Fit("Check", lw))+st.Dim.Render(fmt.Sprintf("logging in as %s with the pinned host key…", in.AdminUser)))
+	case ch.err == nil:
+		out = append(out, st.Label.Render(components.Fit("Check", lw))+st.OK.Render(fmt.Sprintf("the management login %s@%s works", in.AdminUser, in.InstanceId)))
+	default:
+		for i, l := range wrap(ch.err.Error(), w-lw) {
+			label := "Reason"
+			if i > 0 {
+				label = ""
+			}
+			out = append(out, st.Label.Render(components.Fit(label, lw))+st.Err.Render(l))
+		}
+	}
+	return out
+}
+
+func (p *instancesPage) ShortHelp() []key.Binding {
+	k := p.c.keys
+	return []key.Binding{k.AddInstance, k.Recheck, k.Back, k.Up, k.Down}
+}
+
+func (p *instancesPage) FullHelp() [][]key.Binding {
+	k := p.c.keys
+	return [][]key.Binding{{k.AddInstance, k.Recheck, k.Back}, k.navigation()}
+}

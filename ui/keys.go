@@ -1,0 +1,138 @@
+package ui
+
+import "github.com/charmbracelet/bubbles/key"
+
+// keyMap is the only place key bindings are defined (SPEC §4). Screens list
+// the bindings they honour in ShortHelp/FullHelp, so the footer and the ?
+// overlay are rendered from the same bindings the screens match.
+type keyMap struct {
+	// Everywhere (outside text fields).
+	Quit      key.Binding
+	ForceQuit key.Binding
+	Help      key.Binding
+	Back      key.Binding
+	Instances key.Binding
+	Audit     key.Binding
+	Region    key.Binding
+	Refresh   key.Binding
+
+	// Lists.
+	Up       key.Binding
+	Down     key.Binding
+	PageUp   key.Binding
+	PageDown key.Binding
+	Home     key.Binding
+	End      key.Binding
+	Filter   key.Binding
+
+	// Secrets.
+	Create  key.Binding
+	Open    key.Binding
+	Rotate  key.Binding
+	Delete  key.Binding
+	Restore key.Binding
+	Select  key.Binding
+
+	// Secret details.
+	Reveal    key.Binding
+	Copy      key.Binding
+	PutValue  key.Binding
+	MoveStage key.Binding
+
+	// Instances.
+	AddInstance key.Binding
+	Recheck     key.Binding
+
+	// Forms and dialogs.
+	NextField   key.Binding
+	PrevField   key.Binding
+	Confirm     key.Binding
+	NextStep    key.Binding
+	StepBack    key.Binding
+	Cancel      key.Binding
+	Toggle      key.Binding
+	ChoicePrev  key.Binding
+	ChoiceNext  key.Binding
+	Yes         key.Binding
+	No          key.Binding
+	FilterApply key.Binding
+	FilterClear key.Binding
+	Close       key.Binding
+}
+
+func newKeyMap() *keyMap {
+	b := key.NewBinding
+	k, h := key.WithKeys, key.WithHelp
+	return &keyMap{
+		Quit:      b(k("q"), h("q", "quit")),
+		ForceQuit: b(k("ctrl+c"), h("ctrl+c", "quit")),
+		Help:      b(k("?"), h("?", "help")),
+		Back:      b(k("esc"), h("esc", "back")),
+		Instances: b(k("i"), h("i", "instances")),
+		Audit:     b(k("a"), h("a", "audit")),
+		Region:    b(k("g"), h("g", "region")),
+		Refresh:   b(k("ctrl+r"), h("ctrl+r", "refresh")),
+
+		Up:       b(k("up", "k"), h("↑/k", "up")),
+		Down:     b(k("down", "j"), h("↓/j", "down")),
+		PageUp:   b(k("pgup", "ctrl+b"), h("pgup", "page up")),
+		PageDown: b(k("pgdown", "ctrl+f"), h("pgdn", "page down")),
+		Home:     b(k("home"), h("home", "first")),
+		End:      b(k("end", "G"), h("end/G", "last")),
+		Filter:   b(k("/"), h("/", "filter")),
+
+		Create:  b(k("c"), h("c", "create")),
+		Open:    b(k("enter"), h("enter", "open")),
+		Rotate:  b(k("R"), h("R", "rotate now")),
+		Delete:  b(k("d"), h("d", "plan deletion")),
+		Restore: b(k("u"), h("u", "restore")),
+		Select:  b(k(" "), h("space", "select")),
+
+		Reveal:    b(k("v"), h("v", "reveal")),
+		Copy:      b(k("y"), h("y", "copy")),
+		PutValue:  b(k("p"), h("p", "put value")),
+		MoveStage: b(k("s"), h("s", "move stage")),
+
+		AddInstance: b(k("c"), h("c", "add instance")),
+		Recheck:     b(k("ctrl+r"), h("ctrl+r", "check again")),
+
+		NextField:   b(k("tab", "down"), h("tab", "next field")),
+		PrevField:   b(k("shift+tab", "up"), h("shift+tab", "prev field")),
+		Confirm:     b(k("enter"), h("enter", "confirm")),
+		NextStep:    b(k("enter"), h("enter", "next step")),
+		StepBack:    b(k("esc"), h("esc", "step back")),
+		Cancel:      b(k("esc"), h("esc", "cancel")),
+		Toggle:      b(k(" "), h("space", "toggle")),
+		ChoicePrev:  b(k("left"), h("←", "previous")),
+		ChoiceNext:  b(k("right", " "), h("→/space", "change")),
+		Yes:         b(k("y"), h("y", "yes")),
+		No:          b(k("n", "esc"), h("n/esc", "no")),
+		FilterApply: b(k("enter"), h("enter", "apply filter")),
+		FilterClear: b(k("esc"), h("esc", "clear filter")),
+		Close:       b(k("esc", "enter"), h("esc", "close")),
+	}
+}
+
+// readonly turns off what a readonly operator may not do, so that it
+// neither matches nor shows in the hints.
+func (k *keyMap) readonly() {
+	for _, b := range []*key.Binding{&k.Create, &k.Rotate, &k.Delete, &k.Restore, &k.Select,
+		&k.Reveal, &k.Copy, &k.PutValue, &k.MoveStage, &k.AddInstance} {
+		b.SetEnabled(false)
+	}
+}
+
+// global are the bindings that work on every screen outside text fields.
+func (k *keyMap) global() []key.Binding {
+	return []key.Binding{k.Help, k.Instances, k.Audit, k.Region, k.Quit}
+}
+
+// navigation are the list movement bindings.
+func (k *keyMap) navigation() []key.Binding {
+	return []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End}
+}
+
+// formKeys are the bindings of forms and dialogs.
+func (k *keyMap) formKeys() []key.Binding {
+	return []key.Binding{k.NextField, k.PrevField, k.ChoiceNext}
+}

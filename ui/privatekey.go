@@ -1,0 +1,172 @@
+package ui
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+	"golang.org/x/crypto/ssh"
+
+	"kmsconsole/model"
+	"kmsconsole/ui/components"
+)
+
+// keyInput is a field that takes a private key, pasted or as a file path,
+// and derives its public key (model.PublicKeyOf) as the operator types. A
+// path is read in a command, never in Update.
+type keyInput struct {
+	field *components.TextField
+	pem   string // the private key, once it parsed
+	pub   string // its authorized_keys line
+	err   error
+	// what the current pem/pub/err were computed from
+	forValue string
+	// admin keys need only to parse; managed key pairs also give a public key
+	admin bool
+}
+
+type keyLoadedMsg struct {
+	target   *keyInput
+	value    string
+	pem, pub string
+	err      error
+}
+
+func newKeyInput(c *common, name string, admin bool) *keyInput {
+	k := &keyInput{admin: admin}
+	in := c.st.input("paste the private key, or a file path (~/.ssh/id_ed25519)")
+	k.field = components.NewTextField(name, in, func(v string) error {
+		if strings.TrimSpace(v) == "" {
+			return model.MissingParam("PrivateKey")
+		}
+		if v != k.forValue {
+			return nil // being read
+		}
+		return k.err
+	})
+	k.field.Note = func(v string) string {
+		if v != k.forValue || k.pem == "" {
+			if v != "" && v != k.forValue {
+				return "reading…"
+			}
+			return ""
+		}
+		if k.admin {
+			return "key read: " + keyFingerprint(k.pub)
+		}
+		return "public key: " + keyFingerprint(k.pub)
+	}
+	return k
+}
+
+// looksPEM tells a pasted key from a path.
+func looksPEM(v string) bool { return strings.HasPrefix(strings.TrimSpace(v), "-----BEGIN") }
+
+// changed re-derives after an edit: a pasted key at once (pure), a path
+// in a command.
+func (k *keyInput) changed() tea.Cmd {
+	v := k.field.Value()
+	if looksPEM(v) {
+		k.field.Input.EchoMode = textinput.EchoPassword
+		k.field.Input.EchoCharacter = '•'
+	} else {
+		k.field.Input.EchoMode = textinput.EchoNormal
+	}
+	if v == k.forValue {
+		return nil
+	}
+	if strings.TrimSpace(v) == "" {
+		k.forValue, k.pem, k.pub, k.err = v, "", "", nil
+		k.field.Check()
+		return nil
+	}
+	if looksPEM(v) {
+		k.apply(parseKey(k, v, normalizePEM(v)))
+		return nil
+	}
+	return func() tea.Msg {
+		path := expandHome(strings.TrimSpace(v))
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return keyLoadedMsg{target: k, value: v, err: model.InvalidParam("PrivateKey", "cannot read %s: %v", path, unwrapPathError(err))}
+		}
+		return parseKey(k, v, string(b))
+	}
+}
+
+func parseKey(k *keyInput, value, pemText string) keyLoadedMsg {
+	signer, err := ssh.ParsePrivateKey([]byte(pemText))
+	if err != nil {
+		return keyLoadedMsg{target: k, value: value, err: model.InvalidParam("PrivateKey", "not an unencrypted PEM/OpenSSH private key")}
+	}
+	pub := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
+	return keyLoadedMsg{target: k, value: value, pem: pemText, pub: pub}
+}
+
+// apply takes a result if it is still for the field's value.
+func (k *keyInput) apply(m keyLoadedMsg) {
+	if m.target != k || m.value != k.field.Value() {
+		return
+	}
+	k.forValue, k.pem, k.pub, k.err = m.value, m.pem, m.pub, m.err
+	if k.field.Touched {
+		k.field.Check()
+	}
+}
+
+// ready reports whether the key for the current value is known and valid.
+func (k *keyInput) ready() bool {
+	return k.forValue == k.field.Value() && k.err == nil && k.pem != ""
+}
+
+// normalizePEM rebuilds the line breaks of a key pasted into a one-line
+// input (which turns newlines into spaces).
+func normalizePEM(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.Contains(s, "\n") {
+		return s + "\n"
+	}
+	begin := strings.Index(s, "-----BEGIN")
+	if begin < 0 {
+		return s
+	}
+	headEnd := strings.Index(s[begin+10:], "-----")
+	end := strings.LastIndex(s, "-----END")
+	if headEnd < 0 || end < 0 {
+		return s
+	}
+	headEnd += begin + 10 + 5
+	if headEnd > end {
+		return s
+	}
+	body := strings.Fields(s[headEnd:end])
+	return s[begin:headEnd] + "\n" + strings.Join(body, "\n") + "\n" + s[end:] + "\n"
+}
+
+func expandHome(p string) string {
+	if strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, p[2:])
+		}
+	}
+	return p
+}
+
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*os.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// keyFingerprint shows a public key line as type and SHA256 fingerprint.
+func keyFingerprint(line string) string {
+	pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	if err != nil {
+		return line
+	}
+	return fmt.Sprintf("%s %s", pk.Type(), ssh.FingerprintSHA256(pk))
+}

@@ -1,0 +1,434 @@
+package ui
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/spinner"
+	"github.com/charmbracelet/bubbles/textinput"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"kmsconsole/model"
+	"kmsconsole/ui/components"
+)
+
+// secretsPage is the Secrets list: the region's secrets in a virtual table
+// (only visible rows are rendered), an incremental filter over a
+// pre-lowercased name slice, and a selection of ECS secrets for a fleet
+// rotation.
+type secretsPage struct {
+	c      *common
+	region string
+
+	all      []model.Secret
+	lower    []string // lowercased names, for the filter
+	view     []int    // indexes into all that pass the filter
+	selected map[string]bool
+
+	table     components.Table
+	filter    textinput.Model
+	filtering bool
+
+	loading bool
+	loaded  bool
+	err     error
+	spin    spinner.Model
+	// keep is the name the cursor stays on across a reload.
+	keep string
+	// statusW is the widest status of the list, computed once per load.
+	statusW int
+
+	w, h int
+}
+
+type secretsLoadedMsg struct {
+	region  string
+	secrets []model.Secret
+	err     error
+}
+
+func newSecretsPage(c *common) *secretsPage {
+	p := &secretsPage{c: c, region: c.svc.Region(), selected: map[string]bool{}, spin: c.spinner()}
+	p.filter = c.st.input("name contains…")
+	p.filter.Prompt = "/"
+	p.filter.PromptStyle = c.st.Count
+	p.table.Styles = c.st.Table
+	p.table.Row = p.row
+	if c.canMutate() {
+		p.table.Mark = func(i int) bool { return p.selected[p.all[p.view[i]].Name] }
+	}
+	p.statusW = len("Rotation failed")
+	p.setColumns(p.statusW, false)
+	return p
+}
+
+// listRefresh is how often the list reloads by itself: the scheduler
+// rotates and purges while the console is open.
+const listRefresh = 30 * time.Second
+
+type secretsTickMsg struct{ page *secretsPage }
+
+func (p *secretsPage) Init() tea.Cmd {
+	p.loading = true
+	return tea.Batch(p.load(), p.spin.Tick, p.tick())
+}
+
+func (p *secretsPage) tick() tea.Cmd {
+	return tea.Tick(listRefresh, func(time.Time) tea.Msg { return secretsTickMsg{p} })
+}
+
+func (p *secretsPage) load() tea.Cmd {
+	svc, ctx := p.c.svc, p.c.ctx
+	return func() tea.Msg {
+		list, err := svc.Secrets(ctx)
+		return secretsLoadedMsg{region: svc.Region(), secrets: list, err: err}
+	}
+}
+
+// setColumns sizes the columns; statusW is the widest status shown.
+func (p *secretsPage) setColumns(statusW int, wide bool) {
+	dateW := 10
+	if wide {
+		dateW = 16
+	}
+	p.table.SetColumns([]components.Column{
+		{Title: "Name", Flex: true, Min: 26},
+		{Title: "Type", Width: len("Managed ECS secret")},
+		{Title: "Status", Width: statusW},
+		{Title: "Auto rotation", Width: len("Enabled · 30d"), Drop: 1},
+		{Title: "Last rotation", Width: dateW, Drop: 3},
+		{Title: "Next rotation", Width: dateW, Drop: 2},
+	})
+}
+
+func (p *secretsPage) wide() bool { return p.w >= 140 }
+
+func (p *secretsPage) row(i int) []components.Cell {
+	st := p.c.st
+	s := &p.all[p.view[i]]
+	status := s.Status(p.c.now())
+	date := fmtDate
+	if p.wide() {
+		date = fmtTime
+	}
+	rot := rotationText(s)
+	rotStyle := st.Value
+	if s.Type != model.ECS || s.AutomaticRotation == model.RotationDisabled {
+		rotStyle = st.Dim
+	}
+	next := "—"
+	if s.Type == model.ECS && s.AutomaticRotation != model.RotationDisabled {
+		next = date(s.NextRotationDate)
+	}
+	return []components.Cell{
+		{Text: s.Name, Style: st.Value},
+		{Text: s.Type.Label(), Style: st.Dim},
+		{Text: status, Style: st.status(status)},
+		{Text: rot, Style: rotStyle},
+		{Text: date(s.LastRotationDate), Style: st.Dim},
+		{Text: next, Style: st.Dim},
+	}
+}
+
+func (p *secretsPage) SetSize(w, h int) {
+	p.w, p.h = w, h
+	p.layout()
+}
+
+func (p *secretsPage) layout() {
+	th := p.h - 2
+	if p.filterShown() {
+		th--
+	}
+	p.setColumns(p.statusW, p.wide())
+	p.table.SetSize(p.w-3, max(1, th))
+	p.filter.Width = max(10, p.w-30)
+}
+
+func (p *secretsPage) filterShown() bool { return p.filtering || p.filter.Value() != "" }
+
+func (p *secretsPage) Capturing() bool { return p.filtering }
+
+// current is the secret under the cursor, nil when the list is empty.
+func (p *secretsPage) current() *model.Secret {
+	if len(p.view) == 0 {
+		return nil
+	}
+	return &p.all[p.view[p.table.Cursor()]]
+}
+
+func (p *secretsPage) refilter() {
+	q := strings.ToLower(p.filter.Value())
+	keep := ""
+	if cur := p.current(); cur != nil {
+		keep = cur.Name
+	}
+	p.view = p.view[:0]
+	for i, n := range p.lower {
+		if q == "" || strings.Contains(n, q) {
+			p.view = append(p.view, i)
+		}
+	}
+	p.table.SetRows(len(p.view))
+	p.cursorTo(keep)
+}
+
+func (p *secretsPage) cursorTo(name string) {
+	if name == "" {
+		return
+	}
+	// view is in name order: binary search instead of a scan.
+	j := sort.Search(len(p.view), func(i int) bool { return p.all[p.view[i]].Name >= name })
+	if j < len(p.view) {
+		p.table.SetCursor(j)
+	}
+}
+
+func (p *secretsPage) Update(msg tea.Msg) tea.Cmd {
+	switch msg := msg.(type) {
+	case secretsLoadedMsg:
+		if msg.region != p.region {
+			return nil
+		}
+		p.loading, p.loaded, p.err = false, true, msg.err
+		if msg.err != nil {
+			return nil
+		}
+		keep := p.keep
+		if cur := p.current(); keep == "" && cur != nil {
+			keep = cur.Name
+		}
+		p.keep = ""
+		p.all = msg.secrets
+		sort.Slice(p.all, func(i, j int) bool { return p.all[i].Name < p.all[j].Name })
+		p.lower = make([]string, len(p.all))
+		names := make(map[string]bool, len(p.selected))
+		p.statusW = len("Rotation failed")
+		now := p.c.now()
+		for i := range p.all {
+			if p.all[i].PendingDeletion() {
+				p.statusW = max(p.statusW, len(p.all[i].Status(now)))
+			}
+			p.lower[i] = strings.ToLower(p.all[i].Name)
+			if p.selected[p.all[i].Name] && selectable(&p.all[i]) {
+				names[p.all[i].Name] = true
+			}
+		}
+		p.selected = names
+		p.view = make([]int, 0, len(p.all))
+		p.layout()
+		p.refilter()
+		p.cursorTo(keep)
+		return nil
+
+	case secretsTickMsg:
+		if msg.page != p {
+			return nil
+		}
+		return tea.Batch(p.load(), p.tick())
+
+	case secretChangedMsg:
+		if msg.name != "" {
+			p.keep = msg.name
+		}
+		return p.load()
+
+	case spinner.TickMsg:
+		if !p.loading {
+			return nil
+		}
+		var cmd tea.Cmd
+		p.spin, cmd = p.spin.Update(msg)
+		return cmd
+
+	case tea.KeyMsg:
+		if p.filtering {
+			return p.updateFilter(msg)
+		}
+		return p.updateKeys(msg)
+	}
+	return nil
+}
+
+func (p *secretsPage) updateFilter(msg tea.KeyMsg) tea.Cmd {
+	k := p.c.keys
+	switch {
+	case key.Matches(msg, k.FilterApply):
+		p.filtering = false
+		p.filter.Blur()
+		p.layout()
+		return nil
+	case key.Matches(msg, k.FilterClear):
+		p.filtering = false
+		p.filter.Blur()
+		p.filter.SetValue("")
+		p.layout()
+		p.refilter()
+		return nil
+	case key.Matches(msg, k.Up, k.Down) && msg.Type != tea.KeyRunes:
+		p.table.Move(map[bool]int{true: -1, false: 1}[key.Matches(msg, k.Up)])
+		return nil
+	}
+	before := p.filter.Value()
+	var cmd tea.Cmd
+	p.filter, cmd = p.filter.Update(msg)
+	if p.filter.Value() != before {
+		p.refilter()
+	}
+	return cmd
+}
+
+func (p *secretsPage) updateKeys(msg tea.KeyMsg) tea.Cmd {
+	k := p.c.keys
+	cur := p.current()
+	switch {
+	case key.Matches(msg, k.Up):
+		p.table.Move(-1)
+	case key.Matches(msg, k.Down):
+		p.table.Move(1)
+	case key.Matches(msg, k.PageUp):
+		p.table.Page(-1)
+	case key.Matches(msg, k.PageDown):
+		p.table.Page(1)
+	case key.Matches(msg, k.Home):
+		p.table.Home()
+	case key.Matches(msg, k.End):
+		p.table.End()
+	case key.Matches(msg, k.Filter):
+		p.filtering = true
+		p.layout()
+		return p.filter.Focus()
+	case key.Matches(msg, k.Back):
+		switch {
+		case p.filter.Value() != "":
+			p.filter.SetValue("")
+			p.layout()
+			p.refilter()
+		case len(p.selected) > 0:
+			p.selected = map[string]bool{}
+		}
+	case key.Matches(msg, k.Refresh):
+		p.loading = true
+		return tea.Batch(p.load(), p.spin.Tick)
+	case key.Matches(msg, k.Create):
+		return push(newWizard(p.c))
+	case cur == nil:
+		return nil
+	case key.Matches(msg, k.Open):
+		return push(newDetailsPage(p.c, cur.Name))
+	case key.Matches(msg, k.Select):
+		if !selectable(cur) {
+			return flash(flashErr, "Only Managed ECS secrets that are not pending deletion can be rotated together")
+		}
+		if p.selected[cur.Name] {
+			delete(p.selected, cur.Name)
+		} else {
+			p.selected[cur.Name] = true
+		}
+		p.table.Move(1)
+	case key.Matches(msg, k.Rotate):
+		if len(p.selected) > 0 {
+			var chosen []model.Secret
+			for i := range p.all {
+				if p.selected[p.all[i].Name] {
+					chosen = append(chosen, p.all[i])
+				}
+			}
+			p.selected = map[string]bool{}
+			return push(newFleetPage(p.c, chosen))
+		}
+		return rotateOrExplain(p.c, cur)
+	case key.Matches(msg, k.Delete):
+		if cur.PendingDeletion() {
+			return flash(flashErr, fmt.Sprintf("%s is already pending deletion; press u to restore it", cur.Name))
+		}
+		return push(newDeletionDialog(p.c, *cur))
+	case key.Matches(msg, k.Restore):
+		if !cur.PendingDeletion() {
+			return flash(flashErr, fmt.Sprintf("%s is not pending deletion", cur.Name))
+		}
+		return push(newRestoreDialog(p.c, *cur))
+	}
+	return nil
+}
+
+// rotateOrExplain opens Rotate Immediately for an ECS secret, or says why
+// not.
+func rotateOrExplain(c *common, s *model.Secret) tea.Cmd {
+	switch {
+	case s.Type != model.ECS:
+		return flash(flashErr, "Generic secrets have no built-in rotation: open it (enter) and put a new value (p)")
+	case s.PendingDeletion():
+		return flash(flashErr, fmt.Sprintf("%s is pending deletion: restore it (u) before rotating", s.Name))
+	}
+	return push(newRotateDialog(c, *s))
+}
+
+func selectable(s *model.Secret) bool { return s.Type == model.ECS && !s.PendingDeletion() }
+
+func (p *secretsPage) View() string {
+	st := p.c.st
+	title := st.Title.Render("Secrets") + st.Count.Render(fmt.Sprintf(" [%d]", len(p.all)))
+	if q := p.filter.Value(); q != "" {
+		title += st.Count.Render(fmt.Sprintf(" /%s → %d", q, len(p.view)))
+	}
+	if n := len(p.selected); n > 0 {
+		title += st.Count.Render(fmt.Sprintf(" · %d selected", n))
+	}
+	var body string
+	iw := p.w - 2
+	switch {
+	case p.err != nil:
+		body = "\n " + strings.Join(p.c.errLines(p.err, iw-2), "\n ")
+	case !p.loaded:
+		body = "\n " + p.spin.View() + st.Dim.Render(" Loading secrets…")
+	default:
+		if len(p.all) == 0 {
+			p.table.EmptyText = "No secrets in " + p.region + " yet. Press c to create one."
+			if !p.c.canMutate() {
+				p.table.EmptyText = "No secrets in " + p.region + "."
+			}
+		} else {
+			p.table.EmptyText = fmt.Sprintf("No secret name contains %q. Esc clears the filter.", p.filter.Value())
+		}
+		body = p.table.View()
+		if p.filterShown() {
+			body = " " + p.filter.View() + "\n" + body
+		}
+	}
+	return components.Box(st.Box, title, body, p.w, p.h)
+}
+
+func (p *secretsPage) ShortHelp() []key.Binding {
+	k := p.c.keys
+	if p.filtering {
+		return []key.Binding{k.FilterApply, k.FilterClear}
+	}
+	out := []key.Binding{k.Create, k.Open}
+	if cur := p.current(); cur != nil {
+		if len(p.selected) > 0 || selectable(cur) {
+			out = append(out, k.Rotate)
+		}
+		if cur.PendingDeletion() {
+			out = append(out, k.Restore)
+		} else {
+			out = append(out, k.Delete)
+		}
+		if selectable(cur) {
+			out = append(out, k.Select)
+		}
+	}
+	return append(out, k.Filter)
+}
+
+func (p *secretsPage) FullHelp() [][]key.Binding {
+	k := p.c.keys
+	return [][]key.Binding{
+		{k.Create, k.Open, k.Rotate, k.Delete, k.Restore, k.Select},
+		{k.Filter, k.Back, k.Refresh},
+		k.navigation(),
+	}
+}

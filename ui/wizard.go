@@ -1,0 +1,498 @@
+package ui
+
+import (
+	"fmt"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/charmbracelet/bubbles/key"
+	"github.com/charmbracelet/bubbles/spinner"
+	tea "github.com/charmbracelet/bubbletea"
+
+	"kmsconsole/model"
+	"kmsconsole/service"
+	"kmsconsole/ui/components"
+)
+
+// wizard is the Create Secret wizard: (1) type, name, the ECS instance,
+// user and initial credential or the generic value, description; (2)
+// rotation (ECS); (3) review and confirm. Every field is validated as typed
+// with the model's validators, the errors under the field.
+type wizard struct {
+	c    *common
+	step wizardStep
+
+	basics   components.Form
+	typ      *components.Choice
+	name     *components.TextField
+	instance *components.Choice
+	user     *components.TextField
+	cred     *components.Choice
+	password *components.TextField
+	key      *keyInput
+	value    *components.TextField
+	desc     *components.TextField
+
+	rotationForm components.Form
+	rotation     *components.Choice
+	period       *components.TextField
+
+	instances   []service.InstanceView
+	instLoaded  bool
+	instErr     error
+	busy        bool
+	err         error
+	resp        *service.CreateSecretResponse
+	spin        spinner.Model
+	w, h        int
+	lastTypeECS bool
+}
+
+type wizardStep int
+
+const (
+	stepBasics wizardStep = iota
+	stepRotation
+	stepReview
+	stepCreated
+)
+
+const (
+	typeGeneric = "Generic secret"
+	typeECS     = "Managed ECS secret"
+	credPass    = "Password"
+	credKey     = "Key pair"
+	rotOff      = "Off"
+	rotOn       = "On"
+)
+
+type wizardInstancesMsg struct {
+	list []service.InstanceView
+	err  error
+}
+
+type createdMsg struct {
+	resp *service.CreateSecretResponse
+	err  error
+}
+
+func newWizard(c *common) *wizard {
+	z := &wizard{c: c, spin: c.spinner()}
+	st := c.st
+	z.typ = &components.Choice{Name: "Type", Options: []string{typeGeneric, typeECS}}
+	z.name = components.NewTextField("Name", st.input("e.g. db/prod/password"), func(v string) error {
+		return model.ValidateSecretName(v, z.secretType())
+	})
+	z.name.Input.CharLimit = model.MaxSecretNameLen
+	z.instance = &components.Choice{Name: "Instance", Picker: true, Hint: "←/→ picks one of the region's instances"}
+	z.user = components.NewTextField("Managed user", st.input("an existing OS user, e.g. root"), func(v string) error {
+		if v == "" {
+			return model.MissingParam("UserName")
+		}
+		if err := model.ValidateUserName(v); err != nil {
+			return fmt.Errorf("%q is not a valid Linux user name", v)
+		}
+		return nil
+	})
+	z.user.Hint = "The user must exist on the instance; it is checked there when you create the secret."
+	z.cred = &components.Choice{Name: "Initial value", Options: []string{credPass, credKey}}
+	z.password = components.NewTextField("Password", st.secretInput("the user's current password"), model.ValidatePassword)
+	z.password.Hint = "The password the user has now; rotations replace it."
+	z.key = newKeyInput(c, "Private key", false)
+	z.key.field.Hint = "Paste the private key, or give a file path; the public key is derived from it."
+	z.value = components.NewTextField("Secret value", st.secretInput("the value to keep"), func(v string) error {
+		return model.ValidateSecretData(v, model.DataText)
+	})
+	z.desc = components.NewTextField("Description", st.input("optional"), model.ValidateDescription)
+	for _, ch := range []*components.Choice{z.typ, z.instance, z.cred} {
+		c.choiceKeys(ch)
+	}
+	z.basics = components.Form{Styles: st.Form, LabelWidth: 14, ErrText: fieldError,
+		Items: []components.Item{z.typ, z.name, z.instance, z.user, z.cred, z.password, z.key.field, z.value, z.desc}}
+
+	z.rotation = &components.Choice{Name: "Automatic rotation", Options: []string{rotOff, rotOn}}
+	c.choiceKeys(z.rotation)
+	z.period = components.NewTextField("Rotation period", st.input("e.g. 7d, 12h (6h–8760h)"), func(v string) error {
+		_, err := model.ParseRotationInterval(v)
+		return err
+	})
+	z.period.SetValue("7d")
+	z.period.Note = func(v string) string {
+		secs, err := model.ParseRotationInterval(v)
+		if err != nil {
+			return ""
+		}
+		return fmt.Sprintf("every %s; first automatic rotation at %s", model.HumanInterval(secs), fmtTime(c.now().Add(time.Duration(secs)*time.Second)))
+	}
+	z.rotationForm = components.Form{Styles: st.Form, LabelWidth: 19, ErrText: fieldError, Items: []components.Item{z.rotation, z.period}}
+	z.syncVisibility()
+	return z
+}
+
+func (z *wizard) secretType() model.SecretType {
+	if z.typ.Value() == typeECS {
+		return model.ECS
+	}
+	return model.Generic
+}
+
+func (z *wizard) ecs() bool { return z.secretType() == model.ECS }
+
+func (z *wizard) syncVisibility() {
+	ecs := z.ecs()
+	z.instance.Hide, z.user.Hide, z.cred.Hide = !ecs, !ecs, !ecs
+	z.password.Hide = !ecs || z.cred.Value() != credPass
+	z.key.field.Hide = !ecs || z.cred.Value() != credKey
+	z.value.Hide = ecs
+	z.period.Hide = z.rotation.Value() != rotOn
+	if ecs != z.lastTypeECS {
+		// Lead the operator into the naming rule of the type.
+		switch v := z.name.Value(); {
+		case ecs && v == "":
+			z.name.SetValue(model.ECSNamePrefix)
+		case !ecs && v == model.ECSNamePrefix:
+			z.name.SetValue("")
+		}
+		z.lastTypeECS = ecs
+		if z.name.Value() != "" {
+			z.name.Check()
+		}
+	}
+}
+
+func (z *wizard) Init() tea.Cmd {
+	svc, ctx := z.c.svc, z.c.ctx
+	return tea.Batch(z.basics.FocusFirst(), func() tea.Msg {
+		list, err := svc.Instances(ctx, false)
+		return wizardInstancesMsg{list: list, err: err}
+	})
+}
+
+func (z *wizard) SetSize(w, h int) { z.w, z.h = w, h }
+func (z *wizard) Capturing() bool  { return z.step != stepCreated }
+
+func (z *wizard) Update(msg tea.Msg) tea.Cmd {
+	k := z.c.keys
+	switch msg := msg.(type) {
+	case wizardInstancesMsg:
+		z.instLoaded, z.instErr, z.instances = true, msg.err, msg.list
+		z.instance.Options = nil
+		for _, in := range msg.list {
+			z.instance.Options = append(z.instance.Options, fmt.Sprintf("%s · %s · %s:%d", in.InstanceId, in.InstanceName, in.Host, in.Port))
+		}
+		z.instance.Err = nil
+		switch {
+		case msg.err != nil:
+			z.instance.Err = msg.err
+		case len(msg.list) == 0:
+			z.instance.Err = fmt.Errorf("No instances in %s: add one on the Instances screen (i) first", z.c.svc.Region())
+		}
+		return nil
+	case keyLoadedMsg:
+		z.key.apply(msg)
+		return nil
+	case createdMsg:
+		z.busy = false
+		if msg.err != nil {
+			z.err = msg.err
+			return nil
+		}
+		z.resp, z.step = msg.resp, stepCreated
+		return tea.Batch(msgCmd(secretChangedMsg{name: msg.resp.SecretName}), flash(flashOK, "Created "+msg.resp.SecretName))
+	case spinner.TickMsg:
+		if !z.busy {
+			return nil
+		}
+		var cmd tea.Cmd
+		z.spin, cmd = z.spin.Update(msg)
+		return cmd
+	case tea.KeyMsg:
+		if z.busy {
+			return nil
+		}
+		switch z.step {
+		case stepCreated:
+			switch {
+			case key.Matches(msg, k.Open):
+				return msgCmd(replaceMsg{newDetailsPage(z.c, z.resp.SecretName)})
+			case key.Matches(msg, k.Back):
+				return pop()
+			}
+			return nil
+		case stepReview:
+			switch {
+			case key.Matches(msg, k.StepBack):
+				z.err = nil
+				if z.ecs() {
+					z.step = stepRotation
+					return z.rotationForm.FocusFirst()
+				}
+				z.step = stepBasics
+				return z.basics.FocusFirst()
+			case key.Matches(msg, k.Confirm):
+				return z.create()
+			}
+			return nil
+		}
+		form := &z.basics
+		if z.step == stepRotation {
+			form = &z.rotationForm
+		}
+		switch {
+		case key.Matches(msg, k.StepBack):
+			if z.step == stepRotation {
+				z.step = stepBasics
+				return z.basics.FocusFirst()
+			}
+			return pop()
+		case key.Matches(msg, k.NextField):
+			return form.Next()
+		case key.Matches(msg, k.PrevField):
+			return form.Prev()
+		case key.Matches(msg, k.NextStep):
+			return z.next()
+		}
+		cmd := form.Update(msg)
+		z.syncVisibility()
+		if form.Focused() == z.key.field {
+			cmd = tea.Batch(cmd, z.key.changed())
+		}
+		return cmd
+	}
+	return nil
+}
+
+// next validates the step and moves on; the focus goes to the first field
+// in error otherwise.
+func (z *wizard) next() tea.Cmd {
+	switch z.step {
+	case stepBasics:
+		var bad components.Item
+		for _, it := range z.basics.Items {
+			if it.Hidden() {
+				continue
+			}
+			var err error
+			switch f := it.(type) {
+			case *components.TextField:
+				err = f.Check()
+				if f == z.key.field && err == nil && !z.key.ready() {
+					err = fmt.Errorf("the key is still being read")
+				}
+			case *components.Choice:
+				err = f.Err
+				if f == z.instance && len(f.Options) == 0 && err == nil {
+					err = fmt.Errorf("no instance")
+				}
+			}
+			if err != nil && bad == nil {
+				bad = it
+			}
+		}
+		if bad != nil {
+			return z.basics.FocusItem(bad)
+		}
+		if z.ecs() {
+			z.step = stepRotation
+			return z.rotationForm.FocusFirst()
+		}
+		z.step = stepReview
+		return nil
+	case stepRotation:
+		if !z.period.Hide && z.period.Check() != nil {
+			return z.rotationForm.FocusItem(z.period)
+		}
+		z.step = stepReview
+	}
+	return nil
+}
+
+func (z *wizard) request() service.CreateSecretRequest {
+	req := service.CreateSecretRequest{SecretName: z.name.Value(), Description: z.desc.Value()}
+	if !z.ecs() {
+		req.SecretType = string(model.Generic)
+		req.SecretData = z.value.Value()
+		return req
+	}
+	req.SecretType = string(model.ECS)
+	inst := z.instances[z.instance.Selected]
+	cfg := model.ECSConfig{SecretSubType: model.SubTypePassword, InstanceId: inst.InstanceId, RegionId: z.c.svc.Region()}
+	data := model.ECSData{UserName: z.user.Value()}
+	if z.cred.Value() == credKey {
+		cfg.SecretSubType = model.SubTypeSSHKey
+		data.PublicKey, data.PrivateKey = z.key.pub, z.key.pem
+	} else {
+		data.Password = z.password.Value()
+	}
+	req.ExtendedConfig, req.SecretData = cfg.JSON(), data.JSON()
+	if z.rotation.Value() == rotOn {
+		req.EnableAutomaticRotation = true
+		req.RotationInterval = z.period.Value()
+	}
+	return req
+}
+
+func (z *wizard) create() tea.Cmd {
+	z.busy, z.err = true, nil
+	req := z.request()
+	svc, ctx := z.c.svc, z.c.ctx
+	return tea.Batch(z.spin.Tick, func() tea.Msg {
+		resp, err := svc.CreateSecret(ctx, req)
+		return createdMsg{resp: resp, err: err}
+	})
+}
+
+func (z *wizard) View() string {
+	st := z.c.st
+	iw := z.w - 4
+	fw := min(iw, 96)
+	lines := []string{"", z.stepsView(), ""}
+	switch z.step {
+	case stepBasics:
+		lines = append(lines, strings.Split(z.basics.View(fw), "\n")...)
+	case stepRotation:
+		lines = append(lines, strings.Split(z.rotationForm.View(fw), "\n")...)
+		lines = append(lines, "")
+		for _, l := range wrap("When on, the secret is rotated automatically every period: a new password or key pair is set on the instance and tested before it becomes ACSCurrent.", fw) {
+			lines = append(lines, st.Dim.Render(l))
+		}
+	case stepReview:
+		lines = append(lines, z.reviewLines(fw)...)
+	case stepCreated:
+		lines = append(lines, z.createdLines(fw)...)
+	}
+	lines = append(lines, "")
+	switch {
+	case z.busy:
+		what := "Creating the secret…"
+		if z.ecs() {
+			what = fmt.Sprintf("Checking user %s on %s and trying the initial credential…", z.user.Value(), z.instances[z.instance.Selected].InstanceId)
+		}
+		lines = append(lines, z.spin.View()+st.Dim.Render(" "+what))
+	case z.err != nil:
+		lines = append(lines, z.c.errLines(z.err, fw)...)
+	}
+	return components.Box(st.Box, st.Title.Render("Create Secret"), indent(strings.Join(lines, "\n"), 1), z.w, z.h)
+}
+
+func (z *wizard) stepsView() string {
+	st := z.c.st
+	names := []string{"Basics", "Rotation", "Review"}
+	var parts []string
+	for i, n := range names {
+		label := fmt.Sprintf("%d %s", i+1, n)
+		switch {
+		case wizardStep(i) == stepRotation && !z.ecs():
+			parts = append(parts, st.Dim.Render(label+" (ECS only)"))
+		case wizardStep(i) == z.step:
+			parts = append(parts, st.Title.Render("● "+label))
+		case wizardStep(i) < z.step:
+			parts = append(parts, st.OK.Render("✓ "+label))
+		default:
+			parts = append(parts, st.Dim.Render("○ "+label))
+		}
+	}
+	return strings.Join(parts, st.Dim.Render("  ──  "))
+}
+
+func (z *wizard) reviewLines(w int) []string {
+	st := z.c.st
+	row := func(label, value string, style func(...string) string) string {
+		return "  " + st.Label.Render(components.Fit(label, 20)) + style(value)
+	}
+	desc := z.desc.Value()
+	if desc == "" {
+		desc = "—"
+	}
+	out := []string{
+		row("Type", z.typ.Value(), st.Value.Render),
+		row("Name", z.name.Value(), st.Bold.Render),
+		row("Description", desc, st.Value.Render),
+	}
+	if z.ecs() {
+		inst := z.instances[z.instance.Selected]
+		out = append(out,
+			row("Instance", fmt.Sprintf("%s · %s · %s:%d", inst.InstanceId, inst.InstanceName, inst.Host, inst.Port), st.Value.Render),
+			row("Managed user", z.user.Value(), st.Value.Render),
+		)
+		if z.cred.Value() == credKey {
+			out = append(out, row("Initial value", "Key pair · "+keyFingerprint(z.key.pub), st.Value.Render))
+		} else {
+			out = append(out, row("Initial value", fmt.Sprintf("Password · •••••••• (%d characters)", utf8.RuneCountInString(z.password.Value())), st.Value.Render))
+		}
+		rot := "Disabled"
+		if z.rotation.Value() == rotOn {
+			secs, _ := model.ParseRotationInterval(z.period.Value())
+			rot = "Enabled · every " + model.HumanInterval(secs)
+		}
+		out = append(out, row("Automatic rotation", rot, st.Value.Render))
+	} else {
+		out = append(out, row("Value", fmt.Sprintf("•••••••• (%d characters)", utf8.RuneCountInString(z.value.Value())), st.Value.Render))
+	}
+	out = append(out, "")
+	note := "The value becomes version ACSCurrent of the new secret."
+	if z.ecs() {
+		note = "The user is checked on the instance and the initial credential tried; nothing on the instance changes."
+	}
+	for _, l := range wrap(note, w) {
+		out = append(out, st.Dim.Render(l))
+	}
+	return out
+}
+
+func (z *wizard) createdLines(w int) []string {
+	st := z.c.st
+	r := z.resp
+	row := func(label, value string) string {
+		return "  " + st.Label.Render(components.Fit(label, 20)) + st.Value.Render(value)
+	}
+	out := []string{
+		st.OK.Render("✓ ") + st.Bold.Render("Secret created"),
+		"",
+		row("Name", r.SecretName),
+		row("Version ID", r.VersionId),
+		row("ARN", r.Arn),
+		row("Automatic rotation", r.AutomaticRotation),
+	}
+	if r.NextRotationDate != "" {
+		out = append(out, row("Next rotation", fmtAPITime(r.NextRotationDate)))
+	}
+	if r.Warning != "" {
+		out = append(out, "")
+		for i, l := range wrap("Warning: "+r.Warning, w) {
+			if i == 0 {
+				out = append(out, st.Warn.Render(l))
+			} else {
+				out = append(out, st.Warn.Render(l))
+			}
+		}
+	}
+	return out
+}
+
+func (z *wizard) ShortHelp() []key.Binding {
+	k := z.c.keys
+	switch z.step {
+	case stepCreated:
+		open := k.Open
+		open.SetHelp("enter", "open the secret")
+		back := k.Back
+		back.SetHelp("esc", "back to the list")
+		return []key.Binding{open, back}
+	case stepReview:
+		create := k.Confirm
+		create.SetHelp("enter", "create secret")
+		return []key.Binding{create, k.StepBack}
+	case stepBasics:
+		cancel := k.StepBack
+		cancel.SetHelp("esc", "cancel")
+		return []key.Binding{k.NextStep, k.NextField, k.PrevField, k.ChoiceNext, cancel}
+	}
+	return []key.Binding{k.NextStep, k.NextField, k.ChoiceNext, k.StepBack}
+}
+
+func (z *wizard) FullHelp() [][]key.Binding {
+	k := z.c.keys
+	return [][]key.Binding{{k.NextStep, k.StepBack}, {k.NextField, k.PrevField, k.ChoicePrev, k.ChoiceNext}}
+}
