@@ -37,6 +37,9 @@ type Env struct {
 	// runs `ssh host kms ...` commands with the session operator's service.
 	// Store-level flags (--db) and local-only commands are then refused.
 	Service *service.Service
+	// Context, when set, bounds commands instead of SIGINT/SIGTERM: serve
+	// passes the SSH session's, so a closed session cancels its command.
+	Context context.Context
 }
 
 // Run executes one command line and returns the process exit code.
@@ -174,8 +177,12 @@ func (env *Env) withService(fn func(*service.Service) error) int {
 	return 0
 }
 
-// signalContext is cancelled by SIGINT/SIGTERM.
-func signalContext() (context.Context, context.CancelFunc) {
+// commandContext bounds one command: by the caller's context when given,
+// else by SIGINT/SIGTERM.
+func (env *Env) commandContext() (context.Context, context.CancelFunc) {
+	if env.Context != nil {
+		return context.WithCancel(env.Context)
+	}
 	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
@@ -232,7 +239,7 @@ func (env *Env) kms(args []string) int {
 	if err := decode(a.name, params, req); err != nil {
 		return env.fail(err)
 	}
-	ctx, cancel := signalContext()
+	ctx, cancel := env.commandContext()
 	defer cancel()
 	return env.withService(func(svc *service.Service) error {
 		resp, err := a.run(ctx, svc, req)

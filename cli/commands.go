@@ -21,7 +21,7 @@ func (env *Env) instance(args []string) int {
 		fmt.Fprint(env.Stdout, instanceHelp)
 		return 0
 	}
-	ctx, cancel := signalContext()
+	ctx, cancel := env.commandContext()
 	defer cancel()
 	switch sub {
 	case "add":
@@ -126,7 +126,7 @@ func (env *Env) operator(args []string) int {
 		return 0
 	}
 	sub, args := args[0], args[1:]
-	ctx, cancel := signalContext()
+	ctx, cancel := env.commandContext()
 	defer cancel()
 	params, err := parseParams(args)
 	if err != nil {
@@ -216,7 +216,7 @@ func (env *Env) audit(args []string) int {
 			return env.fail(model.InvalidParam(k, "audit takes --limit and --filter, not --%s", k))
 		}
 	}
-	ctx, cancel := signalContext()
+	ctx, cancel := env.commandContext()
 	defer cancel()
 	return env.withService(func(svc *service.Service) error {
 		events, err := svc.Audit(ctx, limit, params["filter"])

@@ -15,8 +15,12 @@ import (
 	"strings"
 	"time"
 
+	"kmsconsole/model"
 	"kmsconsole/service"
 )
+
+// ActorName names the scheduler in the audit log.
+const ActorName = "scheduler"
 
 // DefaultTick is how often the scheduler looks for work.
 const DefaultTick = 30 * time.Second
@@ -47,6 +51,9 @@ func Run(ctx context.Context, svc *service.Service, tick time.Duration, log func
 	if log == nil {
 		log = func(string) {}
 	}
+	// Automatic work is audited as the scheduler, not as whoever started
+	// the process.
+	svc = svc.As(service.Actor{Name: ActorName, Role: model.RoleAdmin})
 	t := time.NewTicker(tick)
 	defer t.Stop()
 	for {

@@ -415,7 +415,7 @@ func (s *Server) execMiddleware(next ssh.Handler) ssh.Handler {
 			return
 		}
 		if cmd := sess.Command(); len(cmd) > 0 {
-			code := cli.Run(cmd, &cli.Env{Stdin: sess, Stdout: sess, Stderr: sess.Stderr(), Service: opSvc})
+			code := cli.Run(cmd, &cli.Env{Stdin: sess, Stdout: sess, Stderr: sess.Stderr(), Service: opSvc, Context: sess.Context()})
 			_ = sess.Exit(code)
 			return
 		}
