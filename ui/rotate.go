@@ -1,6 +1,7 @@
 package ui
 
 import (
+	"context"
 	"fmt"
 	"strings"
 	"sync/atomic"
@@ -49,7 +50,9 @@ var rotationIds atomic.Int64
 func startRotation(c *common, name, customValue string) (int64, tea.Cmd) {
 	id := rotationIds.Add(1)
 	c.rotations++
-	svc, ctx := c.svc, c.ctx
+	// A rotation outlives its session (an SSH client hanging up): it
+	// finishes, so that the host and the store agree.
+	svc, ctx := c.svc, context.WithoutCancel(c.ctx)
 	return id, func() tea.Msg {
 		ch := make(chan tea.Msg, 8) // room for every step and the end: the rotation never blocks on the UI
 		go func() {

@@ -120,7 +120,7 @@ func TestWizardGenericReviewAndCreate(t *testing.T) {
 	s.press("enter")
 	s.waitFor("3 Review", "•••••••• (7 characters)")
 	s.press("enter")
-	s.waitFor("Secret created")
+	s.waitFor("Secret created", "Created team/payments/api")
 	s.golden()
 	resp, err := f.svc.GetSecretValue(context.Background(), service.GetSecretValueRequest{SecretName: "team/payments/api"})
 	if err != nil || resp.SecretData != "hunter2" {
@@ -553,7 +553,7 @@ func TestRegionSwitch(t *testing.T) {
 	s.waitFor("Switch Region")
 	s.typeText("cn-beijing")
 	s.press("enter")
-	s.waitFor("region cn-beijing", "No secrets in cn-beijing yet")
+	s.waitFor("region cn-beijing", "No secrets in cn-beijing yet", "Switched to region cn-beijing")
 	s.golden()
 }
 
@@ -593,7 +593,7 @@ func TestReadonlyList(t *testing.T) {
 func TestResize(t *testing.T) {
 	s := start(t, newFixture(t, model.RoleAdmin).svc, 100, 30)
 	s.waitFor("db/prod/password")
-	s.tm.Send(tea.WindowSizeMsg{Width: 120, Height: 36})
+	s.tm.Send(tea.WindowSizeMsg{Width: 150, Height: 36})
 	v := s.waitFor("LAST ROTATION")
 	if n := len(strings.Split(v, "\n")); n != 36 {
 		t.Fatalf("view has %d lines after the resize, want 36", n)

@@ -268,8 +268,12 @@ func (p *secretsPage) updateFilter(msg tea.KeyMsg) tea.Cmd {
 		p.layout()
 		p.refilter()
 		return nil
-	case key.Matches(msg, k.Up, k.Down) && msg.Type != tea.KeyRunes:
-		p.table.Move(map[bool]int{true: -1, false: 1}[key.Matches(msg, k.Up)])
+	case msg.Type == tea.KeyUp:
+		// Arrows still move while typing; j and k are letters here.
+		p.table.Move(-1)
+		return nil
+	case msg.Type == tea.KeyDown:
+		p.table.Move(1)
 		return nil
 	}
 	before := p.filter.Value()
@@ -408,20 +412,20 @@ func (p *secretsPage) ShortHelp() []key.Binding {
 		return []key.Binding{k.FilterApply, k.FilterClear}
 	}
 	out := []key.Binding{k.Create, k.Open}
-	if cur := p.current(); cur != nil {
-		if len(p.selected) > 0 || selectable(cur) {
-			out = append(out, k.Rotate)
-		}
-		if cur.PendingDeletion() {
-			out = append(out, k.Restore)
-		} else {
-			out = append(out, k.Delete)
-		}
-		if selectable(cur) {
-			out = append(out, k.Select)
-		}
+	cur := p.current()
+	if cur != nil && (len(p.selected) > 0 || selectable(cur)) {
+		out = append(out, k.Rotate)
 	}
-	return append(out, k.Filter)
+	if cur != nil && cur.PendingDeletion() {
+		out = append(out, k.Restore)
+	} else if cur != nil {
+		out = append(out, k.Delete)
+	}
+	out = append(out, k.Filter)
+	if cur != nil && selectable(cur) {
+		out = append(out, k.Select)
+	}
+	return out
 }
 
 func (p *secretsPage) FullHelp() [][]key.Binding {

@@ -267,7 +267,7 @@ func (m *Model) quit() tea.Cmd {
 }
 
 func (m *Model) View() string {
-	w, h := m.c.width, m.c.height
+	w := m.c.width
 	st := m.c.st
 	bh := m.bodyHeight()
 	top := m.top()
@@ -295,7 +295,6 @@ func (m *Model) View() string {
 	b.WriteString(components.Pad(m.statusView(), w))
 	b.WriteByte('\n')
 	b.WriteString(components.Pad(m.footerView(), w))
-	_ = h
 	return b.String()
 }
 

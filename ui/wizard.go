@@ -460,12 +460,8 @@ func (z *wizard) createdLines(w int) []string {
 	}
 	if r.Warning != "" {
 		out = append(out, "")
-		for i, l := range wrap("Warning: "+r.Warning, w) {
-			if i == 0 {
-				out = append(out, st.Warn.Render(l))
-			} else {
-				out = append(out, st.Warn.Render(l))
-			}
+		for _, l := range wrap("Warning: "+r.Warning, w) {
+			out = append(out, st.Warn.Render(l))
 		}
 	}
 	return out

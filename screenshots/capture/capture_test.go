@@ -277,7 +277,7 @@ func insertECS(t *testing.T, store *db.Store, instanceId, instanceName string, p
 		row := &db.SecretRow{InstanceId: instanceId, Secret: model.Secret{
 			Name: name, Type: model.ECS, RegionId: "cn-hangzhou", DataType: model.DataText,
 			ExtendedConfig: model.ECSConfig{SecretSubType: subType, InstanceId: instanceId, RegionId: "cn-hangzhou"}.JSON(),
-			CreateTime: now.Add(-20 * 24 * time.Hour), UpdateTime: now, AutomaticRotation: model.RotationEnabled,
+			CreateTime:     now.Add(-20 * 24 * time.Hour), UpdateTime: now, AutomaticRotation: model.RotationEnabled,
 			RotationInterval: 30 * 86400, LastRotationDate: now.Add(-15 * 24 * time.Hour),
 		}}
 		id, err := tx.InsertSecret(row)
