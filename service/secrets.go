@@ -505,6 +505,24 @@ func (s *Service) Secrets(ctx context.Context) ([]model.Secret, error) {
 	return out, err
 }
 
+// SecretsHead returns the first limit secrets of the region (by name) and
+// how many there are: the console draws its first frame from this while
+// the whole list loads.
+func (s *Service) SecretsHead(ctx context.Context, limit int) ([]model.Secret, int, error) {
+	var out []model.Secret
+	var total int
+	err := s.store.Read(ctx, func(tx *db.Tx) error {
+		rows, n, err := tx.ListSecrets(db.SecretFilter{Region: s.opts.Region, Limit: limit})
+		total = n
+		out = make([]model.Secret, len(rows))
+		for i, r := range rows {
+			out[i] = r.Secret
+		}
+		return err
+	})
+	return out, total, model.Wrap(err)
+}
+
 // DescribeSecret returns a secret's metadata (allowed during deletion).
 func (s *Service) DescribeSecret(ctx context.Context, req SecretNameRequest) (*DescribeSecretResponse, error) {
 	var resp *DescribeSecretResponse

@@ -99,17 +99,33 @@ func runCmd(cmd tea.Cmd, until func(tea.Msg) bool) []tea.Msg {
 	}
 }
 
+var loaded = func(msg tea.Msg) bool { _, ok := msg.(secretsLoadedMsg); return ok }
+
 // firstFrame starts the console on svc and returns it once the list is on
-// screen, with the time that took.
-func firstFrame(svc *service.Service) (tea.Model, string, time.Duration) {
+// screen (its first screenful), with the time that took and the command
+// that loads the rest.
+func firstFrame(svc *service.Service) (tea.Model, string, time.Duration, tea.Cmd) {
 	start := time.Now()
 	var m tea.Model = New(svc, Options{Now: fixedClock, Renderer: plainRenderer(), Width: 120, Height: 40})
-	loaded := func(msg tea.Msg) bool { _, ok := msg.(secretsLoadedMsg); return ok }
+	var rest tea.Cmd
 	for _, msg := range runCmd(m.Init(), loaded) {
-		m, _ = m.Update(msg)
+		var cmd tea.Cmd
+		m, cmd = m.Update(msg)
+		if loaded(msg) {
+			rest = cmd
+		}
 	}
 	v := m.View()
-	return m, v, time.Since(start)
+	return m, v, time.Since(start), rest
+}
+
+// fullList starts the console and returns it once every secret is loaded.
+func fullList(svc *service.Service) tea.Model {
+	m, _, _, rest := firstFrame(svc)
+	for _, msg := range runCmd(rest, loaded) {
+		m, _ = m.Update(msg)
+	}
+	return m
 }
 
 // TestLargeList checks that the console shows and filters 10,000 secrets
@@ -118,11 +134,12 @@ func firstFrame(svc *service.Service) (tea.Model, string, time.Duration) {
 func TestLargeList(t *testing.T) {
 	const n = 10000
 	svc := seedMany(t, n)
-	m, v, took := firstFrame(svc)
+	_, v, took, _ := firstFrame(svc)
 	if !strings.Contains(v, fmt.Sprintf("Secrets [%d]", n)) || !strings.Contains(v, "team00/service00000/password") {
 		t.Fatalf("first frame:\n%s", v)
 	}
 	t.Logf("first full frame with %d secrets: %v", n, took)
+	m := fullList(svc)
 
 	m, _ = m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("/")})
 	var worst time.Duration
@@ -148,7 +165,7 @@ func BenchmarkFirstFrame10k(b *testing.B) {
 
 func BenchmarkFilterKeystroke10k(b *testing.B) {
 	svc := seedMany(b, 10000)
-	m, _, _ := firstFrame(svc)
+	m := fullList(svc)
 	m, _ = m.Update(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("/")})
 	keys := []tea.KeyMsg{{Type: tea.KeyRunes, Runes: []rune("5")}, {Type: tea.KeyBackspace}}
 	b.ResetTimer()
@@ -160,11 +177,21 @@ func BenchmarkFilterKeystroke10k(b *testing.B) {
 
 func BenchmarkScroll10k(b *testing.B) {
 	svc := seedMany(b, 10000)
-	m, _, _ := firstFrame(svc)
+	m := fullList(svc)
 	down := tea.KeyMsg{Type: tea.KeyDown}
 	b.ResetTimer()
 	for range b.N {
 		m, _ = m.Update(down)
 		_ = m.View()
+	}
+}
+
+// BenchmarkFullList10k is start to every one of 10,000 secrets loaded
+// (the first frame shows before this, from the first screenful).
+func BenchmarkFullList10k(b *testing.B) {
+	svc := seedMany(b, 10000)
+	b.ResetTimer()
+	for range b.N {
+		fullList(svc)
 	}
 }

@@ -40,6 +40,8 @@ type secretsPage struct {
 	keep string
 	// statusW is the widest status of the list, computed once per load.
 	statusW int
+	// total is the region's secret count, known before all rows are.
+	total int
 
 	w, h int
 }
@@ -47,8 +49,16 @@ type secretsPage struct {
 type secretsLoadedMsg struct {
 	region  string
 	secrets []model.Secret
+	// total is how many secrets the region has; partial says secrets is
+	// only the first screenful, with the whole list following.
+	total   int
+	partial bool
 	err     error
 }
+
+// headRows is how many secrets the first frame loads: more than a tall
+// terminal shows, far fewer than a large store holds.
+const headRows = 200
 
 func newSecretsPage(c *common) *secretsPage {
 	p := &secretsPage{c: c, region: c.svc.Region(), selected: map[string]bool{}, spin: c.spinner()}
@@ -73,7 +83,17 @@ type secretsTickMsg struct{ page *secretsPage }
 
 func (p *secretsPage) Init() tea.Cmd {
 	p.loading = true
-	return tea.Batch(p.load(), p.spin.Tick, p.tick())
+	return tea.Batch(p.loadHead(), p.spin.Tick, p.tick())
+}
+
+// loadHead loads the first screenful so the first frame does not wait for
+// a large store; its message starts the full load.
+func (p *secretsPage) loadHead() tea.Cmd {
+	svc, ctx := p.c.svc, p.c.ctx
+	return func() tea.Msg {
+		list, total, err := svc.SecretsHead(ctx, headRows)
+		return secretsLoadedMsg{region: svc.Region(), secrets: list, total: total, partial: len(list) < total, err: err}
+	}
 }
 
 func (p *secretsPage) tick() tea.Cmd {
@@ -84,7 +104,7 @@ func (p *secretsPage) load() tea.Cmd {
 	svc, ctx := p.c.svc, p.c.ctx
 	return func() tea.Msg {
 		list, err := svc.Secrets(ctx)
-		return secretsLoadedMsg{region: svc.Region(), secrets: list, err: err}
+		return secretsLoadedMsg{region: svc.Region(), secrets: list, total: len(list), err: err}
 	}
 }
 
@@ -222,6 +242,10 @@ func (p *secretsPage) Update(msg tea.Msg) tea.Cmd {
 		p.layout()
 		p.refilter()
 		p.cursorTo(keep)
+		p.total = msg.total
+		if msg.partial {
+			return p.load()
+		}
 		return nil
 
 	case secretsTickMsg:
@@ -375,7 +399,7 @@ func selectable(s *model.Secret) bool { return s.Type == model.ECS && !s.Pending
 
 func (p *secretsPage) View() string {
 	st := p.c.st
-	title := st.Title.Render("Secrets") + st.Count.Render(fmt.Sprintf(" [%d]", len(p.all)))
+	title := st.Title.Render("Secrets") + st.Count.Render(fmt.Sprintf(" [%d]", max(p.total, len(p.all))))
 	if q := p.filter.Value(); q != "" {
 		title += st.Count.Render(fmt.Sprintf(" /%s → %d", q, len(p.view)))
 	}
