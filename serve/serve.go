@@ -62,7 +62,15 @@ type Config struct {
 	// LoginTimeout bounds a connection's handshake and authentication, up
 	// to its first session; DefaultLoginTimeout if zero.
 	LoginTimeout time.Duration
+	// RecheckEvery is how often an open console looks its operator up
+	// again; DefaultRecheckEvery if zero.
+	RecheckEvery time.Duration
 }
+
+// DefaultRecheckEvery bounds how long a console outlives the removal of its
+// operator, or a change of their role: a removed key must stop working in
+// seconds, not at the next login. Actions check the registry themselves too.
+const DefaultRecheckEvery = 2 * time.Second
 
 // DefaultLoginTimeout is how long a connection may take to log in and open
 // a session: a client that never does is dropped.
@@ -85,6 +93,7 @@ type Server struct {
 type sessionState struct {
 	program *tea.Program // the console, once started
 	exec    bool
+	ended   string // why the operator check ended the session, if it did
 }
 
 // ctxKey carries the session's operator service in the ssh context.
@@ -119,6 +128,9 @@ func New(svc *service.Service, cfg Config) (*Server, error) {
 	}
 	if cfg.LoginTimeout <= 0 {
 		cfg.LoginTimeout = DefaultLoginTimeout
+	}
+	if cfg.RecheckEvery <= 0 {
+		cfg.RecheckEvery = DefaultRecheckEvery
 	}
 	s := &Server{
 		cfg:      cfg,
@@ -328,7 +340,7 @@ func (s *Server) sessionMiddleware(next ssh.Handler) ssh.Handler {
 			_ = sess.Exit(1)
 			return
 		}
-		opSvc := s.svc.As(service.Actor{Name: op.Name, Role: op.Role})
+		opSvc := s.svc.As(service.Actor{Name: op.Name, Role: op.Role, Recheck: s.recheck(sess.PublicKey(), op.Name)})
 		sess.Context().SetValue(ctxKey{}, opSvc)
 		st := &sessionState{exec: len(sess.Command()) > 0}
 		s.mu.Lock()
@@ -356,8 +368,19 @@ func (s *Server) sessionMiddleware(next ssh.Handler) ssh.Handler {
 			}
 			s.log.Printf("logout %s from %s after %s", op.Name, remote, time.Since(start).Round(time.Millisecond))
 		}()
+		if !st.exec {
+			stopWatch := s.watchOperator(sess, st, opSvc.Actor())
+			defer stopWatch()
+		}
 		next(sess)
-		if !st.exec && s.closing.Load() {
+		s.mu.Lock()
+		ended := st.ended
+		s.mu.Unlock()
+		switch {
+		case ended != "":
+			fmt.Fprintf(sess.Stderr(), "kmsconsole: %s; the session has ended.\r\n", ended)
+			_ = sess.Exit(1)
+		case !st.exec && s.closing.Load():
 			fmt.Fprint(sess.Stderr(), "kmsconsole serve is shutting down.\r\n")
 		}
 	}
@@ -384,6 +407,68 @@ func (s *Server) sessionOperator(sess ssh.Session) (*operator, error) {
 }
 
 type operator struct{ Name, Role string }
+
+// recheck looks up, at the time of each privileged action, the role of the
+// operator who logged in with key as name.
+func (s *Server) recheck(key gossh.PublicKey, name string) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) {
+		op, err := s.svc.OperatorByKey(ctx, key)
+		if err != nil {
+			return "", fmt.Errorf("operator look-up failed: %v", err)
+		}
+		if op == nil || op.Name != name {
+			return "", errors.New("the key of this session no longer belongs to an operator")
+		}
+		return op.Role, nil
+	}
+}
+
+// watchOperator ends the console of an operator who has been removed, or
+// whose role has changed, since the session began: the screens offer
+// actions by the role at login, and the key may be the one that leaked.
+// A failed look-up (a busy store) is tried again at the next tick rather
+// than taken as removal.
+func (s *Server) watchOperator(sess ssh.Session, st *sessionState, actor service.Actor) (stop func()) {
+	ctx, cancel := context.WithCancel(sess.Context())
+	go func() {
+		t := time.NewTicker(s.cfg.RecheckEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			op, err := s.svc.OperatorByKey(ctx, sess.PublicKey())
+			if err != nil {
+				continue
+			}
+			var why string
+			switch {
+			case op == nil || op.Name != actor.Name:
+				why = "operator " + actor.Name + " has been removed"
+			case op.Role != actor.Role:
+				why = fmt.Sprintf("the role of operator %s changed from %s to %s; log in again", actor.Name, actor.Role, op.Role)
+			default:
+				continue
+			}
+			s.log.Printf("ending the console of %s from %s: %s", actor.Name, sess.RemoteAddr(), why)
+			s.mu.Lock()
+			st.ended = why
+			p := st.program
+			s.mu.Unlock()
+			if p != nil {
+				// Quit restores the client's terminal; a rotation the
+				// console started goes on in the service and finishes.
+				p.Quit()
+			} else {
+				_ = sess.Close()
+			}
+			return
+		}
+	}()
+	return cancel
+}
 
 // describeCommand names what an exec session runs, for the log: the command
 // and, for kms, the action — never the parameters (they may hold a value).

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	gossh "golang.org/x/crypto/ssh"
+
 	"kmsconsole/db"
 	"kmsconsole/ecs/sshdtest"
 	"kmsconsole/model"
@@ -147,6 +149,76 @@ func TestReadonlyOperator(t *testing.T) {
 	tm.send("Escape")
 	tm.send("q")
 	tm.waitText("SSH-EXIT=0")
+}
+
+// TestOperatorChangesEndOpenConsoles: removing an operator, or changing
+// their role, ends the console they already have open within seconds, with
+// a message that says why; a removed key is refused from then on, and the
+// other operators' consoles go on.
+func TestOperatorChangesEndOpenConsoles(t *testing.T) {
+	requireTool(t, "tmux")
+	h := newHarness(t, Config{RecheckEvery: 100 * time.Millisecond})
+	carol := h.operator("carol", model.RoleAdmin)
+	dave := h.operator("dave", model.RoleAdmin)
+	erin := h.operator("erin", model.RoleAdmin)
+	h.mustSSH(carol, "kms", "CreateSecret", "--SecretName", "app/x", "--SecretData", "x-value")
+
+	consoles := map[string]*tmux{}
+	for name, key := range map[string]string{"carol": carol, "dave": dave, "erin": erin} {
+		consoles[name] = startTmux(t, h.consoleCommand(key))
+		consoles[name].waitText("app/x")
+	}
+	ctx := context.Background()
+
+	if err := h.svc.RemoveOperator(ctx, "carol"); err != nil {
+		t.Fatal(err)
+	}
+	screen := consoles["carol"].waitText("SSH-EXIT=")
+	if !strings.Contains(screen, "operator carol has been removed; the session has ended") || !strings.Contains(screen, "SSH-EXIT=1") {
+		t.Fatalf("the removed operator's console did not end with the reason:\n%s", screen)
+	}
+	if _, _, code := h.ssh(carol, "kms", "ListSecrets"); code != 255 {
+		t.Fatalf("the removed operator's key still logs in: exit %d", code)
+	}
+
+	// dave is demoted: the same key registered again as readonly.
+	pub := publicKeyLine(t, dave)
+	if err := h.svc.RemoveOperator(ctx, "dave"); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.svc.AddOperator(ctx, "dave", pub, model.RoleReadonly); err != nil {
+		t.Fatal(err)
+	}
+	screen = consoles["dave"].waitText("SSH-EXIT=")
+	if !strings.Contains(screen, "role of operator dave changed from admin to readonly") {
+		t.Fatalf("the demoted operator's console did not end with the reason:\n%s", screen)
+	}
+	if _, stderr, code := h.ssh(dave, "kms", "GetSecretValue", "--SecretName", "app/x"); code != 1 || !strings.Contains(stderr, model.CodeNoPermission) {
+		t.Fatalf("the demoted operator can still read values: exit %d %s", code, stderr)
+	}
+
+	// erin was not touched: her console still answers.
+	consoles["erin"].send("/", "z", "z", "z")
+	consoles["erin"].waitFor("the filter hiding app/x", func(screen string) bool {
+		return strings.Contains(screen, "zzz") && !strings.Contains(screen, "app/x") && !strings.Contains(screen, "SSH-EXIT")
+	})
+	if log := h.log.String(); !strings.Contains(log, "ending the console of carol") || strings.Contains(log, "x-value") {
+		t.Fatalf("serve log does not record the ended console (or names the value):\n%s", log)
+	}
+}
+
+// publicKeyLine is the authorized_keys line of a private key file.
+func publicKeyLine(t *testing.T, keyFile string) string {
+	t.Helper()
+	pem, err := os.ReadFile(keyFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := gossh.ParsePrivateKey(pem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey())))
 }
 
 // TestUnknownKeysRefused: a stranger's key is refused, only public-key

@@ -69,7 +69,7 @@ func (s *Service) FetchHostKey(ctx context.Context, host string, port int) (key,
 func (s *Service) AddInstance(ctx context.Context, req AddInstanceRequest) (view *InstanceView, err error) {
 	a := s.audit("AddInstance", req.InstanceId, newRequestId())
 	defer a.finish(&err)
-	if err := s.requireAdmin("add instances"); err != nil {
+	if err := s.requireAdmin(ctx, "add instances"); err != nil {
 		return nil, err
 	}
 	if err := model.ValidateInstanceId(req.InstanceId); err != nil {
@@ -227,7 +227,7 @@ func (s *Service) CheckInstance(ctx context.Context, id string) error {
 func (s *Service) RemoveInstance(ctx context.Context, id string) (err error) {
 	a := s.audit("RemoveInstance", id, newRequestId())
 	defer a.finish(&err)
-	if err := s.requireAdmin("remove instances"); err != nil {
+	if err := s.requireAdmin(ctx, "remove instances"); err != nil {
 		return err
 	}
 	if err := model.ValidateInstanceId(id); err != nil {
@@ -259,7 +259,7 @@ func (s *Service) RemoveInstance(ctx context.Context, id string) (err error) {
 func (s *Service) AddOperator(ctx context.Context, name, publicKey, role string) (err error) {
 	a := s.audit("AddOperator", name, newRequestId())
 	defer a.finish(&err)
-	if err := s.requireAdmin("add operators"); err != nil {
+	if err := s.requireAdmin(ctx, "add operators"); err != nil {
 		return err
 	}
 	if err := model.ValidateOperatorName(name); err != nil {
@@ -323,7 +323,7 @@ func (s *Service) OperatorByKey(ctx context.Context, key ssh.PublicKey) (*model.
 func (s *Service) RemoveOperator(ctx context.Context, name string) (err error) {
 	a := s.audit("RemoveOperator", name, newRequestId())
 	defer a.finish(&err)
-	if err := s.requireAdmin("remove operators"); err != nil {
+	if err := s.requireAdmin(ctx, "remove operators"); err != nil {
 		return err
 	}
 	return s.store.Write(ctx, func(tx *db.Tx) error {

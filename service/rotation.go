@@ -263,7 +263,7 @@ func (s *Service) RotateSecret(ctx context.Context, req RotateSecretRequest) (re
 	a := s.audit("RotateSecret", req.SecretName, rid)
 	a.ev.VersionId = req.VersionId
 	defer a.finish(&err)
-	if err := s.requireAdmin("rotate secrets"); err != nil {
+	if err := s.requireAdmin(ctx, "rotate secrets"); err != nil {
 		return nil, err
 	}
 	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {

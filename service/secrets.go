@@ -17,7 +17,7 @@ func (s *Service) CreateSecret(ctx context.Context, req CreateSecretRequest) (re
 	rid := newRequestId()
 	a := s.audit("CreateSecret", req.SecretName, rid)
 	defer a.finish(&err)
-	if err := s.requireAdmin("create secrets"); err != nil {
+	if err := s.requireAdmin(ctx, "create secrets"); err != nil {
 		return nil, err
 	}
 	typ, err := model.ParseSecretType(req.SecretType)
@@ -124,7 +124,7 @@ func (s *Service) CreateSecret(ctx context.Context, req CreateSecretRequest) (re
 // GetSecretValue returns a version's value: ACSCurrent unless a version or
 // stage is asked for.
 func (s *Service) GetSecretValue(ctx context.Context, req GetSecretValueRequest) (*GetSecretValueResponse, error) {
-	if err := s.requireAdmin("read secret values"); err != nil {
+	if err := s.requireAdmin(ctx, "read secret values"); err != nil {
 		return nil, err
 	}
 	resp, pending, err := s.getSecretValue(ctx, req)
@@ -231,7 +231,7 @@ func (s *Service) PutSecretValue(ctx context.Context, req PutSecretValueRequest)
 	a := s.audit("PutSecretValue", req.SecretName, rid)
 	a.ev.VersionId = req.VersionId
 	defer a.finish(&err)
-	if err := s.requireAdmin("put secret values"); err != nil {
+	if err := s.requireAdmin(ctx, "put secret values"); err != nil {
 		return nil, err
 	}
 	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
@@ -333,7 +333,7 @@ func (s *Service) UpdateSecretVersionStage(ctx context.Context, req UpdateSecret
 	a := s.audit("UpdateSecretVersionStage", req.SecretName, rid)
 	a.ev.VersionId = req.MoveToVersion
 	defer a.finish(&err)
-	if err := s.requireAdmin("move stage labels"); err != nil {
+	if err := s.requireAdmin(ctx, "move stage labels"); err != nil {
 		return nil, err
 	}
 	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
@@ -603,7 +603,7 @@ func (s *Service) UpdateSecret(ctx context.Context, req UpdateSecretRequest) (re
 	rid := newRequestId()
 	a := s.audit("UpdateSecret", req.SecretName, rid)
 	defer a.finish(&err)
-	if err := s.requireAdmin("update secrets"); err != nil {
+	if err := s.requireAdmin(ctx, "update secrets"); err != nil {
 		return nil, err
 	}
 	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
@@ -663,7 +663,7 @@ func (s *Service) UpdateSecretRotationPolicy(ctx context.Context, req UpdateSecr
 	rid := newRequestId()
 	a := s.audit("UpdateSecretRotationPolicy", req.SecretName, rid)
 	defer a.finish(&err)
-	if err := s.requireAdmin("change rotation policies"); err != nil {
+	if err := s.requireAdmin(ctx, "change rotation policies"); err != nil {
 		return nil, err
 	}
 	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
@@ -723,7 +723,7 @@ func (s *Service) DeleteSecret(ctx context.Context, req DeleteSecretRequest) (re
 	rid := newRequestId()
 	a := s.audit("DeleteSecret", req.SecretName, rid)
 	defer a.finish(&err)
-	if err := s.requireAdmin("delete secrets"); err != nil {
+	if err := s.requireAdmin(ctx, "delete secrets"); err != nil {
 		return nil, err
 	}
 	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
@@ -780,7 +780,7 @@ func (s *Service) RestoreSecret(ctx context.Context, req SecretNameRequest) (res
 	rid := newRequestId()
 	a := s.audit("RestoreSecret", req.SecretName, rid)
 	defer a.finish(&err)
-	if err := s.requireAdmin("restore secrets"); err != nil {
+	if err := s.requireAdmin(ctx, "restore secrets"); err != nil {
 		return nil, err
 	}
 	err = s.store.Write(ctx, func(tx *db.Tx) error {

@@ -22,6 +22,12 @@ import (
 type Actor struct {
 	Name string
 	Role string
+	// Recheck, when set, reads the actor's role again from the operator
+	// registry. Every privileged action calls it, so that removing an
+	// operator, or lowering their role, takes effect in a session that is
+	// already open, not at its next login. It fails when the actor is no
+	// longer registered.
+	Recheck func(ctx context.Context) (role string, err error)
 }
 
 // LocalActor is the OS user running the process, with admin rights: whoever
@@ -165,12 +171,23 @@ func (s *Service) arn(name string) string {
 
 func newRequestId() string { return uuid.NewString() }
 
-// CanMutate reports whether the actor may change things or read values.
+// CanMutate reports whether the actor may change things or read values, by
+// the role it had when the session began: screens use it to offer actions.
+// The actions themselves check the current role (requireAdmin).
 func (s *Service) CanMutate() bool { return s.opts.Actor.Role == model.RoleAdmin }
 
-func (s *Service) requireAdmin(action string) error {
-	if !s.CanMutate() {
-		return model.Errorf(model.CodeNoPermission, "operator %s (role %s) may not %s", s.Actor().Name, s.opts.Actor.Role, action)
+// requireAdmin is the last line of defence of every mutation and reveal.
+func (s *Service) requireAdmin(ctx context.Context, action string) error {
+	role := s.opts.Actor.Role
+	if recheck := s.opts.Actor.Recheck; recheck != nil {
+		current, err := recheck(ctx)
+		if err != nil {
+			return model.Errorf(model.CodeNoPermission, "operator %s may not %s: %v", s.Actor().Name, action, err)
+		}
+		role = current
+	}
+	if role != model.RoleAdmin {
+		return model.Errorf(model.CodeNoPermission, "operator %s (role %s) may not %s", s.Actor().Name, role, action)
 	}
 	return nil
 }
