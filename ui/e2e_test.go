@@ -36,7 +36,7 @@ func requireTmux(t *testing.T) {
 }
 
 // buildBinary builds kmsconsole into a temp dir.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "kmsconsole")
 	cmd := exec.Command("go", "build", "-o", bin, "kmsconsole")
