@@ -235,6 +235,13 @@ func (env *Env) kms(args []string) int {
 	if err != nil {
 		return env.fail(err)
 	}
+	if params["SecretData"] == "-" {
+		value, err := readSecretData(env.Stdin)
+		if err != nil {
+			return env.fail(err)
+		}
+		params["SecretData"] = value
+	}
 	req := a.newRequest()
 	if err := decode(a.name, params, req); err != nil {
 		return env.fail(err)
@@ -249,4 +256,36 @@ func (env *Env) kms(args []string) int {
 		writeJSON(env.Stdout, resp)
 		return nil
 	})
+}
+
+// maxStdinSecretData bounds what `--SecretData -` reads: above the largest
+// value the service accepts, so an oversized value is refused by the same
+// rule as one given on the command line, without reading without end.
+const maxStdinSecretData = 64 << 10
+
+// readSecretData reads the value of `--SecretData -` from standard input,
+// so that a value need not stand in argv (visible to every user in
+// /proc/PID/cmdline) or in a shell's history. One trailing newline, the
+// one echo or a here-document adds, is dropped; nothing else is changed.
+func readSecretData(stdin io.Reader) (string, error) {
+	if stdin == nil {
+		return "", model.InvalidParam("SecretData", "--SecretData - reads standard input, and there is none")
+	}
+	b, err := io.ReadAll(io.LimitReader(stdin, maxStdinSecretData+1))
+	if err != nil {
+		return "", model.InvalidParam("SecretData", "reading standard input: %v", err)
+	}
+	if len(b) > maxStdinSecretData {
+		return "", model.InvalidParam("SecretData", "standard input holds more than %d bytes", maxStdinSecretData)
+	}
+	v := string(b)
+	if t, ok := strings.CutSuffix(v, "\r\n"); ok {
+		v = t
+	} else {
+		v = strings.TrimSuffix(v, "\n")
+	}
+	if v == "" {
+		return "", model.InvalidParam("SecretData", "--SecretData - read nothing from standard input")
+	}
+	return v, nil
 }

@@ -35,7 +35,9 @@ func kmsHelp() string {
 	var b strings.Builder
 	b.WriteString("Usage: kmsconsole kms <Action> --Param value ...\n\n")
 	b.WriteString("Parameters use the cloud KMS CLI's names; lists are JSON ('[\"MyPendingLabel\"]'),\n")
-	b.WriteString("booleans true/false. Success: JSON on stdout, exit 0. Failure: JSON with\n")
+	b.WriteString("booleans true/false. --SecretData - reads the value from standard input\n")
+	b.WriteString("(one trailing newline dropped), so it stays out of argv and shell history.\n")
+	b.WriteString("Success: JSON on stdout, exit 0. Failure: JSON with\n")
 	b.WriteString("Code, Message and HttpStatus on stderr, exit 1.\n\nActions:\n")
 	for _, a := range actions {
 		fmt.Fprintf(&b, "  %-27s %s\n", a.name, a.summary)
