@@ -325,29 +325,3 @@ func verifyPassword(ctx context.Context, srv *sshdtest.Server, user, password st
 	return ecs.VerifyPassword(ctx, srv.Host, srv.Port, srv.HostKey, user, password)
 }
 
-// slowShell gives user a login shell that sleeps secs before each command,
-// so that work on the host over SSH takes a while.
-func slowShell(t *testing.T, user string, secs int) {
-	t.Helper()
-	dir, err := os.MkdirTemp("", "kmsserve-shell-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	sh := filepath.Join(dir, "slowsh")
-	script := fmt.Sprintf("#!/bin/sh\nsleep %d\nexec /bin/bash \"$@\"\n", secs)
-	if err := os.WriteFile(sh, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	var out []byte
-	for attempt := 0; attempt < 50; attempt++ {
-		if out, err = exec.Command("usermod", "-s", sh, user).CombinedOutput(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond) // another test holds the passwd lock
-	}
-	t.Fatalf("usermod -s: %v: %s", err, out)
-}

@@ -519,7 +519,7 @@ func TestShutdownLetsRotationFinish(t *testing.T) {
 	// Every management command takes a second longer (set before the first
 	// login: sshd keeps the shell of a connection's login), so the rotation
 	// is still running when the signal comes.
-	slowShell(t, m.admin, 1)
+	sshdtest.SlowShell(t, m.admin, 1)
 	m.create(h, alice)
 
 	// An operator watches in the console meanwhile.

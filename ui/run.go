@@ -3,7 +3,10 @@
 package ui
 
 import (
+	"errors"
 	"os"
+	"os/signal"
+	"syscall"
 
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -23,6 +26,26 @@ func Run(svc *service.Service) error {
 	// answer instead of asking again.
 	lipgloss.SetHasDarkBackground(r.HasDarkBackground())
 	m := New(svc, Options{Renderer: r})
-	_, err := tea.NewProgram(m, tea.WithAltScreen()).Run()
+	p := tea.NewProgram(m, tea.WithAltScreen())
+	// A hang-up (the terminal closed: the operator's SSH link dropped)
+	// would kill the process by default, in the middle of a rotation the
+	// console started. Instead the console ends, and the caller lets
+	// running rotations finish before the process exits; later hang-ups
+	// are ignored while it does.
+	hangup := make(chan os.Signal, 1)
+	signal.Notify(hangup, syscall.SIGHUP)
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-hangup:
+			p.Kill()
+		case <-done:
+		}
+	}()
+	_, err := p.Run()
+	if errors.Is(err, tea.ErrProgramKilled) {
+		return errors.New("the terminal hung up; running rotations finish before exit")
+	}
 	return err
 }

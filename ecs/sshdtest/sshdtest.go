@@ -571,6 +571,33 @@ func CreateAdmin(t testing.TB) (string, []byte) {
 	return name, priv
 }
 
+// SlowShell gives user a login shell that sleeps secs before each command,
+// so that work on the host over SSH takes a while.
+func SlowShell(t testing.TB, user string, secs int) {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "sshdtest-shell-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	sh := filepath.Join(dir, "slowsh")
+	script := fmt.Sprintf("#!/bin/sh\nsleep %d\nexec /bin/bash \"$@\"\n", secs)
+	if err := os.WriteFile(sh, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	var out []byte
+	for attempt := 0; attempt < 50; attempt++ {
+		if out, err = exec.Command("usermod", "-s", sh, user).CombinedOutput(); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond) // another test holds the passwd lock
+	}
+	t.Fatalf("usermod -s: %v: %s", err, out)
+}
+
 // RevokeSudo removes the sudoers rule of user (made by CreateAdmin).
 func RevokeSudo(t testing.TB, name string) {
 	t.Helper()
