@@ -324,4 +324,3 @@ func sshFingerprint(t testing.TB, line string) string {
 func verifyPassword(ctx context.Context, srv *sshdtest.Server, user, password string) error {
 	return ecs.VerifyPassword(ctx, srv.Host, srv.Port, srv.HostKey, user, password)
 }
-
