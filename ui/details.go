@@ -242,6 +242,11 @@ func (p *detailsPage) Update(msg tea.Msg) tea.Cmd {
 				target = v.VersionId
 			}
 			return push(newStageDialog(p.c, p.name, p.versions, target))
+		case key.Matches(msg, k.Edit):
+			if p.secret.PendingDeletion() {
+				return flash(flashErr, "The secret is pending deletion: restore it (u) first")
+			}
+			return push(newEditDialog(p.c, p.secret))
 		case key.Matches(msg, k.Delete):
 			if p.secret.PendingDeletion() {
 				return flash(flashErr, "Already pending deletion; press u to restore")
@@ -476,7 +481,7 @@ func (p *detailsPage) ShortHelp() []key.Binding {
 	if p.secret.PendingDeletion() {
 		out = append(out, k.Restore)
 	} else {
-		out = append(out, k.Delete)
+		out = append(out, k.Delete, k.Edit)
 	}
 	return append(out, k.Up, k.Down)
 }
@@ -485,7 +490,7 @@ func (p *detailsPage) FullHelp() [][]key.Binding {
 	k := p.c.keys
 	return [][]key.Binding{
 		{k.Reveal, k.Copy, k.Rotate, k.PutValue, k.MoveStage},
-		{k.Delete, k.Restore, k.Refresh, k.Back},
+		{k.Edit, k.Delete, k.Restore, k.Refresh, k.Back},
 		{k.Up, k.Down},
 	}
 }

@@ -168,6 +168,16 @@ func (p *instancesPage) Update(msg tea.Msg) tea.Cmd {
 		}
 		p.loaded, p.err, p.list = true, msg.err, msg.list
 		p.table.SetRows(len(p.list))
+		// Forget the checks of instances that are gone (removed).
+		listed := map[string]bool{}
+		for _, in := range p.list {
+			listed[in.InstanceId] = true
+		}
+		for id := range p.checks {
+			if !listed[id] {
+				delete(p.checks, id)
+			}
+		}
 		return p.checkAll()
 	case instancesChangedMsg:
 		return p.load()
@@ -198,6 +208,11 @@ func (p *instancesPage) Update(msg tea.Msg) tea.Cmd {
 			return p.checkAll()
 		case key.Matches(msg, k.AddInstance):
 			return push(newInstanceForm(p.c))
+		case key.Matches(msg, k.RemoveInstance):
+			if !p.loaded || len(p.list) == 0 {
+				return nil
+			}
+			return push(newInstanceRemoveDialog(p.c, p.list[p.table.Cursor()]))
 		}
 	}
 	return nil
@@ -254,10 +269,13 @@ func (p *instancesPage) detailLines(w int) []string {
 
 func (p *instancesPage) ShortHelp() []key.Binding {
 	k := p.c.keys
-	return []key.Binding{k.AddInstance, k.Recheck, k.Back, k.Up, k.Down}
+	if len(p.list) == 0 {
+		return []key.Binding{k.AddInstance, k.Recheck, k.Back, k.Up, k.Down}
+	}
+	return []key.Binding{k.AddInstance, k.RemoveInstance, k.Recheck, k.Back, k.Up, k.Down}
 }
 
 func (p *instancesPage) FullHelp() [][]key.Binding {
 	k := p.c.keys
-	return [][]key.Binding{{k.AddInstance, k.Recheck, k.Back}, k.navigation()}
+	return [][]key.Binding{{k.AddInstance, k.RemoveInstance, k.Recheck, k.Back}, k.navigation()}
 }

@@ -38,10 +38,12 @@ type keyMap struct {
 	Copy      key.Binding
 	PutValue  key.Binding
 	MoveStage key.Binding
+	Edit      key.Binding
 
 	// Instances.
-	AddInstance key.Binding
-	Recheck     key.Binding
+	AddInstance    key.Binding
+	RemoveInstance key.Binding
+	Recheck        key.Binding
 
 	// Forms and dialogs.
 	NextField   key.Binding
@@ -92,9 +94,11 @@ func newKeyMap() *keyMap {
 		Copy:      b(k("y"), h("y", "copy")),
 		PutValue:  b(k("p"), h("p", "put value")),
 		MoveStage: b(k("s"), h("s", "move stage")),
+		Edit:      b(k("e"), h("e", "edit")),
 
-		AddInstance: b(k("c"), h("c", "add instance")),
-		Recheck:     b(k("ctrl+r"), h("ctrl+r", "check again")),
+		AddInstance:    b(k("c"), h("c", "add instance")),
+		RemoveInstance: b(k("x"), h("x", "remove")),
+		Recheck:        b(k("ctrl+r"), h("ctrl+r", "check again")),
 
 		NextField:   b(k("tab", "down"), h("tab", "next field")),
 		PrevField:   b(k("shift+tab", "up"), h("shift+tab", "prev field")),
@@ -117,7 +121,7 @@ func newKeyMap() *keyMap {
 // neither matches nor shows in the hints.
 func (k *keyMap) readonly() {
 	for _, b := range []*key.Binding{&k.Create, &k.Rotate, &k.Delete, &k.Restore, &k.Select,
-		&k.Reveal, &k.Copy, &k.PutValue, &k.MoveStage, &k.AddInstance} {
+		&k.Reveal, &k.Copy, &k.PutValue, &k.MoveStage, &k.Edit, &k.AddInstance, &k.RemoveInstance} {
 		b.SetEnabled(false)
 	}
 }

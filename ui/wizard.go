@@ -111,23 +111,49 @@ func newWizard(c *common) *wizard {
 	z.basics = components.Form{Styles: st.Form, LabelWidth: 14, ErrText: fieldError,
 		Items: []components.Item{z.typ, z.name, z.instance, z.user, z.cred, z.password, z.key.field, z.value, z.desc}}
 
-	z.rotation = &components.Choice{Name: "Automatic rotation", Options: []string{rotOff, rotOn}}
-	c.choiceKeys(z.rotation)
-	z.period = components.NewTextField("Rotation period", st.input("e.g. 7d, 12h (6h–8760h)"), func(v string) error {
-		_, err := model.ParseRotationInterval(v)
-		return err
+	z.rotation = newRotationChoice(c)
+	z.period = newPeriodField(c, defaultPeriod, func(secs int64) string {
+		return "first automatic rotation at " + fmtTime(c.now().Add(time.Duration(secs)*time.Second))
 	})
-	z.period.SetValue("7d")
-	z.period.Note = func(v string) string {
+	z.rotationForm = components.Form{Styles: st.Form, LabelWidth: rotationLabelWidth, ErrText: fieldError, Items: []components.Item{z.rotation, z.period}}
+	z.syncVisibility()
+	return z
+}
+
+// The rotation fields, shared by the wizard's rotation step and Edit
+// Secret: the same validation, wording and layout.
+const (
+	defaultPeriod      = "7d"
+	rotationLabelWidth = 19
+	rotationExplain    = "When on, the secret is rotated automatically every period: a new password or key pair is set on the instance and tested before it becomes ACSCurrent."
+)
+
+// newRotationChoice is the Automatic rotation field: Off or On.
+func newRotationChoice(c *common) *components.Choice {
+	ch := &components.Choice{Name: "Automatic rotation", Options: []string{rotOff, rotOn}}
+	c.choiceKeys(ch)
+	return ch
+}
+
+// newPeriodField is the Rotation period field, validated as the service
+// validates RotationInterval (6h–8760h), set to value. While valid its
+// note says how often, then when (the text of when, for the interval).
+func newPeriodField(c *common, value string, when func(secs int64) string) *components.TextField {
+	f := components.NewTextField("Rotation period", c.st.input("e.g. 7d, 12h (6h–8760h)"), validatePeriod)
+	f.SetValue(value)
+	f.Note = func(v string) string {
 		secs, err := model.ParseRotationInterval(v)
 		if err != nil {
 			return ""
 		}
-		return fmt.Sprintf("every %s; first automatic rotation at %s", model.HumanInterval(secs), fmtTime(c.now().Add(time.Duration(secs)*time.Second)))
+		return fmt.Sprintf("every %s; %s", model.HumanInterval(secs), when(secs))
 	}
-	z.rotationForm = components.Form{Styles: st.Form, LabelWidth: 19, ErrText: fieldError, Items: []components.Item{z.rotation, z.period}}
-	z.syncVisibility()
-	return z
+	return f
+}
+
+func validatePeriod(v string) error {
+	_, err := model.ParseRotationInterval(v)
+	return err
 }
 
 func (z *wizard) secretType() model.SecretType {
@@ -354,7 +380,7 @@ func (z *wizard) View() string {
 	case stepRotation:
 		lines = append(lines, strings.Split(z.rotationForm.View(fw), "\n")...)
 		lines = append(lines, "")
-		for _, l := range wrap("When on, the secret is rotated automatically every period: a new password or key pair is set on the instance and tested before it becomes ACSCurrent.", fw) {
+		for _, l := range wrap(rotationExplain, fw) {
 			lines = append(lines, st.Dim.Render(l))
 		}
 	case stepReview:
