@@ -16,9 +16,6 @@ type SecretRow struct {
 	model.Secret
 	InstanceId string
 	NextRetry  time.Time // when the scheduler may retry a failed rotation
-	// AutoWanted is the operator's choice of automatic rotation; it
-	// survives failures, during which AutomaticRotation shows Invalid.
-	AutoWanted bool
 }
 
 const secretColumns = `id, name, type, description, region, data_type, extended_config, instance_id,

@@ -97,6 +97,10 @@ type Secret struct {
 	RotationError     string // why the last rotation failed; "" when it did not
 	RotationFailures  int    // consecutive failed rotations
 	PlannedDeleteTime time.Time
+	// AutoWanted is the operator's choice of automatic rotation. It
+	// survives failures, during which AutomaticRotation shows Invalid, so
+	// that a successful rotation (or a saved policy) re-arms it as it was.
+	AutoWanted bool
 }
 
 // PendingDeletion reports whether deletion is planned.

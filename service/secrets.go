@@ -544,6 +544,22 @@ func (s *Service) DescribeSecret(ctx context.Context, req SecretNameRequest) (*D
 	return resp, model.Wrap(err)
 }
 
+// Secret returns a secret's metadata as the domain type (allowed during
+// deletion), for the console: unlike DescribeSecret's cloud shape it carries
+// the operator's rotation choice behind an Invalid status.
+func (s *Service) Secret(ctx context.Context, name string) (*model.Secret, error) {
+	var out *model.Secret
+	err := s.store.Read(ctx, func(tx *db.Tx) error {
+		sec, err := loadSecret(tx, name, true)
+		if err != nil {
+			return err
+		}
+		out = &sec.Secret
+		return nil
+	})
+	return out, model.Wrap(err)
+}
+
 // Versions returns a secret's versions with their labels, newest first, for
 // the console's details screen.
 func (s *Service) Versions(ctx context.Context, name string) ([]model.Version, error) {

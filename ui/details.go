@@ -24,7 +24,7 @@ type detailsPage struct {
 	name string
 
 	desc     *service.DescribeSecretResponse
-	secret   model.Secret // the fields Status needs, parsed from desc
+	secret   model.Secret
 	versions []model.Version
 	loaded   bool
 	err      error
@@ -44,6 +44,7 @@ type detailsPage struct {
 type detailsLoadedMsg struct {
 	name     string
 	desc     *service.DescribeSecretResponse
+	secret   *model.Secret
 	versions []model.Version
 	err      error
 }
@@ -85,8 +86,12 @@ func (p *detailsPage) load() tea.Cmd {
 		if err != nil {
 			return detailsLoadedMsg{name: name, err: err}
 		}
+		secret, err := svc.Secret(ctx, name)
+		if err != nil {
+			return detailsLoadedMsg{name: name, err: err}
+		}
 		versions, err := svc.Versions(ctx, name)
-		return detailsLoadedMsg{name: name, desc: desc, versions: versions, err: err}
+		return detailsLoadedMsg{name: name, desc: desc, secret: secret, versions: versions, err: err}
 	}
 }
 
@@ -142,7 +147,7 @@ func (p *detailsPage) Update(msg tea.Msg) tea.Cmd {
 		// A reload (after a put, a stage move, a rotation) shows the
 		// current version again, masked.
 		p.desc, p.versions = msg.desc, msg.versions
-		p.secret = secretOf(msg.desc)
+		p.secret = *msg.secret
 		p.table.SetRows(len(p.versions))
 		p.table.SetCursor(0)
 		for i, v := range p.versions {
@@ -260,27 +265,6 @@ func (p *detailsPage) Update(msg tea.Msg) tea.Cmd {
 		}
 	}
 	return nil
-}
-
-// secretOf rebuilds the fields of a secret the console shows from
-// DescribeSecret's strings.
-func secretOf(d *service.DescribeSecretResponse) model.Secret {
-	s := model.Secret{
-		Name: d.SecretName, Type: model.SecretType(d.SecretType), Description: d.Description,
-		ExtendedConfig: d.ExtendedConfig, AutomaticRotation: d.AutomaticRotation,
-		RotationError: d.RotationFailureReason,
-	}
-	s.CreateTime, _ = model.ParseTime(d.CreateTime)
-	s.UpdateTime, _ = model.ParseTime(d.UpdateTime)
-	s.LastRotationDate, _ = model.ParseTime(d.LastRotationDate)
-	s.NextRotationDate, _ = model.ParseTime(d.NextRotationDate)
-	s.PlannedDeleteTime, _ = model.ParseTime(d.PlannedDeleteTime)
-	if d.RotationInterval != "" {
-		var n int64
-		fmt.Sscanf(d.RotationInterval, "%ds", &n)
-		s.RotationInterval = n
-	}
-	return s
 }
 
 func (p *detailsPage) versionRow(i int) []components.Cell {

@@ -73,16 +73,16 @@ func newEditDialog(c *common, s model.Secret) *editDialog {
 	return d
 }
 
-// rotationWasOn is the policy the dialog starts from. Invalid is rotation
-// that was on and failed: shown On, so that saving re-arms it. An Invalid
-// secret that never had a period had rotation off (a manual rotation
-// failed): shown Off.
+// rotationWasOn is the policy the dialog starts from: the operator's
+// choice, which an Invalid status (a failed rotation) hides. Invalid with
+// rotation wanted is shown On, so that saving re-arms it; Invalid after a
+// failed manual rotation of a secret whose rotation is off is shown Off.
 func (d *editDialog) rotationWasOn() bool {
 	switch d.secret.AutomaticRotation {
 	case model.RotationEnabled:
 		return true
 	case model.RotationInvalid:
-		return d.secret.RotationInterval > 0
+		return d.secret.AutoWanted
 	}
 	return false
 }

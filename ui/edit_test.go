@@ -255,3 +255,38 @@ func TestReadonlyNoEditNoRemove(t *testing.T) {
 		t.Fatalf("a readonly operator can remove an instance:\n%s", v)
 	}
 }
+
+// A manual rotation that failed on a secret whose automatic rotation is off
+// also shows Invalid; the dialog starts Off there (the operator's choice,
+// kept by the store), so saving only a new description leaves automatic
+// rotation off.
+func TestEditSecretInvalidAfterManualRotationStaysOff(t *testing.T) {
+	f := newFixture(t, model.RoleAdmin)
+	err := f.store.Write(context.Background(), func(tx *db.Tx) error {
+		sec, err := tx.SecretByName("acs/ecs/db1/deploy")
+		if err != nil {
+			return err
+		}
+		sec.AutoWanted = false
+		return tx.UpdateSecret(sec)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := start(t, f.svc, 100, 30)
+	openEdit(s, "acs/ecs/db1/deploy")
+	v := s.waitFor("(•) Off")
+	if strings.Contains(v, "Rotation period") {
+		t.Fatalf("rotation off, yet the period field shows:\n%s", v)
+	}
+	s.typeText("Deploy key")
+	s.press("enter")
+	s.waitFor("Updated acs/ecs/db1/deploy: description", "Deploy key")
+	d := describe(t, f.svc, "acs/ecs/db1/deploy")
+	if d.Description != "Deploy key" || d.AutomaticRotation != model.RotationInvalid {
+		t.Fatalf("saving a description changed the rotation: %+v", d)
+	}
+	if n := auditCount(t, f.svc, "UpdateSecretRotationPolicy"); n != 0 {
+		t.Fatalf("a description-only edit sent %d rotation policies", n)
+	}
+}

@@ -112,7 +112,9 @@ func newFixturePort(t *testing.T, role string, webPort int) *fixture {
 				return err
 			}
 		}
+		// Automatic rotation was on and its last attempt failed.
 		deploy.AutomaticRotation = model.RotationInvalid
+		deploy.AutoWanted = true
 		deploy.RotationError = "set: instance i-db1 (127.0.0.1:2) is unreachable: dial tcp 127.0.0.1:2: connect: connection refused"
 		deploy.RotationFailures = 1
 		return tx.UpdateSecret(deploy)
