@@ -168,7 +168,10 @@ func (p *secretsPage) layout() {
 	p.filter.Width = max(10, p.w-30)
 }
 
-func (p *secretsPage) filterShown() bool { return p.filtering || p.filter.Value() != "" }
+// filterShown: the input line shows while the filter is typed; once
+// applied, the title carries it ("/web1 → 1"), and the row goes back to
+// the list.
+func (p *secretsPage) filterShown() bool { return p.filtering }
 
 func (p *secretsPage) Capturing() bool { return p.filtering }
 
@@ -446,6 +449,9 @@ func (p *secretsPage) ShortHelp() []key.Binding {
 		out = append(out, k.Delete)
 	}
 	out = append(out, k.Filter)
+	if p.filter.Value() != "" {
+		out = append(out, k.FilterClear) // the applied filter is only in the title
+	}
 	if cur != nil && selectable(cur) {
 		out = append(out, k.Select)
 	}
