@@ -153,6 +153,9 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"instance remove in use", []string{"instance", "remove", "i-web1"}, "Rejected.ResourceInUse", "i-web1"},
 		{"operator bad role", []string{"operator", "add", "--name", "bob", "--key", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMg4vwS1H3bCpV4a6xJvyVxHIHnfPk6ydnVbR4ZIwxKa", "--role", "root"}, "InvalidParameter", "Role"},
 		{"operator bad key", []string{"operator", "add", "--name", "bob", "--key", "not-a-key", "--role", "admin"}, "InvalidParameter", "Key"},
+		{"operator set-role unknown", []string{"operator", "set-role", "--name", "nobody", "--role", "admin"}, "Forbidden.ResourceNotFound", "nobody"},
+		{"operator set-role bad role", []string{"operator", "set-role", "--name", "nobody", "--role", "owner"}, "InvalidParameter", "Role"},
+		{"operator set-role without role", []string{"operator", "set-role", "--name", "nobody"}, "MissingParameter", "role"},
 		{"audit limit 0", []string{"audit", "--limit", "0"}, "InvalidParameter", "limit"},
 	}
 	if len(cases) < 40 {

@@ -336,3 +336,40 @@ func TestSecretDataFromStdin(t *testing.T) {
 		t.Fatal("a refused --SecretData - changed the store")
 	}
 }
+
+// TestOperatorSetRole: an operator's role changes in place (same key, same
+// name), the registry lists the new role, and the change is audited.
+func TestOperatorSetRole(t *testing.T) {
+	p := tempDB(t)
+	const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMg4vwS1H3bCpV4a6xJvyVxHIHnfPk6ydnVbR4ZIwxKa ci@build"
+	mustRunPlain(t, p, "operator", "add", "--name", "ci", "--key", key, "--role", "readonly")
+	if got := mustRunPlain(t, p, "operator", "set-role", "--name", "ci", "--role", "admin"); got["Role"] != "admin" {
+		t.Fatalf("set-role answered %v", got)
+	}
+	ops := mustRunPlain(t, p, "operator", "list")["Operators"].([]any)
+	if len(ops) != 1 {
+		t.Fatalf("operators: %v", ops)
+	}
+	op := ops[0].(map[string]any)
+	if op["Name"] != "ci" || op["Role"] != "admin" || !strings.HasPrefix(key, op["PublicKey"].(string)) {
+		t.Fatalf("after set-role: %v", op)
+	}
+	out, _, code := run(t, p, "audit", "--filter", "SetOperatorRole")
+	if code != 0 || !strings.Contains(out, `"Success"`) || !strings.Contains(out, `"ci"`) {
+		t.Fatalf("set-role not audited: %s", out)
+	}
+}
+
+// mustRunPlain runs a non-kms command that answers JSON without RequestId.
+func mustRunPlain(t testing.TB, dbPath string, args ...string) map[string]any {
+	t.Helper()
+	out, errOut, code := run(t, dbPath, args...)
+	if code != 0 {
+		t.Fatalf("%v: exit %d: %s", args, code, errOut)
+	}
+	var m map[string]any
+	if err := json.Unmarshal([]byte(out), &m); err != nil {
+		t.Fatalf("%v: stdout is not JSON: %v\n%s", args, err, out)
+	}
+	return m
+}

@@ -119,7 +119,7 @@ func decodeInstanceAdd(params map[string]string, req *service.AddInstanceRequest
 	return decode("instance add", params, req)
 }
 
-// operator runs `kmsconsole operator add|list|remove`.
+// operator runs `kmsconsole operator add|list|set-role|remove`.
 func (env *Env) operator(args []string) int {
 	if len(args) == 0 || isHelp(args[0]) {
 		fmt.Fprint(env.Stdout, operatorHelp)
@@ -132,9 +132,9 @@ func (env *Env) operator(args []string) int {
 	if err != nil {
 		return env.fail(err)
 	}
-	allowed := map[string][]string{"add": {"name", "key", "role"}, "remove": {"name"}, "list": {}}[sub]
+	allowed := map[string][]string{"add": {"name", "key", "role"}, "set-role": {"name", "role"}, "remove": {"name"}, "list": {}}[sub]
 	if allowed == nil && sub != "list" {
-		return env.fail(model.Errorf(model.CodeInvalidParameter, "unknown operator command %q (add, list, remove)", sub))
+		return env.fail(model.Errorf(model.CodeInvalidParameter, "unknown operator command %q (add, list, set-role, remove)", sub))
 	}
 	for k := range params {
 		if !contains(allowed, k) {
@@ -158,6 +158,17 @@ func (env *Env) operator(args []string) int {
 				return model.MissingParam("name")
 			}
 			if err := svc.AddOperator(ctx, params["name"], key, params["role"]); err != nil {
+				return err
+			}
+			writeJSON(env.Stdout, map[string]string{"Name": params["name"], "Role": params["role"]})
+		case "set-role":
+			if params["name"] == "" {
+				return model.MissingParam("name")
+			}
+			if params["role"] == "" {
+				return model.MissingParam("role")
+			}
+			if err := svc.SetOperatorRole(ctx, params["name"], params["role"]); err != nil {
 				return err
 			}
 			writeJSON(env.Stdout, map[string]string{"Name": params["name"], "Role": params["role"]})

@@ -71,9 +71,12 @@ const instanceHelp = `Usage:
 const operatorHelp = `Usage:
   kmsconsole operator add --name NAME --key FILE_OR_LINE [--role admin|readonly]
   kmsconsole operator list
+  kmsconsole operator set-role --name NAME --role admin|readonly
   kmsconsole operator remove --name NAME
 Operators log in to 'kmsconsole serve' with their SSH key. readonly operators can
-list and describe but never reveal a value or change anything.
+list and describe but never reveal a value or change anything. A removed
+operator, or one whose role changed, loses the consoles already open within
+seconds.
 `
 
 const auditHelp = `Usage: kmsconsole audit [--limit 50] [--filter TEXT]

@@ -124,6 +124,17 @@ func (t *Tx) InsertOperator(o model.Operator) error {
 	return err
 }
 
+// SetOperatorRole changes an operator's role; it reports whether the
+// operator exists.
+func (t *Tx) SetOperatorRole(name, role string) (bool, error) {
+	res, err := t.exec("UPDATE operators SET role = ? WHERE name = ?", role, name)
+	if err != nil {
+		return false, err
+	}
+	n, _ := res.RowsAffected()
+	return n > 0, nil
+}
+
 // DeleteOperator removes an operator; it reports whether one was removed.
 func (t *Tx) DeleteOperator(name string) (bool, error) {
 	res, err := t.exec("DELETE FROM operators WHERE name = ?", name)

@@ -14,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	gossh "golang.org/x/crypto/ssh"
-
 	"kmsconsole/db"
 	"kmsconsole/ecs/sshdtest"
 	"kmsconsole/model"
@@ -181,12 +179,8 @@ func TestOperatorChangesEndOpenConsoles(t *testing.T) {
 		t.Fatalf("the removed operator's key still logs in: exit %d", code)
 	}
 
-	// dave is demoted: the same key registered again as readonly.
-	pub := publicKeyLine(t, dave)
-	if err := h.svc.RemoveOperator(ctx, "dave"); err != nil {
-		t.Fatal(err)
-	}
-	if err := h.svc.AddOperator(ctx, "dave", pub, model.RoleReadonly); err != nil {
+	// dave is demoted (operator set-role).
+	if err := h.svc.SetOperatorRole(ctx, "dave", model.RoleReadonly); err != nil {
 		t.Fatal(err)
 	}
 	screen = consoles["dave"].waitText("SSH-EXIT=")
@@ -205,20 +199,6 @@ func TestOperatorChangesEndOpenConsoles(t *testing.T) {
 	if log := h.log.String(); !strings.Contains(log, "ending the console of carol") || strings.Contains(log, "x-value") {
 		t.Fatalf("serve log does not record the ended console (or names the value):\n%s", log)
 	}
-}
-
-// publicKeyLine is the authorized_keys line of a private key file.
-func publicKeyLine(t *testing.T, keyFile string) string {
-	t.Helper()
-	pem, err := os.ReadFile(keyFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	signer, err := gossh.ParsePrivateKey(pem)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return strings.TrimSpace(string(gossh.MarshalAuthorizedKey(signer.PublicKey())))
 }
 
 // TestUnknownKeysRefused: a stranger's key is refused, only public-key

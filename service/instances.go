@@ -319,6 +319,33 @@ func (s *Service) OperatorByKey(ctx context.Context, key ssh.PublicKey) (*model.
 	return nil, nil
 }
 
+// SetOperatorRole changes an operator's role. Their consoles open in serve
+// end within seconds (serve re-reads the registry), and every privileged
+// action checks the new role at once.
+func (s *Service) SetOperatorRole(ctx context.Context, name, role string) (err error) {
+	a := s.audit("SetOperatorRole", name, newRequestId())
+	defer a.finish(&err)
+	if err := s.requireAdmin(ctx, "change operator roles"); err != nil {
+		return err
+	}
+	if err := model.ValidateOperatorName(name); err != nil {
+		return err
+	}
+	if err := model.ValidateRole(role); err != nil {
+		return err
+	}
+	return s.store.Write(ctx, func(tx *db.Tx) error {
+		ok, err := tx.SetOperatorRole(name, role)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return model.NotFound("The operator %s does not exist", name)
+		}
+		return a.success(tx, "")
+	})
+}
+
 // RemoveOperator deletes an operator.
 func (s *Service) RemoveOperator(ctx context.Context, name string) (err error) {
 	a := s.audit("RemoveOperator", name, newRequestId())
