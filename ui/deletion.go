@@ -211,105 +211,32 @@ func (d *deletionDialog) FullHelp() [][]key.Binding {
 	return [][]key.Binding{{d.confirmKey(), k.Cancel}, k.formKeys()}
 }
 
-// restoreDialog confirms cancelling a planned deletion.
-type restoreDialog struct {
-	c      *common
-	secret model.Secret
-	busy   bool
-	err    error
-	spin   spinner.Model
-	w, h   int
-}
-
-type restoredMsg struct {
-	name string
-	err  error
-}
-
-func newRestoreDialog(c *common, s model.Secret) *restoreDialog {
-	return &restoreDialog{c: c, secret: s, spin: c.spinner()}
-}
-
-func (d *restoreDialog) dialog()          {}
-func (d *restoreDialog) Init() tea.Cmd    { return nil }
-func (d *restoreDialog) SetSize(w, h int) { d.w, d.h = w, h }
-func (d *restoreDialog) Capturing() bool  { return false }
-
-func (d *restoreDialog) Update(msg tea.Msg) tea.Cmd {
-	k := d.c.keys
-	switch msg := msg.(type) {
-	case restoredMsg:
-		if msg.name != d.secret.Name {
-			return nil
-		}
-		d.busy = false
-		if msg.err != nil {
-			d.err = msg.err
-			return nil
-		}
-		return tea.Batch(pop(), msgCmd(secretChangedMsg{name: msg.name}), flash(flashOK, fmt.Sprintf("Restored %s", msg.name)))
-	case spinner.TickMsg:
-		if !d.busy {
-			return nil
-		}
-		var cmd tea.Cmd
-		d.spin, cmd = d.spin.Update(msg)
-		return cmd
-	case tea.KeyMsg:
-		if d.busy {
-			return nil
-		}
-		switch {
-		case key.Matches(msg, k.Cancel, k.No):
-			return pop()
-		case key.Matches(msg, k.Confirm, k.Yes):
-			d.busy, d.err = true, nil
-			svc, ctx, name := d.c.svc, d.c.ctx, d.secret.Name
-			return tea.Batch(d.spin.Tick, func() tea.Msg {
-				_, err := svc.RestoreSecret(ctx, service.SecretNameRequest{SecretName: name})
-				return restoredMsg{name: name, err: err}
-			})
-		}
+// newRestoreDialog confirms RestoreSecret: the planned deletion is
+// cancelled.
+func newRestoreDialog(c *common, s model.Secret) *confirmDialog {
+	k := c.keys
+	svc, ctx, name := c.svc, c.ctx, s.Name
+	return &confirmDialog{
+		c: c, title: "Restore Secret", width: 72, busyText: "Restoring…", spin: c.spinner(),
+		body: func(iw int) []string {
+			st := c.st
+			lines := []string{st.Value.Render("Restore ") + st.Bold.Render(name) + st.Value.Render("?"), ""}
+			for _, l := range wrap(fmt.Sprintf("Its deletion planned for %s is cancelled; it can be read, changed and rotated again.", fmtTime(s.PlannedDeleteTime)), iw) {
+				lines = append(lines, st.Dim.Render(l))
+			}
+			return lines
+		},
+		yes:   []key.Binding{k.Confirm, k.Yes},
+		no:    []key.Binding{k.Cancel, k.No},
+		hints: []key.Binding{withHelp(k.Confirm, "enter", "restore"), k.Cancel},
+		act: func() error {
+			_, err := svc.RestoreSecret(ctx, service.SecretNameRequest{SecretName: name})
+			return err
+		},
+		done: func() tea.Cmd {
+			return tea.Batch(msgCmd(secretChangedMsg{name: name}), flash(flashOK, fmt.Sprintf("Restored %s", name)))
+		},
 	}
-	return nil
-}
-
-func (d *restoreDialog) View() string {
-	st := d.c.st
-	w := min(72, d.w-4)
-	iw := w - 4
-	lines := []string{
-		"",
-		st.Value.Render("Restore ") + st.Bold.Render(d.secret.Name) + st.Value.Render("?"),
-		"",
-	}
-	for _, l := range wrap(fmt.Sprintf("Its deletion planned for %s is cancelled; it can be read, changed and rotated again.", fmtTime(d.secret.PlannedDeleteTime)), iw) {
-		lines = append(lines, st.Dim.Render(l))
-	}
-	lines = append(lines, "")
-	switch {
-	case d.busy:
-		lines = append(lines, d.spin.View()+st.Dim.Render(" Restoring…"))
-	case d.err != nil:
-		lines = append(lines, d.c.errLines(d.err, iw)...)
-	default:
-		lines = append(lines, d.c.help(d.ShortHelp()...))
-	}
-	return d.c.modal("Restore Secret", lines, w, d.h)
-}
-
-func (d *restoreDialog) confirmKey() key.Binding {
-	b := d.c.keys.Confirm
-	b.SetHelp("enter", "restore")
-	return b
-}
-
-func (d *restoreDialog) ShortHelp() []key.Binding {
-	return []key.Binding{d.confirmKey(), d.c.keys.Cancel}
-}
-
-func (d *restoreDialog) FullHelp() [][]key.Binding {
-	return [][]key.Binding{d.ShortHelp()}
 }
 
 // choiceKeys wires a Choice to the key map's ←/→ bindings.
