@@ -145,6 +145,9 @@ func TestReadonlyOperator(t *testing.T) {
 		t.Fatalf("readonly console revealed the value:\n%s", screen)
 	}
 	tm.send("Escape")
+	// Wait for the list before q: an Escape and a q that reach the
+	// terminal together read as alt+q.
+	tm.waitFor("the list again", func(s string) bool { return strings.Contains(s, "Secrets [1]") })
 	tm.send("q")
 	tm.waitText("SSH-EXIT=0")
 }

@@ -152,6 +152,7 @@ func TestWizardECSBasics(t *testing.T) {
 	s.press("right", "tab")
 	s.waitFor("acs/ecs/")
 	s.typeText("web1/app")
+	s.waitFor("1/2")        // the instances have loaded: the picker can move
 	s.press("tab", "right") // the second instance
 	s.press("tab")
 	s.typeText("app")

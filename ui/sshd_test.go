@@ -91,6 +91,9 @@ func TestECSKeyPairSSHD(t *testing.T) {
 	s.waitFor("1 Basics")
 	s.press("right", "tab")
 	s.typeText("real/" + user)
+	// The picker fills when the region's instances have loaded (a command
+	// of their own): a key pressed before that would move nothing.
+	s.waitFor("1/3")
 	s.press("tab", "right") // instances: i-db1, i-real, i-web1
 	s.waitFor("‹ i-real")
 	s.press("tab")
