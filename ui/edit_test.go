@@ -290,3 +290,24 @@ func TestEditSecretInvalidAfterManualRotationStaysOff(t *testing.T) {
 		t.Fatalf("a description-only edit sent %d rotation policies", n)
 	}
 }
+
+// Edit also opens from the Secrets list, on the row under the cursor; the
+// list shows the saved rotation when the dialog closes.
+func TestEditSecretFromList(t *testing.T) {
+	f := newFixture(t, model.RoleAdmin)
+	s := start(t, f.svc, 120, 40)
+	s.waitFor("db/prod/password", "acs/ecs/web1/root")
+	s.press("down") // acs/ecs/web1/root, Enabled · 7d
+	s.press("e")
+	s.waitFor("Edit Secret", "acs/ecs/web1/root", "(•) On")
+	s.press("tab", "tab", "backspace", "backspace")
+	s.typeText("14d")
+	s.press("enter")
+	v := s.waitFor("Enabled · 14d")
+	if strings.Contains(v, "Edit Secret") {
+		t.Fatalf("the dialog did not close:\n%s", v)
+	}
+	if d := describe(t, f.svc, "acs/ecs/web1/root"); d.RotationInterval != "1209600s" || d.AutomaticRotation != model.RotationEnabled {
+		t.Fatalf("the policy was not saved: %+v", d)
+	}
+}

@@ -382,6 +382,11 @@ func (p *secretsPage) updateKeys(msg tea.KeyMsg) tea.Cmd {
 			return flash(flashErr, fmt.Sprintf("%s is not pending deletion", cur.Name))
 		}
 		return push(newRestoreDialog(p.c, *cur))
+	case key.Matches(msg, k.Edit):
+		if cur.PendingDeletion() {
+			return flash(flashErr, fmt.Sprintf("%s is pending deletion: restore it (u) before editing", cur.Name))
+		}
+		return push(newEditDialog(p.c, *cur))
 	}
 	return nil
 }
@@ -461,7 +466,7 @@ func (p *secretsPage) ShortHelp() []key.Binding {
 func (p *secretsPage) FullHelp() [][]key.Binding {
 	k := p.c.keys
 	return [][]key.Binding{
-		{k.Create, k.Open, k.Rotate, k.Delete, k.Restore, k.Select},
+		{k.Create, k.Open, k.Rotate, k.Delete, k.Restore, k.Edit, k.Select},
 		{k.Filter, k.Back, k.Refresh},
 		k.navigation(),
 	}
