@@ -204,8 +204,10 @@ func (c *Client) run(ctx context.Context, cmd string, stdin []byte) (*result, er
 			res.errOut += "\n(killed by signal " + ee.Signal() + ")"
 		}
 	case errors.As(werr, &em):
-		res.code = -1
-		res.errOut += "\n(no exit status)"
+		// sshd always reports how a command ended; a channel closed
+		// without it means the connection went away mid-command. The
+		// command may have done its work: the caller cannot tell.
+		return nil, fmt.Errorf("%w: %s: the connection was lost before the host reported the outcome", ErrUnreachable, c.addr)
 	default:
 		return nil, fmt.Errorf("%w: %s: management connection lost: %w", ErrUnreachable, c.addr, werr)
 	}

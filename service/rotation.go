@@ -365,8 +365,7 @@ func (s *Service) RotateSecret(ctx context.Context, req RotateSecretRequest) (re
 	// 2. set, 3. test
 	step, applied, err := s.applyAndVerify(ctx, t, cred, req.VersionId, progress)
 	if err != nil {
-		reason := describeECSError(step, t.inst, err)
-		s.failRotation(ctx, t, cred, req.VersionId, step, reason, applied)
+		reason := s.failRotation(ctx, t, cred, req.VersionId, step, describeECSError(step, t.inst, err), applied)
 		a.ev.VersionId = req.VersionId
 		return nil, model.Errorf(model.CodeRotationFailed, "Rotation of %s failed at %s", t.secret.Name, reason)
 	}
@@ -506,7 +505,8 @@ func (s *Service) auditEvent(ctx context.Context, action, target, vid, result, c
 // failRotation puts the host back and records the failure. When the host
 // cannot be put back for sure, the pending version is kept so that the next
 // start (or scheduler tick) settles it by testing which credential works.
-func (s *Service) failRotation(ctx context.Context, t *rotationTarget, cred model.ECSData, vid, step, reason string, applied bool) {
+// It returns the reason as recorded, with what became of the rollback.
+func (s *Service) failRotation(ctx context.Context, t *rotationTarget, cred model.ECSData, vid, step, reason string, applied bool) string {
 	rolledBack := !applied
 	if applied {
 		rctx, cancel := contextWithTimeout(context.WithoutCancel(ctx))
@@ -521,7 +521,7 @@ func (s *Service) failRotation(ctx context.Context, t *rotationTarget, cred mode
 		cancel()
 		rolledBack = err == nil
 		if err != nil {
-			reason += "; rollback failed (" + describeECSError("rollback", t.inst, err) + "), the new version is kept pending and will be settled on the next start"
+			reason += "; rollback failed (" + describeECSError("rollback", t.inst, err) + "); the new version is kept pending: the next command on this secret, or the scheduler, settles it by testing which credential the host accepts"
 		}
 	}
 	var failures int
@@ -552,6 +552,7 @@ func (s *Service) failRotation(ctx context.Context, t *rotationTarget, cred mode
 	})
 	s.notifyFailure(RotationFailureEvent{Time: model.FormatTime(s.now()), SecretName: t.secret.Name,
 		InstanceId: t.inst.InstanceId, VersionId: vid, Step: step, Reason: reason, Operator: s.Actor().Name, Failures: failures})
+	return reason
 }
 
 // markFailed sets the failed state with a capped exponential retry time.

@@ -575,6 +575,20 @@ func CreateAdmin(t testing.TB) (string, []byte) {
 // so that work on the host over SSH takes a while.
 func SlowShell(t testing.TB, user string, secs int) {
 	t.Helper()
+	setShell(t, user, fmt.Sprintf("#!/bin/sh\nsleep %d\nexec /bin/bash \"$@\"\n", secs))
+}
+
+// SlowAnswerShell gives user a login shell that runs each command at once
+// but answers (exits) secs later: the host has done the work while the
+// client still waits for the outcome, the window a dropped link hits.
+func SlowAnswerShell(t testing.TB, user string, secs int) {
+	t.Helper()
+	setShell(t, user, fmt.Sprintf("#!/bin/sh\n/bin/bash \"$@\"\nrc=$?\nsleep %d\nexit $rc\n", secs))
+}
+
+// setShell makes script the login shell of user.
+func setShell(t testing.TB, user, script string) {
+	t.Helper()
 	dir, err := os.MkdirTemp("", "sshdtest-shell-")
 	if err != nil {
 		t.Fatal(err)
@@ -583,8 +597,7 @@ func SlowShell(t testing.TB, user string, secs int) {
 	if err := os.Chmod(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	sh := filepath.Join(dir, "slowsh")
-	script := fmt.Sprintf("#!/bin/sh\nsleep %d\nexec /bin/bash \"$@\"\n", secs)
+	sh := filepath.Join(dir, "shell")
 	if err := os.WriteFile(sh, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -596,6 +609,104 @@ func SlowShell(t testing.TB, user string, secs int) {
 		time.Sleep(50 * time.Millisecond) // another test holds the passwd lock
 	}
 	t.Fatalf("usermod -s: %v: %s", err, out)
+}
+
+// Link is a TCP forwarder on 127.0.0.1 to a server: the network between
+// kmsconsole and a host, which a test can cut (every open connection
+// reset, new ones refused) and restore, as a flaky link does.
+type Link struct {
+	Port   int
+	target string
+	l      net.Listener
+	mu     sync.Mutex
+	down   bool
+	conns  map[net.Conn]bool
+}
+
+// NewLink starts a forwarder to target (host:port); it stops at cleanup.
+func NewLink(t testing.TB, target string) *Link {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	k := &Link{Port: l.Addr().(*net.TCPAddr).Port, target: target, l: l, conns: map[net.Conn]bool{}}
+	go k.accept()
+	t.Cleanup(func() { l.Close(); k.Cut() })
+	return k
+}
+
+func (k *Link) accept() {
+	for {
+		c, err := k.l.Accept()
+		if err != nil {
+			return
+		}
+		k.mu.Lock()
+		down := k.down
+		k.mu.Unlock()
+		if down {
+			resetClose(c)
+			continue
+		}
+		up, err := net.DialTimeout("tcp", k.target, 5*time.Second)
+		if err != nil {
+			resetClose(c)
+			continue
+		}
+		k.mu.Lock()
+		k.conns[c], k.conns[up] = true, true
+		k.mu.Unlock()
+		go k.pipe(c, up)
+		go k.pipe(up, c)
+	}
+}
+
+func (k *Link) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	k.mu.Lock()
+	delete(k.conns, src)
+	delete(k.conns, dst)
+	k.mu.Unlock()
+	src.Close()
+	dst.Close()
+}
+
+// Cut resets every open connection and refuses new ones until Restore.
+func (k *Link) Cut() {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.down = true
+	for c := range k.conns {
+		resetClose(c)
+		delete(k.conns, c)
+	}
+}
+
+// Restore lets connections through again.
+func (k *Link) Restore() {
+	k.mu.Lock()
+	k.down = false
+	k.mu.Unlock()
+}
+
+// resetClose closes c with a TCP reset, as a dropped link ends a session.
+func resetClose(c net.Conn) {
+	if tc, ok := c.(*net.TCPConn); ok {
+		_ = tc.SetLinger(0)
+	}
+	_ = c.Close()
 }
 
 // RevokeSudo removes the sudoers rule of user (made by CreateAdmin).
