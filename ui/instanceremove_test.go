@@ -72,10 +72,12 @@ func TestInstanceRemoveUnused(t *testing.T) {
 	s.press("x")
 	s.waitFor("Remove instance i-db1 from the store?")
 	s.press("y")
-	v := s.waitFor("Removed instance i-db1 (db1)", "Instances [1]")
-	if strings.Contains(v, "127.0.0.1:2") || !strings.Contains(v, "i-web1") {
-		t.Fatalf("the list after the removal:\n%s", v)
-	}
+	// The flash, the dialog closing and the list reloading are separate
+	// messages: wait for all of them.
+	s.waitUntil("the list without i-db1", func(v string) bool {
+		return strings.Contains(v, "Removed instance i-db1 (db1)") && strings.Contains(v, "Instances [1]") &&
+			!strings.Contains(v, "Remove Instance") && !strings.Contains(v, "127.0.0.1:2") && strings.Contains(v, "i-web1")
+	})
 	if _, err := f.svc.Instance(context.Background(), "i-db1"); !model.IsCode(err, model.CodeNotFound) {
 		t.Fatalf("i-db1 after the removal: %v", err)
 	}
