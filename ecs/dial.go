@@ -41,16 +41,49 @@ func address(host string, port int) string {
 }
 
 // countingConn records how many bytes the server sent, to recognise a
-// connection dropped before the SSH identification string.
+// connection dropped before the SSH identification string, and the first
+// read or write error: the SSH library turns a connection that fails in
+// the middle of an authentication attempt into a failed attempt, which
+// must not be read as the host refusing the credential.
 type countingConn struct {
 	net.Conn
 	n atomic.Int64
+
+	mu    sync.Mutex
+	ioErr error
 }
 
 func (c *countingConn) Read(p []byte) (int, error) {
 	n, err := c.Conn.Read(p)
 	c.n.Add(int64(n))
+	c.failed(err)
 	return n, err
+}
+
+func (c *countingConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	c.failed(err)
+	return n, err
+}
+
+func (c *countingConn) failed(err error) {
+	// net.ErrClosed is our side closing the socket (the library does so
+	// when the handshake fails), not the connection failing.
+	if err == nil || errors.Is(err, net.ErrClosed) {
+		return
+	}
+	c.mu.Lock()
+	if c.ioErr == nil {
+		c.ioErr = err
+	}
+	c.mu.Unlock()
+}
+
+// lost is the error that broke the connection during the handshake, if any.
+func (c *countingConn) lost() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.ioErr
 }
 
 // hostKeyAlgos restricts the negotiated host key algorithm to the type of
@@ -171,19 +204,32 @@ func handshakeOnce(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinn
 		if ctx.Err() != nil || deadlinePassed(ctx) {
 			return nil, ctxError(ctx, addr)
 		}
-		return nil, classifyHandshake(ctx, addr, cfg, pinned, err, cc.n.Load(), authErr)
+		return nil, classifyHandshake(ctx, addr, cfg, pinned, err, cc.n.Load(), cc.lost(), authErr)
 	}
 	_ = raw.SetDeadline(time.Time{})
 	return ssh.NewClient(conn, chans, reqs), nil
 }
 
-func classifyHandshake(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.PublicKey, err error, received int64, authErr error) error {
+func classifyHandshake(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.PublicKey, err error, received int64, lost, authErr error) error {
 	var hk *HostKeyMismatchError
 	if errors.As(err, &hk) {
 		return hk
 	}
 	if errors.Is(err, errGotHostKey) {
 		return errGotHostKey
+	}
+	// A refusal arrives as a message on a working connection. If the
+	// connection itself failed, the attempt in progress never got an
+	// answer, whatever the library reports (a host that disconnects us
+	// says why in a message first).
+	if lost != nil && !strings.Contains(err.Error(), "ssh: disconnect") {
+		if errors.Is(lost, os.ErrDeadlineExceeded) {
+			return fmt.Errorf("%w: %s: SSH handshake timed out", ErrUnreachable, addr)
+		}
+		if received == 0 {
+			return fmt.Errorf("%w: %s: %w", ErrUnreachable, addr, errDropped)
+		}
+		return fmt.Errorf("%w: %s: connection lost during the SSH handshake, before the host answered: %w", ErrUnreachable, addr, lost)
 	}
 	var stopErr *authStop
 	if errors.As(err, &stopErr) {

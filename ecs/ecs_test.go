@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/crypto/ssh"
+
 	"kmsconsole/ecs/sshdtest"
 )
 
@@ -770,4 +772,55 @@ func lookupUser(t testing.TB, name string) localUser {
 	}
 	t.Fatalf("no user %s", name)
 	return localUser{}
+}
+
+// TestLinkCutDuringVerification: a verification login whose connection
+// drops while it authenticates is reported as unreachable, never as a
+// refused credential. The difference decides a crash recovery: a refusal
+// drops the pending version, so a drop mistaken for one would leave the
+// host with a credential the store no longer holds.
+func TestLinkCutDuringVerification(t *testing.T) {
+	t.Parallel()
+	srv := sshdtest.Start(t, sshdtest.Options{})
+	const password = "Link-Cut-Passw0rd!"
+	user := sshdtest.CreateUser(t, "lnk", password)
+	pub, priv := sshdtest.GenerateKey(t, "ed25519")
+	sshdtest.WriteAuthorizedKeys(t, user, pub+" link-test")
+	signer, err := ssh.ParsePrivateKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name  string
+		start func(ctx context.Context, port int) *PendingLogin
+		cred  any
+	}{
+		{"password", func(ctx context.Context, port int) *PendingLogin {
+			return StartVerifyPassword(ctx, "127.0.0.1", port, srv.HostKey, user)
+		}, password},
+		{"key", func(ctx context.Context, port int) *PendingLogin {
+			return StartVerifyKey(ctx, "127.0.0.1", port, srv.HostKey, user)
+		}, signer},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ctx := ctxT(t)
+			// Through an intact link the credential is accepted.
+			ok := sshdtest.NewLink(t, srv.Addr())
+			if err := c.start(ctx, ok.Port).Supply(c.cred); err != nil {
+				t.Fatalf("through an intact link: %v", err)
+			}
+			link := sshdtest.NewLink(t, srv.Addr())
+			p := c.start(ctx, link.Port)
+			// The login connects, exchanges keys and waits for its
+			// credential inside the authentication exchange.
+			time.Sleep(500 * time.Millisecond)
+			link.Cut()
+			err := p.Supply(c.cred)
+			if errors.Is(err, ErrAuthFailed) {
+				t.Fatalf("a dropped link was reported as a refused credential: %v", err)
+			}
+			wantIs(t, err, ErrUnreachable)
+			t.Logf("link cut during authentication: %v", err)
+		})
+	}
 }
