@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -595,4 +596,71 @@ func waitPending(t *testing.T, svc *service.Service, name, vid string) {
 		time.Sleep(5 * time.Millisecond)
 	}
 	t.Fatalf("the rotation never stored its pending version %s", vid)
+}
+
+// TestClientDropsDuringConsoleRotation: the on-call engineer starts Rotate
+// Immediately in the console over `ssh serve`, and their SSH client dies
+// (a flaky link, a closed laptop) while the new password is being applied.
+// The rotation goes on in serve and finishes: ACSCurrent is the new
+// password, nothing is left pending, the host accepts it and refuses the
+// old one.
+func TestClientDropsDuringConsoleRotation(t *testing.T) {
+	sshdtest.Require(t)
+	requireTool(t, "tmux")
+	h := newHarness(t, Config{})
+	alice := h.operator("alice", model.RoleAdmin)
+	m := newManagedHost(t, h, "i-drop1")
+	// Management commands take 2 s longer (set before the first login:
+	// sshd reads the shell when a connection authenticates).
+	sshdtest.SlowShell(t, m.admin, 2)
+	m.create(h, alice)
+	before, _ := m.current(t, h.svc)
+
+	tm := startTmux(t, h.consoleCommand(alice))
+	tm.waitText("Managed ECS secret") // the only secret, under the cursor
+	tm.send("R")
+	tm.waitText("Use Custom Secret")
+	tm.send("Enter")
+	tm.waitText("apply it on the instance")
+	if out, err := exec.Command("tmux", "-L", tm.sock, "kill-server").CombinedOutput(); err != nil {
+		t.Fatalf("tmux kill-server: %v %s", err, out)
+	}
+	waitLogout := time.Now().Add(15 * time.Second)
+	for !strings.Contains(h.log.String(), "logout alice") {
+		if time.Now().After(waitLogout) {
+			t.Fatalf("serve never saw the session end:\n%s", h.log.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		var current, pending string
+		err := h.svc.Store().Read(context.Background(), func(tx *db.Tx) error {
+			sec, err := tx.SecretByName(m.secret)
+			if err != nil {
+				return err
+			}
+			labels, err := tx.Labels(sec.ID)
+			current, pending = labels[model.StageCurrent], labels[model.StagePending]
+			return err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if pending == "" && current != before {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the rotation did not finish after the client dropped: ACSCurrent %q ACSPending %q", current, pending)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	_, pw := m.current(t, h.svc)
+	if err := m.verify(t.Context(), pw); err != nil {
+		t.Fatalf("the host refuses the store's new ACSCurrent: %v", err)
+	}
+	if err := m.verify(t.Context(), m.initial); err == nil {
+		t.Fatal("the host still accepts the old password")
+	}
 }
