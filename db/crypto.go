@@ -13,26 +13,35 @@ import (
 // masterKeySize is AES-256.
 const masterKeySize = 32
 
-// loadOrCreateKey reads the master key, creating it (0600) on first use.
-// O_EXCL makes two processes starting at once agree on one key.
-func loadOrCreateKey(path string) ([]byte, error) {
+// The master key is created (0600) on first use; O_EXCL makes two
+// processes starting at once agree on one key. Store.openSealer decides
+// when a key may be created.
+
+// readKey reads the master key file (fs.ErrNotExist when there is none).
+func readKey(path string) ([]byte, error) {
 	key, err := os.ReadFile(path)
-	if err == nil {
-		if len(key) != masterKeySize {
-			return nil, fmt.Errorf("master key %s: want %d bytes, found %d", path, masterKeySize, len(key))
-		}
-		return key, nil
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, err
 	}
-	if !errors.Is(err, fs.ErrNotExist) {
+	if err != nil {
 		return nil, fmt.Errorf("read master key: %w", err)
 	}
-	key = make([]byte, masterKeySize)
+	if len(key) != masterKeySize {
+		return nil, fmt.Errorf("master key %s: want %d bytes, found %d", path, masterKeySize, len(key))
+	}
+	return key, nil
+}
+
+// createKey makes a new random master key file, 0600. If another process
+// created one first, that one is used.
+func createKey(path string) ([]byte, error) {
+	key := make([]byte, masterKeySize)
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("generate master key: %w", err)
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
 	if errors.Is(err, fs.ErrExist) {
-		return loadOrCreateKey(path) // another process won the race
+		return readKey(path) // another process won the race
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create master key: %w", err)

@@ -7,6 +7,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -131,13 +132,71 @@ func (s *Store) migrate(ctx context.Context) error {
 }
 
 func (s *Store) sealer() (*sealer, error) {
-	s.keyOnce.Do(func() {
-		var key []byte
-		if key, s.keyErr = loadOrCreateKey(s.KeyPath); s.keyErr == nil {
-			s.seal, s.keyErr = newSealer(key)
-		}
-	})
+	s.keyOnce.Do(func() { s.seal, s.keyErr = s.openSealer() })
 	return s.seal, s.keyErr
+}
+
+// openSealer loads the master key and checks it against the store before
+// anything is encrypted with it. A key is created only for a store that
+// holds no encrypted value yet: a store restored without its key, or a
+// KMSCONSOLE_MASTER_KEY_FILE that points at the wrong file, must stop the
+// process, not leave it writing new values under a key the rest of the
+// store does not use.
+func (s *Store) openSealer() (*sealer, error) {
+	sample, err := s.sampleCiphertext()
+	if err != nil {
+		return nil, err
+	}
+	key, err := readKey(s.KeyPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		if sample != nil {
+			return nil, fmt.Errorf("master key %s does not exist, but the store %s holds encrypted values: "+
+				"restore the key from your backup (or set KMSCONSOLE_MASTER_KEY_FILE to it); a new key could not read them", s.KeyPath, s.Path)
+		}
+		key, err = createKey(s.KeyPath)
+	}
+	if err != nil {
+		return nil, err
+	}
+	seal, err := newSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	if sample != nil {
+		if _, err := seal.open(sample.ciphertext, sample.binding); err != nil {
+			return nil, fmt.Errorf("master key %s does not belong to the store %s, use the key it was created with: %w", s.KeyPath, s.Path, err)
+		}
+	}
+	return seal, nil
+}
+
+// storedCiphertext is one encrypted value of the store and its binding.
+type storedCiphertext struct {
+	ciphertext []byte
+	binding    string
+}
+
+// sampleCiphertext returns one committed ciphertext of the store (a secret
+// version, else an instance's admin key), or nil for a store without any.
+// It reads through the reader pool: callers may hold the write transaction.
+func (s *Store) sampleCiphertext() (*storedCiphertext, error) {
+	var name, vid string
+	var blob []byte
+	err := s.r.QueryRow(`SELECT s.name, v.version_id, v.ciphertext FROM versions v JOIN secrets s ON s.id = v.secret_id LIMIT 1`).Scan(&name, &vid, &blob)
+	if err == nil {
+		return &storedCiphertext{blob, secretBinding(name, vid)}, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("check the master key against the store: %w", err)
+	}
+	err = s.r.QueryRow(`SELECT instance_id, admin_key FROM instances LIMIT 1`).Scan(&name, &blob)
+	if err == nil {
+		return &storedCiphertext{blob, instanceBinding(name)}, nil
+	}
+	if !errors.Is(err, sql.ErrNoRows) {
+		return nil, fmt.Errorf("check the master key against the store: %w", err)
+	}
+	return nil, nil
 }
 
 // Tx is one transaction; every store operation is a method on it so the

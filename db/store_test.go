@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -193,6 +194,73 @@ func TestWrongMasterKeyRefuses(t *testing.T) {
 	err = s2.Read(context.Background(), func(tx *Tx) error { _, err := tx.Version(sec, "v1"); return err })
 	if !errors.Is(err, ErrDecrypt) {
 		t.Fatalf("got %v, want ErrDecrypt", err)
+	}
+}
+
+// A store that holds encrypted values and has lost its master key (restored
+// without it, or KMSCONSOLE_MASTER_KEY_FILE pointing elsewhere) refuses to
+// read and to write: no new key is made, so nothing gets written under a key
+// the rest of the store does not use. A wrong key is refused for writes too.
+func TestMissingOrWrongMasterKeyChangesNothing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "kms.db")
+	s, err := Open(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := addSecret(t, s, "x", map[string]string{"v1": "y"})
+	before, err := s.Dump()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	keyPath := filepath.Join(dir, "master.key")
+	if err := os.Rename(keyPath, keyPath+".bak"); err != nil {
+		t.Fatal(err)
+	}
+	other := filepath.Join(dir, "other.key")
+	if err := os.WriteFile(other, bytes.Repeat([]byte{7}, 32), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct{ name, key, says string }{
+		{"missing", "", "does not exist, but the store"},
+		{"wrong", other, "does not belong to the store"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			s, err := Open(path, c.key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			rerr := s.Read(context.Background(), func(tx *Tx) error { _, err := tx.Version(sec, "v1"); return err })
+			if rerr == nil || !strings.Contains(rerr.Error(), c.says) {
+				t.Fatalf("read: got %v, want an error saying %q", rerr, c.says)
+			}
+			werr := s.Write(context.Background(), func(tx *Tx) error {
+				return tx.InsertVersion(sec, "v2", "new value", model.DataText, time.Now())
+			})
+			if werr == nil || !strings.Contains(werr.Error(), c.says) {
+				t.Fatalf("write: got %v, want an error saying %q", werr, c.says)
+			}
+			if after, _ := s.Dump(); after != before {
+				t.Fatal("the refused write changed the store")
+			}
+			if _, err := os.Stat(keyPath); !errors.Is(err, os.ErrNotExist) {
+				t.Fatalf("a new master key was created beside a store that needs its old one (%v)", err)
+			}
+		})
+	}
+	// With its own key back, the store reads again.
+	if err := os.Rename(keyPath+".bak", keyPath); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(path, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if err := s.Read(context.Background(), func(tx *Tx) error { _, err := tx.Version(sec, "v1"); return err }); err != nil {
+		t.Fatalf("with the right key: %v", err)
 	}
 }
 
