@@ -4,6 +4,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/charmbracelet/x/term"
 	"github.com/google/uuid"
 
 	"kmsconsole/db"
@@ -51,6 +53,10 @@ func Run(args []string, env *Env) int {
 	if len(rest) == 0 {
 		if env.Console == nil {
 			return env.fail(fmt.Errorf("no command given; see kmsconsole --help"))
+		}
+		if !isTerminal(env.Stdin) || !isTerminal(env.Stdout) {
+			return env.fail(model.Errorf(model.CodeInvalidParameter,
+				"the console needs a terminal (standard input and output are not one); scripts use 'kmsconsole kms <Action>', see kmsconsole --help"))
 		}
 		return env.withService(func(svc *service.Service) error {
 			// The scheduler runs while the console is open (SPEC §3);
@@ -208,13 +214,18 @@ func (env *Env) fail(err error) int {
 	return 1
 }
 
+// writeJSON writes v as pretty JSON. Characters such as < > & stay as they
+// are: the output is for terminals and JSON parsers, not for HTML.
 func writeJSON(w io.Writer, v any) {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
 		fmt.Fprintf(w, "{\"Code\":\"InternalFailure\",\"Message\":%q}\n", err.Error())
 		return
 	}
-	w.Write(append(b, '\n'))
+	w.Write(b.Bytes())
 }
 
 // kms runs `kmsconsole kms <Action> --Param value ...`.
@@ -288,4 +299,11 @@ func readSecretData(stdin io.Reader) (string, error) {
 		return "", model.InvalidParam("SecretData", "--SecretData - read nothing from standard input")
 	}
 	return v, nil
+}
+
+// isTerminal reports whether f is a terminal (not /dev/null, a pipe or a
+// file). charmbracelet/x/term is what Bubble Tea itself asks.
+func isTerminal(f any) bool {
+	file, ok := f.(*os.File)
+	return ok && term.IsTerminal(file.Fd())
 }

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"kmsconsole/db"
+	"kmsconsole/service"
 )
 
 // run executes one command line against the store at dbPath.
@@ -372,4 +373,33 @@ func mustRunPlain(t testing.TB, dbPath string, args ...string) map[string]any {
 		t.Fatalf("%v: stdout is not JSON: %v\n%s", args, err, out)
 	}
 	return m
+}
+
+// TestConsoleNeedsATerminal: `kmsconsole` with no command, run from a script
+// (no terminal), says what to use instead, and never starts the console.
+func TestConsoleNeedsATerminal(t *testing.T) {
+	p := tempDB(t)
+	var out, errb bytes.Buffer
+	started := false
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, DBPath: p, Region: "cn-hangzhou",
+		Console: func(*service.Service) error { started = true; return nil }}
+	if code := Run(nil, env); code != 1 || started {
+		t.Fatalf("exit %d, console started %v", code, started)
+	}
+	code, msg, status := errorOf(t, errb.String())
+	if code != "InvalidParameter" || status != 400 || !strings.Contains(msg, "needs a terminal") || !strings.Contains(msg, "kmsconsole kms <Action>") {
+		t.Fatalf("%s %d %s", code, status, msg)
+	}
+}
+
+// TestJSONKeepsCharactersAsGiven: values are printed as given, not with
+// HTML escapes (\u003c): scripts and people read this output, not browsers.
+func TestJSONKeepsCharactersAsGiven(t *testing.T) {
+	p := tempDB(t)
+	const value = `<script>&"quoted"</script>`
+	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "app/html", "--SecretData", value)
+	out, _, code := run(t, p, "kms", "GetSecretValue", "--SecretName", "app/html")
+	if code != 0 || !strings.Contains(out, `"SecretData": "<script>&\"quoted\"</script>"`) {
+		t.Fatalf("GetSecretValue printed:\n%s", out)
+	}
 }
