@@ -84,7 +84,6 @@ func (d *deletionDialog) Capturing() bool  { return true }
 func (d *deletionDialog) immediate() bool  { return d.mode.Value() == deleteNow }
 
 func (d *deletionDialog) Update(msg tea.Msg) tea.Cmd {
-	k := d.c.keys
 	switch msg := msg.(type) {
 	case deletedMsg:
 		if msg.name != d.secret.Name {
@@ -101,33 +100,15 @@ func (d *deletionDialog) Update(msg tea.Msg) tea.Cmd {
 			return tea.Batch(msgCmd(homeMsg{}), changed, flash(flashOK, fmt.Sprintf("Deleted %s", msg.name)))
 		}
 		return tea.Batch(pop(), changed, flash(flashOK, fmt.Sprintf("Deletion of %s planned for %s", msg.name, fmtAPITime(msg.resp.PlannedDeleteTime))))
-	case spinner.TickMsg:
-		if !d.busy {
-			return nil
-		}
-		var cmd tea.Cmd
-		d.spin, cmd = d.spin.Update(msg)
-		return cmd
-	case tea.KeyMsg:
-		if d.busy {
-			return nil
-		}
-		switch {
-		case key.Matches(msg, k.Cancel):
-			return pop()
-		case key.Matches(msg, k.NextField):
-			return d.form.Next()
-		case key.Matches(msg, k.PrevField):
-			return d.form.Prev()
-		case key.Matches(msg, k.Confirm):
-			return d.submit()
-		}
-		cmd := d.form.Update(msg)
-		d.days.Hide = d.immediate()
-		d.confirm.Hide = !d.immediate()
-		return cmd
 	}
-	return nil
+	cmd, _ := d.c.formDialogInput(msg, d.busy, &d.spin, &d.form, d.submit, d.sync)
+	return cmd
+}
+
+// sync shows the days or the typed confirmation, by the chosen mode.
+func (d *deletionDialog) sync() {
+	d.days.Hide = d.immediate()
+	d.confirm.Hide = !d.immediate()
 }
 
 func (d *deletionDialog) submit() tea.Cmd {

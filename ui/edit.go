@@ -114,39 +114,15 @@ func (d *editDialog) SetSize(w, h int) { d.w, d.h = w, h }
 func (d *editDialog) Capturing() bool  { return true }
 
 func (d *editDialog) Update(msg tea.Msg) tea.Cmd {
-	k := d.c.keys
 	switch msg := msg.(type) {
 	case editSavedMsg:
 		if msg.name != d.secret.Name {
 			return nil
 		}
 		return d.onSaved(msg)
-	case spinner.TickMsg:
-		if !d.busy {
-			return nil
-		}
-		var cmd tea.Cmd
-		d.spin, cmd = d.spin.Update(msg)
-		return cmd
-	case tea.KeyMsg:
-		if d.busy {
-			return nil
-		}
-		switch {
-		case key.Matches(msg, k.Cancel):
-			return pop()
-		case key.Matches(msg, k.NextField):
-			return d.form.Next()
-		case key.Matches(msg, k.PrevField):
-			return d.form.Prev()
-		case key.Matches(msg, k.Confirm):
-			return d.submit()
-		}
-		cmd := d.form.Update(msg)
-		d.sync()
-		return cmd
 	}
-	return nil
+	cmd, _ := d.c.formDialogInput(msg, d.busy, &d.spin, &d.form, d.submit, d.sync)
+	return cmd
 }
 
 // changes are the requests for what differs from the store; nil for a part

@@ -69,7 +69,6 @@ func (d *putValueDialog) SetSize(w, h int) { d.w, d.h = w, h }
 func (d *putValueDialog) Capturing() bool  { return true }
 
 func (d *putValueDialog) Update(msg tea.Msg) tea.Cmd {
-	k := d.c.keys
 	switch msg := msg.(type) {
 	case putDoneMsg:
 		if msg.name != d.name {
@@ -82,30 +81,9 @@ func (d *putValueDialog) Update(msg tea.Msg) tea.Cmd {
 		}
 		return tea.Batch(pop(), msgCmd(secretChangedMsg{name: d.name}),
 			flash(flashOK, fmt.Sprintf("Put version %s of %s (%s)", msg.resp.VersionId, d.name, strings.Join(msg.resp.VersionStages.VersionStage, ", "))))
-	case spinner.TickMsg:
-		if !d.busy {
-			return nil
-		}
-		var cmd tea.Cmd
-		d.spin, cmd = d.spin.Update(msg)
-		return cmd
-	case tea.KeyMsg:
-		if d.busy {
-			return nil
-		}
-		switch {
-		case key.Matches(msg, k.Cancel):
-			return pop()
-		case key.Matches(msg, k.NextField):
-			return d.form.Next()
-		case key.Matches(msg, k.PrevField):
-			return d.form.Prev()
-		case key.Matches(msg, k.Confirm):
-			return d.submit()
-		}
-		return d.form.Update(msg)
 	}
-	return nil
+	cmd, _ := d.c.formDialogInput(msg, d.busy, &d.spin, &d.form, d.submit, nil)
+	return cmd
 }
 
 func (d *putValueDialog) submit() tea.Cmd {

@@ -89,7 +89,6 @@ func (d *stageDialog) Capturing() bool  { return true }
 func (d *stageDialog) removing() bool   { return d.action.Value() == stageRemove }
 
 func (d *stageDialog) Update(msg tea.Msg) tea.Cmd {
-	k := d.c.keys
 	switch msg := msg.(type) {
 	case stageDoneMsg:
 		if msg.name != d.name {
@@ -105,33 +104,13 @@ func (d *stageDialog) Update(msg tea.Msg) tea.Cmd {
 			text = fmt.Sprintf("Removed %s from version %s", msg.stage, msg.version)
 		}
 		return tea.Batch(pop(), msgCmd(secretChangedMsg{name: d.name}), flash(flashOK, text))
-	case spinner.TickMsg:
-		if !d.busy {
-			return nil
-		}
-		var cmd tea.Cmd
-		d.spin, cmd = d.spin.Update(msg)
-		return cmd
-	case tea.KeyMsg:
-		if d.busy {
-			return nil
-		}
-		switch {
-		case key.Matches(msg, k.Cancel):
-			return pop()
-		case key.Matches(msg, k.NextField):
-			return d.form.Next()
-		case key.Matches(msg, k.PrevField):
-			return d.form.Prev()
-		case key.Matches(msg, k.Confirm):
-			return d.submit()
-		}
-		cmd := d.form.Update(msg)
-		d.version.Hide = d.removing()
-		return cmd
 	}
-	return nil
+	cmd, _ := d.c.formDialogInput(msg, d.busy, &d.spin, &d.form, d.submit, d.sync)
+	return cmd
 }
+
+// sync hides the target version when the label is being removed.
+func (d *stageDialog) sync() { d.version.Hide = d.removing() }
 
 func (d *stageDialog) submit() tea.Cmd {
 	if d.stage.Check() != nil {
