@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -57,11 +56,13 @@ func TestHangupLetsRotationFinish(t *testing.T) {
 	tm.key("Enter")
 	tm.waitFor("apply it on the instance")
 	shell := strings.TrimSpace(tm.run("display-message", "-p", "-t", "0", "#{pane_pid}"))
-	out, err := exec.Command("pgrep", "-P", shell).Output()
-	if err != nil {
+	// The pane's shell has one child, the console (read from /proc: procps
+	// is not on every fresh machine).
+	children, err := os.ReadFile("/proc/" + shell + "/task/" + shell + "/children")
+	if err != nil || len(strings.Fields(string(children))) == 0 {
 		t.Fatalf("no console process under the pane's shell %s: %v", shell, err)
 	}
-	consolePid := strings.Fields(string(out))[0]
+	consolePid := strings.Fields(string(children))[0]
 	tm.run("kill-server") // the terminal goes away: SIGHUP
 
 	deadline := time.Now().Add(90 * time.Second)
