@@ -14,8 +14,8 @@ import (
 const masterKeySize = 32
 
 // The master key is created (0600) on first use; O_EXCL makes two
-// processes starting at once agree on one key. Store.openSealer decides
-// when a key may be created.
+// processes starting at once agree on one key. Store.cipher decides when a
+// key may be created.
 
 // readKey reads the master key file (fs.ErrNotExist when there is none).
 func readKey(path string) ([]byte, error) {

@@ -27,11 +27,8 @@ func (t *Tx) scanInstance(sc interface{ Scan(...any) error }, withKey bool) (*In
 	}
 	r.CreateTime = fromUnix(ct)
 	if withKey {
-		seal, err := t.s.sealer()
-		if err != nil {
-			return nil, err
-		}
-		if r.AdminKey, err = seal.open(blob, instanceBinding(r.InstanceId)); err != nil {
+		var err error
+		if r.AdminKey, err = t.s.decrypt(blob, instanceBinding(r.InstanceId)); err != nil {
 			return nil, fmt.Errorf("decrypt admin key of %s: %w", r.InstanceId, err)
 		}
 	}
@@ -75,11 +72,7 @@ func (t *Tx) Instances(region string) ([]model.Instance, error) {
 
 // InsertInstance stores an instance, encrypting its admin key.
 func (t *Tx) InsertInstance(r *InstanceRow) error {
-	seal, err := t.s.sealer()
-	if err != nil {
-		return err
-	}
-	blob, err := seal.seal(r.AdminKey, instanceBinding(r.InstanceId))
+	blob, err := t.s.encrypt(r.AdminKey, instanceBinding(r.InstanceId))
 	if err != nil {
 		return err
 	}

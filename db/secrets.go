@@ -243,11 +243,7 @@ func (t *Tx) Version(s *SecretRow, versionId string) (*VersionValue, error) {
 		return nil, fmt.Errorf("load version %s of %s: %w", versionId, s.Name, err)
 	}
 	v.CreateTime = fromUnix(ct)
-	seal, err := t.s.sealer()
-	if err != nil {
-		return nil, err
-	}
-	plain, err := seal.open(blob, secretBinding(s.Name, versionId))
+	plain, err := t.s.decrypt(blob, secretBinding(s.Name, versionId))
 	if err != nil {
 		return nil, fmt.Errorf("decrypt version %s of %s: %w", versionId, s.Name, err)
 	}
@@ -257,11 +253,7 @@ func (t *Tx) Version(s *SecretRow, versionId string) (*VersionValue, error) {
 
 // InsertVersion encrypts and stores a new version after the secret's others.
 func (t *Tx) InsertVersion(s *SecretRow, versionId, data, dataType string, created time.Time) error {
-	seal, err := t.s.sealer()
-	if err != nil {
-		return err
-	}
-	blob, err := seal.seal([]byte(data), secretBinding(s.Name, versionId))
+	blob, err := t.s.encrypt([]byte(data), secretBinding(s.Name, versionId))
 	if err != nil {
 		return fmt.Errorf("encrypt version: %w", err)
 	}

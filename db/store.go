@@ -31,9 +31,11 @@ type Store struct {
 	// Reads use their own pool and never block on writers (WAL).
 	r *sql.DB
 
-	keyOnce sync.Once
-	seal    *sealer
-	keyErr  error
+	keyOnce   sync.Once
+	seal      *sealer
+	keyErr    error
+	checkOnce sync.Once
+	checkErr  error
 }
 
 // busyTimeout is how long a statement waits for another process's lock.
@@ -131,43 +133,75 @@ func (s *Store) migrate(ctx context.Context) error {
 	})
 }
 
-func (s *Store) sealer() (*sealer, error) {
-	s.keyOnce.Do(func() { s.seal, s.keyErr = s.openSealer() })
+// cipher is the master key, loaded once; a key is created only for a store
+// that holds no encrypted value yet: a store restored without its key, or a
+// KMSCONSOLE_MASTER_KEY_FILE that points at the wrong file, must stop the
+// process rather than get a fresh key.
+func (s *Store) cipher() (*sealer, error) {
+	s.keyOnce.Do(func() {
+		key, err := readKey(s.KeyPath)
+		if errors.Is(err, fs.ErrNotExist) {
+			var sample *storedCiphertext
+			if sample, err = s.sampleCiphertext(); err == nil && sample != nil {
+				err = fmt.Errorf("master key %s does not exist, but the store %s holds encrypted values: "+
+					"restore the key from your backup (or set KMSCONSOLE_MASTER_KEY_FILE to it); a new key could not read them", s.KeyPath, s.Path)
+			}
+			if err == nil {
+				key, err = createKey(s.KeyPath)
+			}
+		}
+		if err == nil {
+			s.seal, err = newSealer(key)
+		}
+		s.keyErr = err
+	})
 	return s.seal, s.keyErr
 }
 
-// openSealer loads the master key and checks it against the store before
-// anything is encrypted with it. A key is created only for a store that
-// holds no encrypted value yet: a store restored without its key, or a
-// KMSCONSOLE_MASTER_KEY_FILE that points at the wrong file, must stop the
-// process, not leave it writing new values under a key the rest of the
-// store does not use.
-func (s *Store) openSealer() (*sealer, error) {
-	sample, err := s.sampleCiphertext()
+// checkKey tells, once, whether the key opens a value already stored: a
+// wrong key must not encrypt anything, or the store would mix two keys.
+// Reads do not pay for it: a wrong key shows when their own value fails
+// to open, and only then is the check made, to say why (decrypt).
+func (s *Store) checkKey() error {
+	seal, err := s.cipher()
 	if err != nil {
-		return nil, err
+		return err
 	}
-	key, err := readKey(s.KeyPath)
-	if errors.Is(err, fs.ErrNotExist) {
-		if sample != nil {
-			return nil, fmt.Errorf("master key %s does not exist, but the store %s holds encrypted values: "+
-				"restore the key from your backup (or set KMSCONSOLE_MASTER_KEY_FILE to it); a new key could not read them", s.KeyPath, s.Path)
+	s.checkOnce.Do(func() {
+		sample, err := s.sampleCiphertext()
+		if err == nil && sample != nil {
+			if _, oerr := seal.open(sample.ciphertext, sample.binding); oerr != nil {
+				err = fmt.Errorf("master key %s does not belong to the store %s, use the key it was created with: %w", s.KeyPath, s.Path, oerr)
+			}
 		}
-		key, err = createKey(s.KeyPath)
+		s.checkErr = err
+	})
+	return s.checkErr
+}
+
+// encrypt seals a value bound to binding, with a key checked against the store.
+func (s *Store) encrypt(plaintext []byte, binding string) ([]byte, error) {
+	if err := s.checkKey(); err != nil {
+		return nil, err
 	}
+	return s.seal.seal(plaintext, binding)
+}
+
+// decrypt opens a stored value. When it does not open, the key is checked
+// against the store, so that a wrong key is named as such.
+func (s *Store) decrypt(ciphertext []byte, binding string) ([]byte, error) {
+	seal, err := s.cipher()
 	if err != nil {
 		return nil, err
 	}
-	seal, err := newSealer(key)
+	plain, err := seal.open(ciphertext, binding)
 	if err != nil {
-		return nil, err
-	}
-	if sample != nil {
-		if _, err := seal.open(sample.ciphertext, sample.binding); err != nil {
-			return nil, fmt.Errorf("master key %s does not belong to the store %s, use the key it was created with: %w", s.KeyPath, s.Path, err)
+		if kerr := s.checkKey(); kerr != nil {
+			return nil, kerr
 		}
+		return nil, err
 	}
-	return seal, nil
+	return plain, nil
 }
 
 // storedCiphertext is one encrypted value of the store and its binding.
