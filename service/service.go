@@ -165,6 +165,9 @@ func (s *Service) Store() *db.Store { return s.store }
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Second) }
 
+// Arn is a secret's ARN in the service's region.
+func (s *Service) Arn(name string) string { return s.arn(name) }
+
 func (s *Service) arn(name string) string {
 	return "acs:kms:" + s.opts.Region + ":local:secret/" + name
 }

@@ -23,8 +23,7 @@ type detailsPage struct {
 	c    *common
 	name string
 
-	desc     *service.DescribeSecretResponse
-	secret   model.Secret
+	secret   model.Secret // the zero Secret until loaded
 	versions []model.Version
 	loaded   bool
 	err      error
@@ -43,7 +42,6 @@ type detailsPage struct {
 
 type detailsLoadedMsg struct {
 	name     string
-	desc     *service.DescribeSecretResponse
 	secret   *model.Secret
 	versions []model.Version
 	err      error
@@ -82,16 +80,12 @@ func (p *detailsPage) Init() tea.Cmd {
 func (p *detailsPage) load() tea.Cmd {
 	svc, ctx, name := p.c.svc, p.c.ctx, p.name
 	return func() tea.Msg {
-		desc, err := svc.DescribeSecret(ctx, service.SecretNameRequest{SecretName: name})
-		if err != nil {
-			return detailsLoadedMsg{name: name, err: err}
-		}
 		secret, err := svc.Secret(ctx, name)
 		if err != nil {
 			return detailsLoadedMsg{name: name, err: err}
 		}
 		versions, err := svc.Versions(ctx, name)
-		return detailsLoadedMsg{name: name, desc: desc, secret: secret, versions: versions, err: err}
+		return detailsLoadedMsg{name: name, secret: secret, versions: versions, err: err}
 	}
 }
 
@@ -146,8 +140,7 @@ func (p *detailsPage) Update(msg tea.Msg) tea.Cmd {
 		}
 		// A reload (after a put, a stage move, a rotation) shows the
 		// current version again, masked.
-		p.desc, p.versions = msg.desc, msg.versions
-		p.secret = *msg.secret
+		p.secret, p.versions = *msg.secret, msg.versions
 		p.table.SetRows(len(p.versions))
 		p.table.SetCursor(0)
 		for i, v := range p.versions {
@@ -200,7 +193,7 @@ func (p *detailsPage) Update(msg tea.Msg) tea.Cmd {
 			return pop()
 		case key.Matches(msg, k.Refresh):
 			return p.load()
-		case !p.loaded || p.desc == nil:
+		case !p.loaded || p.secret.Name == "":
 			return nil
 		case key.Matches(msg, k.Up):
 			p.table.Move(-1)
@@ -311,7 +304,7 @@ func (p *detailsPage) View() string {
 // fieldLines are the secret's fields in two columns where they fit.
 func (p *detailsPage) fieldLines(w int) []string {
 	st := p.c.st
-	d, s := p.desc, &p.secret
+	s := &p.secret
 	lw := 15
 	field := func(label, value string, style func(...string) string) string {
 		return st.Label.Render(components.Fit(label, lw)) + style(value)
@@ -326,24 +319,24 @@ func (p *detailsPage) fieldLines(w int) []string {
 	out := []string{
 		pair(field("Type", s.Type.Label(), st.Value.Render), field("Status", status, st.status(status).Render)),
 	}
-	if d.Description != "" {
-		out = append(out, field("Description", d.Description, st.Value.Render))
+	if s.Description != "" {
+		out = append(out, field("Description", s.Description, st.Value.Render))
 	}
 	out = append(out,
-		field("ARN", d.Arn, st.Dim.Render),
-		pair(field("Created", fmtAPITime(d.CreateTime), st.Value.Render), field("Updated", fmtAPITime(d.UpdateTime), st.Value.Render)),
+		field("ARN", p.c.svc.Arn(s.Name), st.Dim.Render),
+		pair(field("Created", fmtTime(s.CreateTime), st.Value.Render), field("Updated", fmtTime(s.UpdateTime), st.Value.Render)),
 	)
 	if cfg, ok := ecsInfo(s); ok {
 		out = append(out,
 			pair(field("Instance", cfg.InstanceId+" ("+cfg.RegionId+")", st.Value.Render), field("Credential", subTypeLabel(cfg.SecretSubType), st.Value.Render)),
-			pair(field("Auto rotation", rotationText(s), st.Value.Render), field("Last rotation", fmtAPITime(d.LastRotationDate), st.Value.Render)),
+			pair(field("Auto rotation", rotationText(s), st.Value.Render), field("Last rotation", fmtTime(s.LastRotationDate), st.Value.Render)),
 		)
 		if s.AutomaticRotation != model.RotationDisabled {
-			out = append(out, field("Next rotation", fmtAPITime(d.NextRotationDate), st.Value.Render))
+			out = append(out, field("Next rotation", fmtTime(s.NextRotationDate), st.Value.Render))
 		}
 	}
-	if s.AutomaticRotation == model.RotationInvalid && d.RotationFailureReason != "" {
-		for i, l := range wrap(d.RotationFailureReason, max(10, w-lw)) {
+	if s.AutomaticRotation == model.RotationInvalid && s.RotationError != "" {
+		for i, l := range wrap(s.RotationError, max(10, w-lw)) {
 			label := "Failure reason"
 			if i > 0 {
 				label = ""
@@ -352,7 +345,7 @@ func (p *detailsPage) fieldLines(w int) []string {
 		}
 	}
 	if s.PendingDeletion() {
-		out = append(out, field("Deletion", "planned for "+fmtAPITime(d.PlannedDeleteTime)+" — press u to restore", st.Warn.Render))
+		out = append(out, field("Deletion", "planned for "+fmtTime(s.PlannedDeleteTime)+" — press u to restore", st.Warn.Render))
 	}
 	return out
 }
@@ -444,7 +437,7 @@ func (c *common) help(bs ...key.Binding) string {
 func (p *detailsPage) ShortHelp() []key.Binding {
 	k := p.c.keys
 	out := []key.Binding{k.Back}
-	if p.desc == nil {
+	if p.secret.Name == "" {
 		return out
 	}
 	switch {
