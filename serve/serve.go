@@ -393,34 +393,37 @@ func (s *Server) sessionOperator(sess ssh.Session) (*operator, error) {
 	if key == nil {
 		return nil, errors.New("no public key authenticated this session")
 	}
-	op, err := s.svc.OperatorByKey(sess.Context(), key)
+	name := sess.Permissions().Extensions[extOperator]
+	role, err := s.currentRole(sess.Context(), key, name)
 	if err != nil {
-		return nil, fmt.Errorf("operator look-up failed: %v", err)
+		return nil, err
 	}
-	if op == nil {
-		return nil, errors.New("this key no longer belongs to an operator")
-	}
-	if got := sess.Permissions().Extensions[extOperator]; got != op.Name {
-		return nil, errors.New("the authenticated key and the session disagree; reconnect")
-	}
-	return &operator{Name: op.Name, Role: op.Role}, nil
+	return &operator{Name: name, Role: role}, nil
 }
 
 type operator struct{ Name, Role string }
 
-// recheck looks up, at the time of each privileged action, the role of the
-// operator who logged in with key as name.
-func (s *Server) recheck(key gossh.PublicKey, name string) func(context.Context) (string, error) {
-	return func(ctx context.Context) (string, error) {
-		op, err := s.svc.OperatorByKey(ctx, key)
-		if err != nil {
-			return "", fmt.Errorf("operator look-up failed: %v", err)
-		}
-		if op == nil || op.Name != name {
-			return "", errors.New("the key of this session no longer belongs to an operator")
-		}
-		return op.Role, nil
+// errNotOperator: the key a session logged in with no longer belongs to the
+// operator it logged in as (removed, or the key given to someone else).
+var errNotOperator = errors.New("the key of this session no longer belongs to an operator")
+
+// currentRole is the role that operator name, logged in with key, has in
+// the registry now: at login, at each privileged action (recheck) and at
+// each tick of an open console (watchOperator).
+func (s *Server) currentRole(ctx context.Context, key gossh.PublicKey, name string) (string, error) {
+	op, err := s.svc.OperatorByKey(ctx, key)
+	if err != nil {
+		return "", fmt.Errorf("operator look-up failed: %v", err)
 	}
+	if op == nil || op.Name != name {
+		return "", errNotOperator
+	}
+	return op.Role, nil
+}
+
+// recheck is Actor.Recheck for the operator who logged in with key as name.
+func (s *Server) recheck(key gossh.PublicKey, name string) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) { return s.currentRole(ctx, key, name) }
 }
 
 // watchOperator ends the console of an operator who has been removed, or
@@ -439,18 +442,15 @@ func (s *Server) watchOperator(sess ssh.Session, st *sessionState, actor service
 				return
 			case <-t.C:
 			}
-			op, err := s.svc.OperatorByKey(ctx, sess.PublicKey())
-			if err != nil {
-				continue
-			}
+			role, err := s.currentRole(ctx, sess.PublicKey(), actor.Name)
 			var why string
 			switch {
-			case op == nil || op.Name != actor.Name:
+			case errors.Is(err, errNotOperator):
 				why = "operator " + actor.Name + " has been removed"
-			case op.Role != actor.Role:
-				why = fmt.Sprintf("the role of operator %s changed from %s to %s; log in again", actor.Name, actor.Role, op.Role)
-			default:
+			case err != nil, role == actor.Role:
 				continue
+			default:
+				why = fmt.Sprintf("the role of operator %s changed from %s to %s; log in again", actor.Name, actor.Role, role)
 			}
 			s.log.Printf("ending the console of %s from %s: %s", actor.Name, sess.RemoteAddr(), why)
 			s.mu.Lock()
