@@ -73,19 +73,10 @@ func (d *confirmDialog) Update(msg tea.Msg) tea.Cmd {
 }
 
 func (d *confirmDialog) View() string {
-	st := d.c.st
 	w := min(d.width, d.w-4)
 	iw := w - 4
 	lines := append([]string{""}, d.body(iw)...)
-	lines = append(lines, "")
-	switch {
-	case d.busy:
-		lines = append(lines, d.spin.View()+st.Dim.Render(" "+d.busyText))
-	case d.err != nil:
-		lines = append(lines, d.c.errLines(d.err, iw)...)
-	default:
-		lines = append(lines, d.c.help(d.ShortHelp()...))
-	}
+	lines = append(append(lines, ""), d.c.dialogStatus(d.busy, d.spin, d.busyText, d.err, iw, d.ShortHelp())...)
 	return d.c.modal(d.title, lines, w, d.h)
 }
 

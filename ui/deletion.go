@@ -161,14 +161,7 @@ func (d *deletionDialog) View() string {
 		}
 	}
 	lines = append(lines, "")
-	switch {
-	case d.busy:
-		lines = append(lines, d.spin.View()+st.Dim.Render(" Deleting…"))
-	case d.err != nil:
-		lines = append(lines, d.c.errLines(d.err, iw)...)
-	default:
-		lines = append(lines, d.c.help(d.ShortHelp()...))
-	}
+	lines = append(lines, d.c.dialogStatus(d.busy, d.spin, "Deleting…", d.err, iw, d.ShortHelp())...)
 	return d.c.modal("Plan Deletion Secret", lines, w, d.h)
 }
 

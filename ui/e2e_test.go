@@ -140,6 +140,31 @@ func consoleCommand(bin, dbPath string) string {
 	return fmt.Sprintf("env TERM=xterm-256color COLORTERM=truecolor KMSCONSOLE_DB=%s KMSCONSOLE_REGION=cn-hangzhou %s", dbPath, bin)
 }
 
+// managedHost is a real sshd with an admin (passwordless sudo) and one
+// managed user, registered as instance i-ID in a new store.
+type managedHost struct {
+	srv         *sshdtest.Server
+	admin, user string
+	dbPath      string
+	svc         *service.Service
+}
+
+func newManagedHost(t *testing.T, id, userPrefix, password string) *managedHost {
+	t.Helper()
+	sshdtest.Require(t)
+	h := &managedHost{srv: sshdtest.Start(t, sshdtest.Options{})}
+	var adminKey []byte
+	h.admin, adminKey = sshdtest.CreateAdmin(t)
+	h.user = sshdtest.CreateUser(t, userPrefix, password)
+	h.dbPath = filepath.Join(t.TempDir(), "kms.db")
+	h.svc = openService(t, h.dbPath)
+	if _, err := h.svc.AddInstance(context.Background(), service.AddInstanceRequest{InstanceId: "i-" + id, InstanceName: id,
+		Host: h.srv.Host, Port: h.srv.Port, AdminUser: h.admin, AdminKey: adminKey, HostKey: h.srv.HostKey}); err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 func openService(t *testing.T, dbPath string) *service.Service {
 	t.Helper()
 	store, err := db.Open(dbPath, "")
@@ -225,18 +250,10 @@ var versionRE = regexp.MustCompile(`New version\s+([0-9a-f-]{36})`)
 // the old one is refused.
 func TestE2EECS(t *testing.T) {
 	requireTmux(t)
-	sshdtest.Require(t)
-	srv := sshdtest.Start(t, sshdtest.Options{})
-	adminUser, adminKey := sshdtest.CreateAdmin(t)
 	const initial = "Initial-Passw0rd1"
-	user := sshdtest.CreateUser(t, "ui", initial)
-	dbPath := filepath.Join(t.TempDir(), "kms.db")
+	h := newManagedHost(t, "e2e", "ui", initial)
+	srv, user, dbPath, svc := h.srv, h.user, h.dbPath, h.svc
 	ctx := context.Background()
-	svc := openService(t, dbPath)
-	if _, err := svc.AddInstance(ctx, service.AddInstanceRequest{InstanceId: "i-e2e", InstanceName: "e2e", Host: srv.Host,
-		Port: srv.Port, AdminUser: adminUser, AdminKey: adminKey, HostKey: srv.HostKey}); err != nil {
-		t.Fatal(err)
-	}
 	bin := buildBinary(t)
 	tm := startTmux(t, 120, 40, consoleCommand(bin, dbPath))
 	tm.waitFor("Secrets [0]")

@@ -252,18 +252,11 @@ func (d *editDialog) View() string {
 		}
 	}
 	lines = append(lines, "")
-	switch {
-	case d.busy:
-		lines = append(lines, d.spin.View()+st.Dim.Render(" Saving…"))
-	case d.err != nil:
-		lines = append(lines, d.c.errLines(d.err, iw)...)
-		if len(d.saved) > 0 {
-			for _, l := range wrap("Saved before the error: "+strings.Join(d.saved, " and ")+".", iw) {
-				lines = append(lines, st.Dim.Render(l))
-			}
+	lines = append(lines, d.c.dialogStatus(d.busy, d.spin, "Saving…", d.err, iw, d.ShortHelp())...)
+	if !d.busy && d.err != nil && len(d.saved) > 0 {
+		for _, l := range wrap("Saved before the error: "+strings.Join(d.saved, " and ")+".", iw) {
+			lines = append(lines, st.Dim.Render(l))
 		}
-	default:
-		lines = append(lines, d.c.help(d.ShortHelp()...))
 	}
 	return d.c.modal("Edit Secret", lines, w, d.h)
 }

@@ -8,6 +8,8 @@ import (
 	"kmsconsole/ui/components"
 )
 
+// Plumbing shared by the dialogs: input handling and the status line.
+
 // formDialogInput is what every form dialog (put value, move stage, plan
 // deletion, edit) does with a spinner tick or a key: the spinner turns only
 // while the dialog is busy; keys are ignored while it is; esc cancels,
@@ -44,4 +46,16 @@ func (c *common) formDialogInput(msg tea.Msg, busy bool, spin *spinner.Model, fo
 		return cmd, true
 	}
 	return nil, false
+}
+
+// dialogStatus is a dialog's last line(s): the spinner and what is being
+// done while busy, else the error with its code, else the key hints.
+func (c *common) dialogStatus(busy bool, spin spinner.Model, doing string, err error, width int, hints []key.Binding) []string {
+	switch {
+	case busy:
+		return []string{spin.View() + c.st.Dim.Render(" "+doing)}
+	case err != nil:
+		return c.errLines(err, width)
+	}
+	return []string{c.help(hints...)}
 }

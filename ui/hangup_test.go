@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -26,18 +25,10 @@ import (
 // old one — read from the store without resolving anything.
 func TestHangupLetsRotationFinish(t *testing.T) {
 	requireTmux(t)
-	sshdtest.Require(t)
-	srv := sshdtest.Start(t, sshdtest.Options{})
-	adminUser, adminKey := sshdtest.CreateAdmin(t)
 	const initial = "Initial-Passw0rd1"
-	user := sshdtest.CreateUser(t, "hup", initial)
-	dbPath := filepath.Join(t.TempDir(), "kms.db")
+	h := newManagedHost(t, "hup", "hup", initial)
+	srv, adminUser, user, dbPath, svc := h.srv, h.admin, h.user, h.dbPath, h.svc
 	ctx := context.Background()
-	svc := openService(t, dbPath)
-	if _, err := svc.AddInstance(ctx, service.AddInstanceRequest{InstanceId: "i-hup", InstanceName: "hup", Host: srv.Host,
-		Port: srv.Port, AdminUser: adminUser, AdminKey: adminKey, HostKey: srv.HostKey}); err != nil {
-		t.Fatal(err)
-	}
 	name := "acs/ecs/hup/" + user
 	if _, err := svc.CreateSecret(ctx, service.CreateSecretRequest{SecretName: name, SecretType: "ECS", VersionId: "v1",
 		ExtendedConfig: `{"SecretSubType":"Password","InstanceId":"i-hup","RegionId":"cn-hangzhou"}`,

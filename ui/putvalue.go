@@ -111,14 +111,7 @@ func (d *putValueDialog) View() string {
 	lines := []string{"", st.Label.Render(components.Fit("Secret", 15)) + st.Bold.Render(d.name), ""}
 	lines = append(lines, strings.Split(d.form.View(iw), "\n")...)
 	lines = append(lines, "")
-	switch {
-	case d.busy:
-		lines = append(lines, d.spin.View()+st.Dim.Render(" Putting the value…"))
-	case d.err != nil:
-		lines = append(lines, d.c.errLines(d.err, iw)...)
-	default:
-		lines = append(lines, d.c.help(d.ShortHelp()...))
-	}
+	lines = append(lines, d.c.dialogStatus(d.busy, d.spin, "Putting the value…", d.err, iw, d.ShortHelp())...)
 	return d.c.modal("Put Secret Value", lines, w, d.h)
 }
 

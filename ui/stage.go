@@ -153,14 +153,7 @@ func (d *stageDialog) View() string {
 		lines = append(lines, st.Dim.Render(l))
 	}
 	lines = append(lines, "")
-	switch {
-	case d.busy:
-		lines = append(lines, d.spin.View()+st.Dim.Render(" Updating the stage…"))
-	case d.err != nil:
-		lines = append(lines, d.c.errLines(d.err, iw)...)
-	default:
-		lines = append(lines, d.c.help(d.ShortHelp()...))
-	}
+	lines = append(lines, d.c.dialogStatus(d.busy, d.spin, "Updating the stage…", d.err, iw, d.ShortHelp())...)
 	return d.c.modal("Move Stage", lines, w, d.h)
 }
 
