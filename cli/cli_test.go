@@ -298,13 +298,13 @@ func TestSecretDataFromStdin(t *testing.T) {
 		t.Fatalf("CreateSecret from stdin: exit %d %s", code, stderr)
 	}
 	if got := mustRun(t, p, "kms", "GetSecretValue", "--SecretName", "app/cert")["SecretData"]; got != multiLine {
-		t.Fatalf("value from stdin = %q, want %q", got, multiLine)
+		t.Fatalf("the value read from stdin differs from what was given (%d characters, want %d)", len(got.(string)), len(multiLine))
 	}
 	if _, stderr, code := runWithStdin(t, p, "p@ss word \r\n", "kms", "PutSecretValue", "--SecretName", "app/cert", "--SecretData", "-", "--VersionId", "v2"); code != 0 {
 		t.Fatalf("PutSecretValue from stdin: exit %d %s", code, stderr)
 	}
 	if got := mustRun(t, p, "kms", "GetSecretValue", "--SecretName", "app/cert")["SecretData"]; got != "p@ss word " {
-		t.Fatalf("CRLF-terminated value from stdin = %q", got)
+		t.Fatalf("a CRLF-terminated value from stdin was not read as given less its line end (%d characters)", len(got.(string)))
 	}
 	// A value given in argv as "--SecretData=-" is the same request.
 	if _, stderr, code := runWithStdin(t, p, "v3-value", "kms", "PutSecretValue", "--SecretName", "app/cert", "--SecretData=-", "--VersionId", "v3"); code != 0 {
@@ -320,7 +320,7 @@ func TestSecretDataFromStdin(t *testing.T) {
 	} {
 		out, stderr, code := runWithStdin(t, p, stdin, "kms", "PutSecretValue", "--SecretName", "app/cert", "--SecretData", "-", "--VersionId", "v9")
 		if code != 1 || out != "" {
-			t.Fatalf("%s stdin: exit %d, stdout %q", name, code, out)
+			t.Fatalf("%s stdin: exit %d, %d bytes on stdout", name, code, len(out))
 		}
 		if c, msg, _ := errorOf(t, stderr); c != "InvalidParameter" || !strings.Contains(msg, "SecretData") {
 			t.Fatalf("%s stdin: %s %s", name, c, msg)
@@ -394,6 +394,6 @@ func TestJSONKeepsCharactersAsGiven(t *testing.T) {
 	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "app/html", "--SecretData", value)
 	out, _, code := run(t, p, "kms", "GetSecretValue", "--SecretName", "app/html")
 	if code != 0 || !strings.Contains(out, `"SecretData": "<script>&\"quoted\"</script>"`) {
-		t.Fatalf("GetSecretValue printed:\n%s", out)
+		t.Fatalf("GetSecretValue did not print the value as given (exit %d, HTML escapes: %v)", code, strings.Contains(out, `\u003c`))
 	}
 }
