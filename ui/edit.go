@@ -13,7 +13,7 @@ import (
 	"kmsconsole/ui/components"
 )
 
-// editDialog is Edit Secret, opened from the details screen: the
+// editDialog is Edit Secret, opened from the details screen or the list: the
 // description (UpdateSecret) and, for Managed ECS secrets, the automatic
 // rotation policy (UpdateSecretRotationPolicy), with the fields of the
 // Create Secret wizard's rotation step. Only what changed is sent; saving
@@ -65,8 +65,7 @@ func newEditDialog(c *common, s model.Secret) *editDialog {
 	if d.rotationWasOn() {
 		d.rotation.Selected = 1
 	}
-	ecs := s.Type == model.ECS
-	d.rotation.Hide = !ecs
+	d.rotation.Hide = !d.ecs()
 	d.sync()
 	d.form = components.Form{Styles: c.st.Form, LabelWidth: rotationLabelWidth, ErrText: fieldError,
 		Items: []components.Item{d.desc, d.rotation, d.period}}

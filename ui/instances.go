@@ -269,10 +269,11 @@ func (p *instancesPage) detailLines(w int) []string {
 
 func (p *instancesPage) ShortHelp() []key.Binding {
 	k := p.c.keys
-	if len(p.list) == 0 {
-		return []key.Binding{k.AddInstance, k.Recheck, k.Back, k.Up, k.Down}
+	out := []key.Binding{k.AddInstance}
+	if len(p.list) > 0 {
+		out = append(out, k.RemoveInstance)
 	}
-	return []key.Binding{k.AddInstance, k.RemoveInstance, k.Recheck, k.Back, k.Up, k.Down}
+	return append(out, k.Recheck, k.Back, k.Up, k.Down)
 }
 
 func (p *instancesPage) FullHelp() [][]key.Binding {

@@ -16,6 +16,9 @@ import (
 	"kmsconsole/service"
 )
 
+// seedName is the name of seedMany's i-th secret.
+func seedName(i int) string { return fmt.Sprintf("team%02d/service%05d/password", i%37, i) }
+
 // seedMany writes n generic secrets straight into a new store.
 func seedMany(tb testing.TB, n int) *service.Service {
 	tb.Helper()
@@ -27,7 +30,7 @@ func seedMany(tb testing.TB, n int) *service.Service {
 	err = store.Write(context.Background(), func(tx *db.Tx) error {
 		for i := 0; i < n; i++ {
 			r := &db.SecretRow{Secret: model.Secret{
-				Name: fmt.Sprintf("team%02d/service%05d/password", i%37, i), Type: model.Generic, RegionId: "cn-hangzhou",
+				Name: seedName(i), Type: model.Generic, RegionId: "cn-hangzhou",
 				DataType: model.DataText, CreateTime: fixedNow, UpdateTime: fixedNow, AutomaticRotation: model.RotationDisabled,
 			}}
 			if i%10 == 0 {

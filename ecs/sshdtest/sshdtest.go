@@ -601,14 +601,9 @@ func setShell(t testing.TB, user, script string) {
 	if err := os.WriteFile(sh, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	var out []byte
-	for attempt := 0; attempt < 50; attempt++ {
-		if out, err = exec.Command("usermod", "-s", sh, user).CombinedOutput(); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond) // another test holds the passwd lock
+	if err := runTool("", "usermod", "-s", sh, user); err != nil {
+		t.Fatal(err)
 	}
-	t.Fatalf("usermod -s: %v: %s", err, out)
 }
 
 // Link is a TCP forwarder on 127.0.0.1 to a server: the network between
