@@ -312,9 +312,10 @@ func FetchHostKey(ctx context.Context, host string, port int) (string, error) {
 	return "", err
 }
 
-// maxSessions bounds concurrent sessions on one connection, well below
-// sshd's default MaxSessions 10.
-const maxSessions = 4
+// maxSessions bounds concurrent sessions on one connection, below sshd's
+// default MaxSessions 10 (the Pool hands a connection to at most as many
+// callers).
+const maxSessions = DefaultMaxSessions
 
 // Client is an open management connection to one host.
 type Client struct {

@@ -52,7 +52,25 @@ var (
 	ErrNoSuchUser = errors.New("ecs: no such user on host")
 	// ErrAuthFailed: the verification login as the managed user was refused.
 	ErrAuthFailed = errors.New("ecs: login refused")
+	// ErrNotApplied marks a failure that happened before anything reached
+	// the host: no session could be opened, or the connection broke before
+	// the command's input (the credential) was sent. The host is as it was,
+	// so there is nothing to roll back and the call may simply be retried.
+	ErrNotApplied = errors.New("ecs: not applied")
 )
+
+// notApplied marks err as having changed nothing on the host.
+func notApplied(err error) error {
+	if err == nil || errors.Is(err, ErrNotApplied) {
+		return err
+	}
+	return &notAppliedError{err}
+}
+
+type notAppliedError struct{ err error }
+
+func (e *notAppliedError) Error() string   { return e.err.Error() + " (nothing was changed on the host)" }
+func (e *notAppliedError) Unwrap() []error { return []error{e.err, ErrNotApplied} }
 
 // HostKeyMismatchError is returned when the host presents a key other than
 // the pinned one. Want and Got are SHA256 fingerprints ("SHA256:...").
@@ -181,9 +199,9 @@ func keyLine(pk ssh.PublicKey) string {
 	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk)))
 }
 
-// normalizePublicKey parses a public key line (options and comment allowed)
-// and returns it as "<type> <base64>".
-func normalizePublicKey(line string) (string, error) {
+// NormalizePublicKey parses a public key line (options and comment allowed)
+// and returns it as "<type> <base64>", the form AuthorizedKeyLine.Key has.
+func NormalizePublicKey(line string) (string, error) {
 	line = strings.TrimSpace(line)
 	if line == "" || strings.ContainsAny(line, "\n\r\x00") {
 		return "", errors.New("ecs: public key must be one non-empty line")

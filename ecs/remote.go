@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -39,10 +40,6 @@ const userCheck = `if command -v getent >/dev/null 2>&1; then getent passwd "$u"
 // userPrefix starts every script that runs as the managed user.
 const userPrefix = readyCmd + "umask 077; " + pathSetup +
 	`[ -n "$HOME" ] && cd "$HOME" || { echo "home directory of $(id -un) missing" >&2; exit 96; }; d="$HOME/.ssh"; f="$d/authorized_keys"; `
-
-// managedLine is the awk condition for a line the console added:
-// exactly "<type> <base64> kmsconsole:<secret>:<version>".
-const managedLine = `NF==3 && substr($1,1,1)!="#" && substr($3,1,11)=="kmsconsole:"`
 
 func (c *Client) isRoot() bool { return c.t.AdminUser == "root" }
 
@@ -102,7 +99,8 @@ func (b *capBuffer) String() string {
 
 // newSession opens a session, retrying briefly when sshd refuses the channel
 // (it frees a closed session's slot a moment after the client sees it
-// closed, so a burst can hit MaxSessions).
+// closed, so a burst can hit MaxSessions). A failed channel open means
+// nothing ran: every error it returns is ErrNotApplied.
 func (c *Client) newSession(ctx context.Context) (*ssh.Session, error) {
 	delay := 5 * time.Millisecond
 	for attempt := 1; ; attempt++ {
@@ -112,16 +110,16 @@ func (c *Client) newSession(ctx context.Context) (*ssh.Session, error) {
 		}
 		var oce *ssh.OpenChannelError
 		if !errors.As(err, &oce) {
-			return nil, fmt.Errorf("%w: %s: management connection lost: %w", ErrUnreachable, c.addr, err)
+			return nil, notApplied(fmt.Errorf("%w: %s: management connection lost: %w", ErrUnreachable, c.addr, err))
 		}
 		if attempt == 8 {
-			return nil, fmt.Errorf("ecs: %s: cannot open session: %w", c.addr, err)
+			return nil, notApplied(fmt.Errorf("ecs: %s: cannot open session: %w", c.addr, err))
 		}
 		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return nil, fmt.Errorf("ecs: %s: cannot open session: %w", c.addr, ctx.Err())
+			return nil, notApplied(fmt.Errorf("ecs: %s: cannot open session: %w", c.addr, ctx.Err()))
 		case <-t.C:
 		}
 		delay *= 2
@@ -140,7 +138,7 @@ func (c *Client) run(ctx context.Context, cmd string, stdin []byte) (*result, er
 	case c.sem <- struct{}{}:
 		defer func() { <-c.sem }()
 	case <-cctx.Done():
-		return nil, fmt.Errorf("ecs: %s: %w", c.addr, cctx.Err())
+		return nil, notApplied(fmt.Errorf("ecs: %s: %w", c.addr, cctx.Err()))
 	}
 	sess, err := c.newSession(cctx)
 	if err != nil {
@@ -149,16 +147,26 @@ func (c *Client) run(ctx context.Context, cmd string, stdin []byte) (*result, er
 	defer sess.Close()
 	in, err := sess.StdinPipe()
 	if err != nil {
-		return nil, fmt.Errorf("ecs: %s: %w", c.addr, err)
+		return nil, notApplied(fmt.Errorf("ecs: %s: %w", c.addr, err))
 	}
 	outPipe, err := sess.StdoutPipe()
 	if err != nil {
-		return nil, fmt.Errorf("ecs: %s: %w", c.addr, err)
+		return nil, notApplied(fmt.Errorf("ecs: %s: %w", c.addr, err))
 	}
 	errBuf := &capBuffer{max: maxStderr}
 	sess.Stderr = errBuf
+	// A command whose work comes on stdin (every change: the credential,
+	// the key, the lines to remove) does nothing until it is written; a
+	// failure before that left the host as it was.
+	var sent atomic.Bool
+	unsent := func(err error) error {
+		if len(stdin) > 0 && !sent.Load() {
+			return notApplied(err)
+		}
+		return err
+	}
 	if err := sess.Start(cmd); err != nil {
-		return nil, fmt.Errorf("%w: %s: cannot start remote command: %w", ErrUnreachable, c.addr, err)
+		return nil, unsent(fmt.Errorf("%w: %s: cannot start remote command: %w", ErrUnreachable, c.addr, err))
 	}
 
 	res := &result{}
@@ -171,6 +179,7 @@ func (c *Client) run(ctx context.Context, cmd string, stdin []byte) (*result, er
 		if strings.TrimRight(first, "\r\n") == readyMarker {
 			res.ready = true
 			if len(stdin) > 0 {
+				sent.Store(true)
 				_, _ = in.Write(stdin)
 			}
 		} else {
@@ -190,7 +199,7 @@ func (c *Client) run(ctx context.Context, cmd string, stdin []byte) (*result, er
 		_ = sess.Signal(ssh.SIGKILL)
 		sess.Close()
 		<-done
-		return nil, fmt.Errorf("ecs: %s: remote command did not finish: %w", c.addr, cctx.Err())
+		return nil, unsent(fmt.Errorf("ecs: %s: remote command did not finish: %w", c.addr, cctx.Err()))
 	}
 	res.errOut = errBuf.String()
 	var ee *ssh.ExitError
@@ -207,9 +216,9 @@ func (c *Client) run(ctx context.Context, cmd string, stdin []byte) (*result, er
 		// sshd always reports how a command ended; a channel closed
 		// without it means the connection went away mid-command. The
 		// command may have done its work: the caller cannot tell.
-		return nil, fmt.Errorf("%w: %s: the connection was lost before the host reported the outcome", ErrUnreachable, c.addr)
+		return nil, unsent(fmt.Errorf("%w: %s: the connection was lost before the host reported the outcome", ErrUnreachable, c.addr))
 	default:
-		return nil, fmt.Errorf("%w: %s: management connection lost: %w", ErrUnreachable, c.addr, werr)
+		return nil, unsent(fmt.Errorf("%w: %s: management connection lost: %w", ErrUnreachable, c.addr, werr))
 	}
 	return res, nil
 }
@@ -315,7 +324,7 @@ func (c *Client) AddAuthorizedKey(ctx context.Context, user, publicKeyLine, tag 
 	if err := ValidateTag(tag); err != nil {
 		return err
 	}
-	key, err := normalizePublicKey(publicKeyLine)
+	key, err := NormalizePublicKey(publicKeyLine)
 	if err != nil {
 		return err
 	}
@@ -338,63 +347,120 @@ func (c *Client) AddAuthorizedKey(ctx context.Context, user, publicKeyLine, tag 
 	return c.check("add authorized key", user, r)
 }
 
-// ManagedKeyTags lists the tags of the authorized_keys lines the console
-// added for user, in file order, without duplicates.
-func (c *Client) ManagedKeyTags(ctx context.Context, user string) ([]string, error) {
+// AuthorizedKeyLine is one line of a user's authorized_keys.
+type AuthorizedKeyLine struct {
+	// Raw is the line exactly as in the file (without its newline).
+	Raw string
+	// Key is the line's public key as "<type> <base64>", options and
+	// comment stripped; empty for comments, blank and unparsable lines.
+	Key string
+	// Tag is the comment when it is a kmsconsole tag (KeyTag), else empty.
+	Tag string
+}
+
+// AuthorizedKeys reads and parses user's ~/.ssh/authorized_keys (as the
+// user). A missing file is no lines.
+func (c *Client) AuthorizedKeys(ctx context.Context, user string) ([]AuthorizedKeyLine, error) {
 	if err := ValidateUser(user); err != nil {
 		return nil, err
 	}
-	script := userPrefix + `[ -f "$f" ] || exit 0; awk '` + managedLine + ` { print $3 }' "$f"`
+	script := userPrefix + `[ -f "$f" ] || exit 0; cat "$f"`
 	r, err := c.run(ctx, c.asUser(user, script), nil)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.check("list authorized keys", user, r); err != nil {
+	if err := c.check("read authorized keys", user, r); err != nil {
+		return nil, err
+	}
+	if len(r.out) >= maxStdout {
+		return nil, fmt.Errorf("ecs: authorized_keys of %q on %s is larger than %d bytes; not touching it", user, c.addr, maxStdout)
+	}
+	if r.out == "" {
+		return nil, nil
+	}
+	var lines []AuthorizedKeyLine
+	for _, raw := range strings.Split(strings.TrimSuffix(r.out, "\n"), "\n") {
+		lines = append(lines, parseAuthorizedKeyLine(raw))
+	}
+	return lines, nil
+}
+
+func parseAuthorizedKeyLine(raw string) AuthorizedKeyLine {
+	l := AuthorizedKeyLine{Raw: raw}
+	trimmed := strings.TrimSpace(raw)
+	if trimmed == "" || strings.HasPrefix(trimmed, "#") {
+		return l
+	}
+	pk, comment, _, _, err := ssh.ParseAuthorizedKey([]byte(trimmed))
+	if err != nil {
+		return l
+	}
+	l.Key = keyLine(pk)
+	if ValidateTag(comment) == nil {
+		l.Tag = comment
+	}
+	return l
+}
+
+// ManagedKeyTags lists the tags of the authorized_keys lines the console
+// added for user, in file order, without duplicates.
+func (c *Client) ManagedKeyTags(ctx context.Context, user string) ([]string, error) {
+	lines, err := c.AuthorizedKeys(ctx, user)
+	if err != nil {
 		return nil, err
 	}
 	var tags []string
 	seen := map[string]bool{}
-	for _, line := range strings.Split(r.out, "\n") {
-		tag := strings.TrimSpace(line)
-		if tag == "" || seen[tag] || ValidateTag(tag) != nil {
+	for _, l := range lines {
+		if l.Tag == "" || l.Key == "" || seen[l.Tag] {
 			continue
 		}
-		seen[tag] = true
-		tags = append(tags, tag)
+		seen[l.Tag] = true
+		tags = append(tags, l.Tag)
 	}
 	return tags, nil
 }
 
 // RemoveAuthorizedKeys removes from user's authorized_keys the lines the
-// console added (last field a kmsconsole tag) whose tag satisfies match. No
-// other line is ever touched. The file is rewritten as the user via a
-// temporary file in ~/.ssh and mv.
+// console added (comment a kmsconsole tag) whose tag satisfies match.
 func (c *Client) RemoveAuthorizedKeys(ctx context.Context, user string, match func(tag string) bool) (removed int, err error) {
 	if match == nil {
 		return 0, errors.New("ecs: RemoveAuthorizedKeys: nil match")
 	}
-	tags, err := c.ManagedKeyTags(ctx, user)
+	return c.RemoveAuthorizedKeyLines(ctx, user, func(l AuthorizedKeyLine) bool {
+		return l.Tag != "" && l.Key != "" && match(l.Tag)
+	})
+}
+
+// RemoveAuthorizedKeyLines removes from user's authorized_keys every line
+// for which match is true, and reports how many went. The file is read and
+// the choice made here; the host then drops exactly those lines (matched
+// byte for byte, so a line added meanwhile is never touched), rewriting the
+// file as the user via a temporary file in ~/.ssh and mv.
+func (c *Client) RemoveAuthorizedKeyLines(ctx context.Context, user string, match func(AuthorizedKeyLine) bool) (removed int, err error) {
+	if match == nil {
+		return 0, errors.New("ecs: RemoveAuthorizedKeyLines: nil match")
+	}
+	lines, err := c.AuthorizedKeys(ctx, user)
 	if err != nil {
 		return 0, err
 	}
-	var sel []string
-	for _, t := range tags {
-		if ValidateTag(t) == nil && match(t) {
-			sel = append(sel, t)
+	var del strings.Builder
+	for _, l := range lines {
+		if l.Key != "" && match(l) {
+			del.WriteString(l.Raw + "\n")
 		}
 	}
-	if len(sel) == 0 {
+	if del.Len() == 0 {
 		return 0, nil
 	}
-	cond := managedLine + ` && ($3 in del)`
-	begin := `BEGIN { n = split(tags, a, " "); for (i = 1; i <= n; i++) del[a[i]] = 1 }`
-	tq := shellQuote(strings.Join(sel, " "))
-	script := userPrefix + `[ -f "$f" ] || { echo 0; exit 0; }; ` +
-		`n=$(awk -v tags=` + tq + ` '` + begin + ` ` + cond + ` { c++ } END { print c+0 }' "$f") || exit 1; ` +
-		`if [ "$n" -gt 0 ]; then tmp=$(mktemp "$d/.authorized_keys.XXXXXX") || exit 1; ` +
-		`awk -v tags=` + tq + ` '` + begin + ` !(` + cond + `)' "$f" > "$tmp" && chmod 600 "$tmp" && mv -f "$tmp" "$f" || { rm -f "$tmp"; exit 1; }; fi; ` +
+	// awk reads the lines to drop from stdin ("-") first, then the file.
+	script := userPrefix + `[ -f "$f" ] || { cat >/dev/null; echo 0; exit 0; }; ` +
+		`tmp=$(mktemp "$d/.authorized_keys.XXXXXX") || exit 1; ` +
+		`n=$(awk -v out="$tmp" 'NR==FNR { del[$0] = 1; next } ($0 in del) { c++; next } { print > out } END { close(out); print c+0 }' - "$f") || { rm -f "$tmp"; exit 1; }; ` +
+		`if [ "$n" -gt 0 ]; then chmod 600 "$tmp" && mv -f "$tmp" "$f" || { rm -f "$tmp"; exit 1; }; else rm -f "$tmp"; fi; ` +
 		`echo "$n"`
-	r, err := c.run(ctx, c.asUser(user, script), nil)
+	r, err := c.run(ctx, c.asUser(user, script), []byte(del.String()))
 	if err != nil {
 		return 0, err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -14,88 +13,41 @@ import (
 	"kmsconsole/model"
 )
 
-// ecsBackend keeps one management connection per instance open, so a
-// rotation in a long-running process (console, serve) costs one login (the
-// verification) instead of two.
+// ecsBackend shares management connections among every rotation in the
+// process (ecs.Pool): a rotation in a long-running process (console, serve,
+// a fleet run) costs one login (the verification) instead of two, and many
+// rotations on one host multiplex their sessions over one connection.
 type ecsBackend struct {
-	mu      sync.Mutex
-	clients map[string]*cachedClient
+	pool *ecs.Pool
 }
 
-type cachedClient struct {
-	target ecs.Target
-	client *ecs.Client
-}
-
-func newECSBackend() *ecsBackend { return &ecsBackend{clients: map[string]*cachedClient{}} }
+func newECSBackend() *ecsBackend { return &ecsBackend{pool: ecs.NewPool()} }
 
 func targetOf(inst *db.InstanceRow) ecs.Target {
 	return ecs.Target{Host: inst.Host, Port: inst.Port, HostKey: inst.HostKey, AdminUser: inst.AdminUser, AdminKey: inst.AdminKey}
 }
 
-func sameTarget(a, b ecs.Target) bool {
-	return a.Host == b.Host && a.Port == b.Port && a.HostKey == b.HostKey && a.AdminUser == b.AdminUser && string(a.AdminKey) == string(b.AdminKey)
-}
-
-// client returns an open management connection to the instance.
-func (b *ecsBackend) client(ctx context.Context, inst *db.InstanceRow) (*ecs.Client, error) {
-	t := targetOf(inst)
-	b.mu.Lock()
-	c, ok := b.clients[inst.InstanceId]
-	b.mu.Unlock()
-	if ok && sameTarget(c.target, t) && c.client.Alive(ctx) {
-		return c.client, nil
-	}
-	fresh, err := ecs.Dial(ctx, t)
-	if err != nil {
-		return nil, err
-	}
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if old, ok := b.clients[inst.InstanceId]; ok {
-		old.client.Close()
-	}
-	b.clients[inst.InstanceId] = &cachedClient{target: t, client: fresh}
-	return fresh, nil
-}
-
-// forget drops a connection that failed, so the next call dials afresh.
-func (b *ecsBackend) forget(instanceId string, c *ecs.Client) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if cc, ok := b.clients[instanceId]; ok && cc.client == c {
-		cc.client.Close()
-		delete(b.clients, instanceId)
-	}
-}
-
-// Close closes every cached connection.
-func (b *ecsBackend) Close() {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for id, c := range b.clients {
-		c.client.Close()
-		delete(b.clients, id)
-	}
-}
-
-// withClient runs fn on the instance's management connection, redialling
-// once if a cached connection turned out to be dead.
+// withClient runs fn on a management connection to the instance. fn must be
+// idempotent: when nothing reached the host (ecs.ErrNotApplied, e.g. a
+// cached connection had died) it runs once more on a fresh connection.
 func (b *ecsBackend) withClient(ctx context.Context, inst *db.InstanceRow, fn func(*ecs.Client) error) error {
-	for attempt := 0; ; attempt++ {
-		c, err := b.client(ctx, inst)
-		if err != nil {
-			return err
-		}
-		err = fn(c)
-		if err == nil || attempt > 0 || !isConnectionError(err) {
-			if err != nil && isConnectionError(err) {
-				b.forget(inst.InstanceId, c)
-			}
-			return err
-		}
-		b.forget(inst.InstanceId, c)
-	}
+	return b.pool.Do(ctx, inst.InstanceId, targetOf(inst), fn)
+}
+
+// warm opens a connection to the instance if none is open.
+func (b *ecsBackend) warm(ctx context.Context, inst *db.InstanceRow) error {
+	return b.pool.Warm(ctx, inst.InstanceId, targetOf(inst))
+}
+
+// forget drops the connections to an instance that was removed.
+func (b *ecsBackend) forget(instanceId string) { b.pool.Forget(instanceId) }
+
+// Close closes every connection.
+func (b *ecsBackend) Close() { b.pool.Close() }
+
+func isHostKeyMismatch(err error) bool {
+	var mm *ecs.HostKeyMismatchError
+	return errors.As(err, &mm)
 }
 
 // isConnectionError tells a dead connection from a refusal by the host.

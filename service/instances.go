@@ -248,6 +248,7 @@ func (s *Service) RemoveInstance(ctx context.Context, id string) (err error) {
 		if n > 0 {
 			return model.Errorf(model.CodeResourceInUse, "The instance %s is managed by %d secret(s); delete them first", id, n)
 		}
+		s.ecs.forget(id)
 		if err := tx.DeleteInstance(id); err != nil {
 			return err
 		}

@@ -329,10 +329,7 @@ func (s *Service) RotateSecret(ctx context.Context, req RotateSecretRequest) (re
 	}
 	// Dial the management connection while the pending version commits.
 	dialed := make(chan error, 1)
-	go func() {
-		_, err := s.ecs.client(ctx, t.inst)
-		dialed <- err
-	}()
+	go func() { dialed <- s.ecs.warm(ctx, t.inst) }()
 	err = s.store.Write(ctx, func(tx *db.Tx) error {
 		n, err := tx.CountRotationsSince(t.secret.Name, s.opts.Now().Add(-time.Hour))
 		if err != nil {
@@ -376,7 +373,11 @@ func (s *Service) RotateSecret(ctx context.Context, req RotateSecretRequest) (re
 		return nil, err
 	}
 	if t.cfg.SecretSubType == model.SubTypeSSHKey {
-		s.removeOldKeys(ctx, t, req.VersionId)
+		removed, err := s.revokeOldKeys(ctx, t, t.current, cred, req.VersionId)
+		resp.RemovedKeyLines = &removed
+		if err != nil {
+			resp.Warning = err.Error()
+		}
 	}
 	return resp, nil
 }
@@ -397,27 +398,24 @@ func (s *Service) applyAndVerify(ctx context.Context, t *rotationTarget, cred mo
 	ctx, cancel := contextWithTimeout(ctx)
 	defer cancel()
 	progress(StepSet)
-	// Anything that fails before the change command runs left the host as
-	// it was; anything later may have changed it (a connection lost during
-	// chpasswd, say), and is rolled back to be sure.
-	c, err := s.ecs.client(ctx, t.inst)
-	if err != nil {
-		return StepSet, false, err
-	}
 	// The verification login connects while the host is being changed;
 	// it authenticates once the change is done.
 	pending := startVerify(ctx, t.inst, t.cfg.SecretSubType, cred.UserName)
-	if t.cfg.SecretSubType == model.SubTypeSSHKey {
-		err = c.AddAuthorizedKey(ctx, cred.UserName, cred.PublicKey, ecs.KeyTag(t.secret.Name, vid))
-	} else {
-		err = c.SetPassword(ctx, cred.UserName, cred.Password)
-	}
+	err = s.ecs.withClient(ctx, t.inst, func(c *ecs.Client) error {
+		if t.cfg.SecretSubType == model.SubTypeSSHKey {
+			return c.AddAuthorizedKey(ctx, cred.UserName, cred.PublicKey, ecs.KeyTag(t.secret.Name, vid))
+		}
+		return c.SetPassword(ctx, cred.UserName, cred.Password)
+	})
 	if err != nil {
 		pending.Abort()
-		if isConnectionError(err) {
-			s.ecs.forget(t.inst.InstanceId, c)
-		}
-		return StepSet, !errors.Is(err, ecs.ErrSudo) && !errors.Is(err, ecs.ErrNoSuchUser), err
+		// What failed before the change reached the host (no connection,
+		// no session, sudo refused, no such user) left it as it was;
+		// anything later may have changed it (a connection lost during
+		// chpasswd, say), and is rolled back to be sure.
+		applied := !errors.Is(err, ecs.ErrNotApplied) && !errors.Is(err, ecs.ErrSudo) && !errors.Is(err, ecs.ErrNoSuchUser) &&
+			!errors.Is(err, ecs.ErrAdminAuth) && !isHostKeyMismatch(err)
+		return StepSet, applied, err
 	}
 	stepDone(StepSet)
 	progress(StepTest)
@@ -478,21 +476,41 @@ func (s *Service) promote(ctx context.Context, name, vid string, a *audit) error
 	})
 }
 
-// removeOldKeys removes every key line this console added for the secret
-// except the current version's. A failure leaves the old key working, and
-// the store still holds it as ACSPrevious, so it is recorded, not fatal.
-func (s *Service) removeOldKeys(ctx context.Context, t *rotationTarget, keep string) {
+// revokeOldKeys kills the secret's previous key pair on the host (SPEC §3,
+// finish): it removes every authorized_keys line holding the previous
+// ACSCurrent public key, whoever added it (the initial key included), and
+// every older line this console added for the secret. A line holding the
+// new key, or any key that is not the secret's, is never touched. A failure
+// leaves the old key working while the store still holds it as ACSPrevious:
+// it is audited and reported, not fatal.
+func (s *Service) revokeOldKeys(ctx context.Context, t *rotationTarget, prev, next model.ECSData, keep string) (int, error) {
 	prefix := ecs.KeyTag(t.secret.Name, "")
 	keepTag := ecs.KeyTag(t.secret.Name, keep)
-	err := s.ecs.withClient(ctx, t.inst, func(c *ecs.Client) error {
-		_, err := c.RemoveAuthorizedKeys(ctx, t.current.UserName, func(tag string) bool {
-			return strings.HasPrefix(tag, prefix) && tag != keepTag
+	newKey, err := ecs.NormalizePublicKey(next.PublicKey)
+	if err != nil {
+		return 0, fmt.Errorf("the new public key: %w", err)
+	}
+	prevKey, _ := ecs.NormalizePublicKey(prev.PublicKey) // "" when unparsable: then only tagged lines go
+	var removed int
+	err = s.ecs.withClient(ctx, t.inst, func(c *ecs.Client) error {
+		var err error
+		removed, err = c.RemoveAuthorizedKeyLines(ctx, next.UserName, func(l ecs.AuthorizedKeyLine) bool {
+			switch {
+			case l.Key == newKey:
+				return false
+			case prevKey != "" && l.Key == prevKey:
+				return true
+			}
+			return strings.HasPrefix(l.Tag, prefix) && l.Tag != keepTag
 		})
 		return err
 	})
 	if err != nil {
-		s.auditEvent(ctx, "RemoveOldKey", t.secret.Name, keep, "Failure", model.CodeRotationFailed, describeECSError("remove old key", t.inst, err))
+		reason := describeECSError("revoke old key", t.inst, err) + "; the previous key still logs in: rotate again, or remove its line by hand"
+		s.auditEvent(ctx, "RevokeOldKey", t.secret.Name, keep, "Failure", model.CodeRotationFailed, reason)
+		return 0, errors.New(reason)
 	}
+	return removed, nil
 }
 
 func (s *Service) auditEvent(ctx context.Context, action, target, vid, result, code, msg string) {
@@ -592,10 +610,13 @@ func (s *Service) resolveLocked(ctx context.Context, name string) error {
 		if err := s.promote(ctx, name, t.pendId, nil); err != nil {
 			return err
 		}
+		msg := "the host accepts the pending version: promoted to ACSCurrent"
 		if t.cfg.SecretSubType == model.SubTypeSSHKey {
-			s.removeOldKeys(ctx, t, t.pendId)
+			if n, err := s.revokeOldKeys(ctx, t, t.current, *t.pending, t.pendId); err == nil {
+				msg += fmt.Sprintf("; %d old key line(s) removed", n)
+			}
 		}
-		s.auditEvent(ctx, "ResolvePendingRotation", name, t.pendId, "Success", "", "the host accepts the pending version: promoted to ACSCurrent")
+		s.auditEvent(ctx, "ResolvePendingRotation", name, t.pendId, "Success", "", msg)
 		return nil
 	case errors.Is(verr, ecs.ErrAuthFailed):
 		if t.cfg.SecretSubType == model.SubTypeSSHKey {

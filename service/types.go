@@ -207,6 +207,10 @@ type RotateSecretResponse struct {
 	Arn        string
 	SecretName string
 	VersionId  string
+	// RemovedKeyLines (key pairs only) counts the authorized_keys lines
+	// of the previous key that the rotation removed.
+	RemovedKeyLines *int   `json:",omitempty"`
+	Warning         string `json:",omitempty"`
 }
 
 type DeleteSecretRequest struct {
