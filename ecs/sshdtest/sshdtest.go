@@ -481,6 +481,43 @@ func CreateUser(t testing.TB, prefix, password string) string {
 	return name
 }
 
+// CreateUsers adds n local users at once, as CreateUser does one: useradd
+// per user, then a single chpasswd for all the passwords (per-user setup
+// is what makes big fleet tests slow). passwords[i] is user i's password;
+// an empty string leaves that account locked (key logins only). Users are
+// removed at cleanup.
+func CreateUsers(t testing.TB, prefix string, passwords []string) []string {
+	t.Helper()
+	Require(t)
+	prefix = prefixRe.ReplaceAllString(strings.ToLower(prefix), "")
+	if len(prefix) > 16 {
+		prefix = prefix[:16]
+	}
+	names := make([]string, len(passwords))
+	var lines strings.Builder
+	for i, pw := range passwords {
+		names[i] = "kt" + prefix + randHex(6)
+		if err := runTool("", "useradd", "-m", "-s", "/bin/bash", names[i]); err != nil {
+			t.Fatalf("sshdtest: %v", err)
+		}
+		name := names[i]
+		t.Cleanup(func() { deleteUser(t, name) })
+		if pw == "" {
+			continue
+		}
+		if strings.ContainsAny(pw, "\n\r") {
+			t.Fatalf("sshdtest: password contains a newline")
+		}
+		lines.WriteString(name + ":" + pw + "\n")
+	}
+	if lines.Len() > 0 {
+		if err := runTool(lines.String(), "chpasswd"); err != nil {
+			t.Fatalf("sshdtest: %v", err)
+		}
+	}
+	return names
+}
+
 func deleteUser(t testing.TB, name string) {
 	_ = os.Remove(filepath.Join(SudoersDir, name))
 	err := runTool("", "userdel", "-r", "-f", name)
