@@ -354,7 +354,8 @@ type AuthorizedKeyLine struct {
 	// Key is the line's public key as "<type> <base64>", options and
 	// comment stripped; empty for comments, blank and unparsable lines.
 	Key string
-	// Tag is the comment when it is a kmsconsole tag (KeyTag), else empty.
+	// Tag is the comment of a line the console added (exactly
+	// "<type> <base64> <KeyTag>"), else empty.
 	Tag string
 }
 
@@ -391,12 +392,14 @@ func parseAuthorizedKeyLine(raw string) AuthorizedKeyLine {
 	if trimmed == "" || strings.HasPrefix(trimmed, "#") {
 		return l
 	}
-	pk, comment, _, _, err := ssh.ParseAuthorizedKey([]byte(trimmed))
+	pk, comment, options, _, err := ssh.ParseAuthorizedKey([]byte(trimmed))
 	if err != nil {
 		return l
 	}
 	l.Key = keyLine(pk)
-	if ValidateTag(comment) == nil {
+	// A line the console added is exactly "<type> <base64> <tag>": a
+	// look-alike with options was written by someone else.
+	if len(options) == 0 && ValidateTag(comment) == nil && strings.Join(strings.Fields(trimmed), " ") == l.Key+" "+comment {
 		l.Tag = comment
 	}
 	return l

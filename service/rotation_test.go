@@ -178,42 +178,93 @@ func TestRotatePassword(t *testing.T) {
 	f.noLeak([]string{cur.Password, old.Password})
 }
 
+// A key-pair rotation kills the previous key: every line holding it goes,
+// the operator's initial key included, whoever added it; lines holding any
+// other key stay, through every rotation.
 func TestRotateKeyPair(t *testing.T) {
 	f := newECSFixture(t, model.SubTypeSSHKey)
 	_, initial := f.at(model.StageCurrent)
 	ctx := context.Background()
-	if _, err := f.svc.RotateSecret(ctx, RotateSecretRequest{SecretName: f.secret}); err != nil {
-		t.Fatalf("first rotation: %v", err)
-	}
-	_, first := f.at(model.StageCurrent)
-	f.mustLogin("the first rotated key", first)
-	if _, err := f.svc.RotateSecret(ctx, RotateSecretRequest{SecretName: f.secret}); err != nil {
-		t.Fatalf("second rotation: %v", err)
-	}
-	_, second := f.at(model.StageCurrent)
-	f.mustLogin("the second rotated key", second)
-	f.mustBeRefused("the key of the first rotation (a line the console added)", first)
-	// The operator's own line was not added by the console: it stays.
-	f.mustLogin("the operator-installed initial key", initial)
-	// The admin's management login is untouched.
-	c, err := ecs.Dial(ctx, ecs.Target{Host: f.srv.Host, Port: f.srv.Port, HostKey: f.srv.HostKey, AdminUser: f.admin, AdminKey: f.adminKey})
-	if err != nil {
-		t.Fatalf("admin key broken: %v", err)
-	}
-	tags, err := c.ManagedKeyTags(ctx, f.user)
-	c.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(tags) != 1 {
-		t.Fatalf("managed lines %v, want exactly the current one", tags)
+	unrelatedPub, unrelatedPriv := sshdtest.GenerateKey(t, "ed25519")
+	unrelated := unrelatedPub + " someone@laptop"
+	sshdtest.WriteAuthorizedKeys(t, f.user,
+		initial.PublicKey+" operator-installed",
+		unrelated,
+		`from="127.0.0.1",no-pty `+initial.PublicKey+" same key, with options",
+	)
+	unrelatedData := model.ECSData{UserName: f.user, PrivateKey: string(unrelatedPriv)}
+
+	prev := initial
+	wantRemoved := 2 // the initial key's two lines
+	for round := 1; round <= 3; round++ {
+		resp, err := f.svc.RotateSecret(ctx, RotateSecretRequest{SecretName: f.secret})
+		if err != nil {
+			t.Fatalf("rotation %d: %v", round, err)
+		}
+		if resp.RemovedKeyLines == nil || *resp.RemovedKeyLines != wantRemoved || resp.Warning != "" {
+			t.Fatalf("rotation %d: RemovedKeyLines %v (want %d), warning %q", round, resp.RemovedKeyLines, wantRemoved, resp.Warning)
+		}
+		wantRemoved = 1
+		_, cur := f.at(model.StageCurrent)
+		f.mustLogin(fmt.Sprintf("the key of rotation %d", round), cur)
+		f.mustBeRefused(fmt.Sprintf("the previous key after rotation %d", round), prev)
+		f.mustBeRefused(fmt.Sprintf("the initial key after rotation %d", round), initial)
+		f.mustLogin(fmt.Sprintf("the unrelated key after rotation %d", round), unrelatedData)
+		lines := strings.Split(strings.TrimSpace(authorizedKeys(t, f.user)), "\n")
+		if len(lines) != 2 || lines[0] != unrelated || !strings.HasSuffix(lines[1], ecs.KeyTag(f.secret, resp.VersionId)) {
+			t.Fatalf("after rotation %d authorized_keys is:\n%s", round, strings.Join(lines, "\n"))
+		}
+		prev = cur
 	}
 	home := "/home/" + f.user
 	fi, err := os.Stat(home + "/.ssh/authorized_keys")
 	if err != nil || fi.Mode().Perm() != 0o600 || fi.Sys().(*syscall.Stat_t).Uid == 0 {
 		t.Fatalf("authorized_keys mode/owner wrong: %v %v", fi.Mode(), err)
 	}
-	f.noLeak([]string{first.PrivateKey[40:120], second.PrivateKey[40:120]})
+	f.noLeak([]string{prev.PrivateKey[40:120], initial.PrivateKey[40:120]})
+}
+
+// Two secrets on two users of one host: rotating one never touches the
+// other's lines, even when the other user's file holds the same key.
+func TestKeyRotationsOfTwoUsersStayApart(t *testing.T) {
+	f := newECSFixture(t, model.SubTypeSSHKey)
+	ctx := context.Background()
+	_, initial := f.at(model.StageCurrent)
+	// A second user of the same host, whose file also holds the first
+	// secret's initial key (an operator's key, installed everywhere).
+	user2 := sshdtest.CreateUser(t, "key2", "")
+	pub2, priv2, err := model.NewRSAKeyPair()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sshdtest.WriteAuthorizedKeys(t, user2, pub2+" initial-2", initial.PublicKey+" operator-everywhere")
+	secret2 := "acs/ecs/web1/" + user2
+	cfg := model.ECSConfig{SecretSubType: model.SubTypeSSHKey, InstanceId: "i-web1", RegionId: DefaultRegion}
+	if _, err := f.svc.CreateSecret(ctx, CreateSecretRequest{SecretName: secret2, SecretType: "ECS", ExtendedConfig: cfg.JSON(),
+		SecretData: model.ECSData{UserName: user2, PublicKey: pub2, PrivateKey: priv2}.JSON(), VersionId: "v0"}); err != nil {
+		t.Fatal(err)
+	}
+	before2 := authorizedKeys(t, user2)
+	for i := 0; i < 2; i++ {
+		if _, err := f.svc.RotateSecret(ctx, RotateSecretRequest{SecretName: f.secret}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := authorizedKeys(t, user2); got != before2 {
+		t.Fatalf("rotating %s changed %s's authorized_keys:\n%s\n->\n%s", f.secret, user2, before2, got)
+	}
+	f.mustLogin("the first secret's initial key as the second user", model.ECSData{UserName: user2, PrivateKey: initial.PrivateKey})
+	if _, err := f.svc.RotateSecret(ctx, RotateSecretRequest{SecretName: secret2}); err != nil {
+		t.Fatal(err)
+	}
+	lines1 := strings.Split(strings.TrimSpace(authorizedKeys(t, f.user)), "\n")
+	if len(lines1) != 1 || !strings.Contains(lines1[0], ecs.KeyTag(f.secret, "")) {
+		t.Fatalf("rotating %s changed %s's authorized_keys: %q", secret2, f.user, lines1)
+	}
+	lines2 := strings.Split(strings.TrimSpace(authorizedKeys(t, user2)), "\n")
+	if len(lines2) != 2 || lines2[0] != initial.PublicKey+" operator-everywhere" || !strings.Contains(lines2[1], ecs.KeyTag(secret2, "")) {
+		t.Fatalf("%s's authorized_keys after its rotation: %q", user2, lines2)
+	}
 }
 
 func TestRotateCustomValueAndRepeatVersionId(t *testing.T) {
@@ -257,7 +308,7 @@ func TestRotationFaults(t *testing.T) {
 			sshdtest.WriteAuthorizedKeys(f.t, f.admin, pub)
 			// An open management connection outlives a key change (as
 			// an ssh ControlMaster would); a new process dials afresh.
-			f.svc.ecs.Close()
+			f.svc.ecs.forget("i-web1")
 		}, nil, "management login"},
 		{"sudo revoked", func(f *ecsFixture) { sshdtest.RevokeSudo(f.t, f.admin) }, nil, "sudo"},
 		{"host key changed", func(f *ecsFixture) { f.srv.RotateHostKey(f.t) }, nil, "host key"},
