@@ -88,4 +88,8 @@ CREATE TABLE leases (
 	// AutomaticRotation, which shows Invalid while rotations fail.
 	`ALTER TABLE secrets ADD COLUMN auto_wanted INTEGER NOT NULL DEFAULT 0;
 UPDATE secrets SET auto_wanted = 1 WHERE automatic_rotation = 'Enabled';`,
+	// 3: reads are audited too: the stage a value was read at, and how
+	// (a console reveal or copy, a no-op retry).
+	`ALTER TABLE audit ADD COLUMN stage TEXT NOT NULL DEFAULT '';
+ALTER TABLE audit ADD COLUMN detail TEXT NOT NULL DEFAULT '';`,
 }

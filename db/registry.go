@@ -140,8 +140,8 @@ func (t *Tx) DeleteOperator(name string) (bool, error) {
 
 // Audit appends an event.
 func (t *Tx) Audit(e model.AuditEvent) error {
-	_, err := t.exec("INSERT INTO audit (time, operator, action, target, version_id, result, error_code, error, request_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		unix(e.Time), e.Operator, e.Action, e.Target, e.VersionId, e.Result, e.ErrorCode, e.Error, e.RequestId)
+	_, err := t.exec("INSERT INTO audit (time, operator, action, target, version_id, stage, result, error_code, error, request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		unix(e.Time), e.Operator, e.Action, e.Target, e.VersionId, e.Stage, e.Result, e.ErrorCode, e.Error, e.RequestId, e.Detail)
 	if err != nil {
 		return fmt.Errorf("write audit event: %w", err)
 	}
@@ -151,10 +151,10 @@ func (t *Tx) Audit(e model.AuditEvent) error {
 // AuditEvents returns the latest events (newest first) whose fields contain
 // filter (case-insensitive; "" = all).
 func (t *Tx) AuditEvents(limit int, filter string) ([]model.AuditEvent, error) {
-	q := "SELECT time, operator, action, target, version_id, result, error_code, error, request_id FROM audit"
+	q := "SELECT time, operator, action, target, version_id, stage, result, error_code, error, request_id, detail FROM audit"
 	var args []any
 	if filter != "" {
-		q += " WHERE instr(lower(operator || ' ' || action || ' ' || target || ' ' || result || ' ' || error_code || ' ' || error), ?) > 0"
+		q += " WHERE instr(lower(operator || ' ' || action || ' ' || target || ' ' || stage || ' ' || result || ' ' || error_code || ' ' || error || ' ' || detail), ?) > 0"
 		args = append(args, strings.ToLower(filter))
 	}
 	q += " ORDER BY id DESC"
@@ -170,7 +170,7 @@ func (t *Tx) AuditEvents(limit int, filter string) ([]model.AuditEvent, error) {
 	for rows.Next() {
 		var e model.AuditEvent
 		var ts int64
-		if err := rows.Scan(&ts, &e.Operator, &e.Action, &e.Target, &e.VersionId, &e.Result, &e.ErrorCode, &e.Error, &e.RequestId); err != nil {
+		if err := rows.Scan(&ts, &e.Operator, &e.Action, &e.Target, &e.VersionId, &e.Stage, &e.Result, &e.ErrorCode, &e.Error, &e.RequestId, &e.Detail); err != nil {
 			return nil, err
 		}
 		e.Time = fromUnix(ts)

@@ -96,8 +96,12 @@ type AuditEvent struct {
 	Action    string    `json:"Action"`
 	Target    string    `json:"Target"`
 	VersionId string    `json:"VersionId,omitempty"`
-	Result    string    `json:"Result"` // Success or Failure
+	Stage     string    `json:"VersionStage,omitempty"` // a value read at a stage
+	Result    string    `json:"Result"`                 // Success or Failure
 	ErrorCode string    `json:"ErrorCode,omitempty"`
 	Error     string    `json:"Error,omitempty"`
 	RequestId string    `json:"RequestId"`
+	// Detail says how, where it matters: "console reveal", "console
+	// copy", "no-op: the version exists". Never a value.
+	Detail string `json:"Detail,omitempty"`
 }
