@@ -54,6 +54,9 @@ type HostKeyUnconfirmedError struct {
 	Fingerprint string
 }
 
+// Unwrap lets errors.As find the API error (its code and HTTP status).
+func (e *HostKeyUnconfirmedError) Unwrap() error { return e.APIError }
+
 // FetchHostKey reads a host's key so an operator can compare fingerprints.
 func (s *Service) FetchHostKey(ctx context.Context, host string, port int) (key, fingerprint string, err error) {
 	key, err = ecs.FetchHostKey(ctx, host, port)
@@ -67,11 +70,14 @@ func (s *Service) FetchHostKey(ctx context.Context, host string, port int) (key,
 // AddInstance validates and pins a managed host and stores its admin key
 // encrypted. It logs in once with the admin key to prove it works.
 func (s *Service) AddInstance(ctx context.Context, req AddInstanceRequest) (view *InstanceView, err error) {
-	a := s.audit("AddInstance", req.InstanceId, newRequestId())
-	defer a.finish(&err)
-	if err := s.requireAdmin(ctx, "add instances"); err != nil {
-		return nil, err
-	}
+	_, err = s.handle(ctx, op{action: "AddInstance", target: req.InstanceId, perm: permAdmin, what: "add instances", audit: true}, func(r *request) error {
+		view, err = s.addInstance(ctx, r, req)
+		return err
+	})
+	return view, err
+}
+
+func (s *Service) addInstance(ctx context.Context, r *request, req AddInstanceRequest) (*InstanceView, error) {
 	if err := model.ValidateInstanceId(req.InstanceId); err != nil {
 		return nil, err
 	}
@@ -136,16 +142,13 @@ func (s *Service) AddInstance(ctx context.Context, req AddInstanceRequest) (view
 		return nil, model.InvalidParam("AdminKeyFile", "%s", describeECSError("management login", row, err))
 	}
 	c.Close()
-	err = s.store.Write(ctx, func(tx *db.Tx) error {
+	err = r.write(ctx, func(tx *db.Tx) error {
 		if existing, err := tx.Instance(req.InstanceId); err != nil {
 			return err
 		} else if existing != nil {
 			return model.Errorf(model.CodeResourceExist, "The instance %s already exists", req.InstanceId)
 		}
-		if err := tx.InsertInstance(row); err != nil {
-			return err
-		}
-		return a.success(tx, "")
+		return tx.InsertInstance(row)
 	})
 	if err != nil {
 		return nil, err
@@ -224,21 +227,23 @@ func (s *Service) CheckInstance(ctx context.Context, id string) error {
 }
 
 // RemoveInstance forgets an instance no secret manages.
-func (s *Service) RemoveInstance(ctx context.Context, id string) (err error) {
-	a := s.audit("RemoveInstance", id, newRequestId())
-	defer a.finish(&err)
-	if err := s.requireAdmin(ctx, "remove instances"); err != nil {
-		return err
-	}
+func (s *Service) RemoveInstance(ctx context.Context, id string) error {
+	_, err := s.handle(ctx, op{action: "RemoveInstance", target: id, perm: permAdmin, what: "remove instances", audit: true}, func(r *request) error {
+		return s.removeInstance(ctx, r, id)
+	})
+	return err
+}
+
+func (s *Service) removeInstance(ctx context.Context, r *request, id string) error {
 	if err := model.ValidateInstanceId(id); err != nil {
 		return err
 	}
-	return s.store.Write(ctx, func(tx *db.Tx) error {
-		r, err := tx.Instance(id)
+	return r.write(ctx, func(tx *db.Tx) error {
+		inst, err := tx.Instance(id)
 		if err != nil {
 			return err
 		}
-		if r == nil {
+		if inst == nil {
 			return model.NotFound("The instance %s does not exist", id)
 		}
 		n, err := tx.CountSecretsOfInstance(id)
@@ -252,17 +257,19 @@ func (s *Service) RemoveInstance(ctx context.Context, id string) (err error) {
 		if err := tx.DeleteInstance(id); err != nil {
 			return err
 		}
-		return a.success(tx, "")
+		return nil
 	})
 }
 
 // AddOperator registers an operator for serve mode.
-func (s *Service) AddOperator(ctx context.Context, name, publicKey, role string) (err error) {
-	a := s.audit("AddOperator", name, newRequestId())
-	defer a.finish(&err)
-	if err := s.requireAdmin(ctx, "add operators"); err != nil {
-		return err
-	}
+func (s *Service) AddOperator(ctx context.Context, name, publicKey, role string) error {
+	_, err := s.handle(ctx, op{action: "AddOperator", target: name, perm: permAdmin, what: "add operators", audit: true}, func(r *request) error {
+		return s.addOperator(ctx, r, name, publicKey, role)
+	})
+	return err
+}
+
+func (s *Service) addOperator(ctx context.Context, r *request, name, publicKey, role string) error {
 	if err := model.ValidateOperatorName(name); err != nil {
 		return err
 	}
@@ -274,7 +281,7 @@ func (s *Service) AddOperator(ctx context.Context, name, publicKey, role string)
 		return model.InvalidParam("Key", "not an OpenSSH public key line")
 	}
 	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk)))
-	return s.store.Write(ctx, func(tx *db.Tx) error {
+	return r.write(ctx, func(tx *db.Tx) error {
 		ops, err := tx.Operators()
 		if err != nil {
 			return err
@@ -290,7 +297,7 @@ func (s *Service) AddOperator(ctx context.Context, name, publicKey, role string)
 		if err := tx.InsertOperator(model.Operator{Name: name, PublicKey: line, Role: role, CreateTime: s.now()}); err != nil {
 			return err
 		}
-		return a.success(tx, "")
+		return nil
 	})
 }
 
@@ -323,19 +330,21 @@ func (s *Service) OperatorByKey(ctx context.Context, key ssh.PublicKey) (*model.
 // SetOperatorRole changes an operator's role. Their consoles open in serve
 // end within seconds (serve re-reads the registry), and every privileged
 // action checks the new role at once.
-func (s *Service) SetOperatorRole(ctx context.Context, name, role string) (err error) {
-	a := s.audit("SetOperatorRole", name, newRequestId())
-	defer a.finish(&err)
-	if err := s.requireAdmin(ctx, "change operator roles"); err != nil {
-		return err
-	}
+func (s *Service) SetOperatorRole(ctx context.Context, name, role string) error {
+	_, err := s.handle(ctx, op{action: "SetOperatorRole", target: name, perm: permAdmin, what: "change operator roles", audit: true}, func(r *request) error {
+		return s.setOperatorRole(ctx, r, name, role)
+	})
+	return err
+}
+
+func (s *Service) setOperatorRole(ctx context.Context, r *request, name, role string) error {
 	if err := model.ValidateOperatorName(name); err != nil {
 		return err
 	}
 	if err := model.ValidateRole(role); err != nil {
 		return err
 	}
-	return s.store.Write(ctx, func(tx *db.Tx) error {
+	return r.write(ctx, func(tx *db.Tx) error {
 		ok, err := tx.SetOperatorRole(name, role)
 		if err != nil {
 			return err
@@ -343,18 +352,20 @@ func (s *Service) SetOperatorRole(ctx context.Context, name, role string) (err e
 		if !ok {
 			return model.NotFound("The operator %s does not exist", name)
 		}
-		return a.success(tx, "")
+		return nil
 	})
 }
 
 // RemoveOperator deletes an operator.
-func (s *Service) RemoveOperator(ctx context.Context, name string) (err error) {
-	a := s.audit("RemoveOperator", name, newRequestId())
-	defer a.finish(&err)
-	if err := s.requireAdmin(ctx, "remove operators"); err != nil {
-		return err
-	}
-	return s.store.Write(ctx, func(tx *db.Tx) error {
+func (s *Service) RemoveOperator(ctx context.Context, name string) error {
+	_, err := s.handle(ctx, op{action: "RemoveOperator", target: name, perm: permAdmin, what: "remove operators", audit: true}, func(r *request) error {
+		return s.removeOperator(ctx, r, name)
+	})
+	return err
+}
+
+func (s *Service) removeOperator(ctx context.Context, r *request, name string) error {
+	return r.write(ctx, func(tx *db.Tx) error {
 		ok, err := tx.DeleteOperator(name)
 		if err != nil {
 			return err
@@ -362,6 +373,6 @@ func (s *Service) RemoveOperator(ctx context.Context, name string) (err error) {
 		if !ok {
 			return model.NotFound("The operator %s does not exist", name)
 		}
-		return a.success(tx, "")
+		return nil
 	})
 }

@@ -259,13 +259,18 @@ func newCredential(subType, user, custom string) (model.ECSData, error) {
 // RotateSecret rotates a managed ECS secret: create, set, test, finish
 // (SPEC §3). On failure the host keeps the old credential.
 func (s *Service) RotateSecret(ctx context.Context, req RotateSecretRequest) (resp *RotateSecretResponse, err error) {
-	rid := newRequestId()
-	a := s.audit("RotateSecret", req.SecretName, rid)
-	a.ev.VersionId = req.VersionId
-	defer a.finish(&err)
-	if err := s.requireAdmin(ctx, "rotate secrets"); err != nil {
+	o := op{action: "RotateSecret", target: req.SecretName, versionId: req.VersionId, perm: permAdmin, what: "rotate secrets", audit: true}
+	_, err = s.handle(ctx, o, func(r *request) error {
+		resp, err = s.rotateSecret(ctx, r, req)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
+	return resp, nil
+}
+
+func (s *Service) rotateSecret(ctx context.Context, r *request, req RotateSecretRequest) (*RotateSecretResponse, error) {
 	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
 		return nil, err
 	}
@@ -281,15 +286,16 @@ func (s *Service) RotateSecret(ctx context.Context, req RotateSecretRequest) (re
 	if err != nil {
 		return nil, err
 	}
-	resp = &RotateSecretResponse{RequestId: rid, Arn: s.arn(req.SecretName), SecretName: req.SecretName, VersionId: req.VersionId}
+	resp := &RotateSecretResponse{RequestId: r.ID, Arn: s.arn(req.SecretName), SecretName: req.SecretName, VersionId: req.VersionId}
 	if req.VersionId != "" && s.versionExists(ctx, t.secret, req.VersionId) {
-		a.wrote = true // an idempotent retry: nothing happened, nothing to record
+		// An idempotent retry: nothing happens, and the record says so.
+		r.note("no-op: the version exists")
 		return resp, nil
 	}
 	if req.VersionId == "" {
 		req.VersionId = uuid.NewString()
 		resp.VersionId = req.VersionId
-		a.ev.VersionId = req.VersionId
+		r.ev.VersionId = req.VersionId
 	}
 	if err := s.beginRotation(); err != nil {
 		return nil, err
@@ -363,13 +369,12 @@ func (s *Service) RotateSecret(ctx context.Context, req RotateSecretRequest) (re
 	step, applied, err := s.applyAndVerify(ctx, t, cred, req.VersionId, progress)
 	if err != nil {
 		reason := s.failRotation(ctx, t, cred, req.VersionId, step, describeECSError(step, t.inst, err), applied)
-		a.ev.VersionId = req.VersionId
 		return nil, model.Errorf(model.CodeRotationFailed, "Rotation of %s failed at %s", t.secret.Name, reason)
 	}
 
 	// 4. finish
 	progress(StepFinish)
-	if err := s.promote(ctx, t.secret.Name, req.VersionId, a); err != nil {
+	if err := s.promote(ctx, t.secret.Name, req.VersionId, r); err != nil {
 		return nil, err
 	}
 	if t.cfg.SecretSubType == model.SubTypeSSHKey {
@@ -434,7 +439,7 @@ func (s *Service) applyAndVerify(ctx context.Context, t *rotationTarget, cred mo
 
 // promote makes the pending version current: ACSPrevious moves onto the old
 // current version, the pending label goes, failures are cleared.
-func (s *Service) promote(ctx context.Context, name, vid string, a *audit) error {
+func (s *Service) promote(ctx context.Context, name, vid string, r *request) error {
 	return s.store.Write(ctx, func(tx *db.Tx) error {
 		sec, err := tx.SecretByName(name)
 		if err != nil {
@@ -469,8 +474,9 @@ func (s *Service) promote(ctx context.Context, name, vid string, a *audit) error
 		if err := tx.UpdateSecret(sec); err != nil {
 			return err
 		}
-		if a != nil {
-			return a.success(tx, vid)
+		if r != nil {
+			r.ev.VersionId = vid
+			return r.success(tx)
 		}
 		return nil
 	})

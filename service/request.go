@@ -1,0 +1,150 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"kmsconsole/db"
+	"kmsconsole/model"
+)
+
+// The request path. Every action of the service — a mutation, a read of a
+// value, a refused attempt — goes through Service.handle, the way Vault's
+// core handles every request in one place:
+//
+//  1. a request id;
+//  2. the actor re-checked against the operator registry (a removed or
+//     demoted operator's open session loses its rights at once);
+//  3. the permission the action needs;
+//  4. the action's own validation and transaction (fn);
+//  5. the audit record: written inside the action's write transaction when
+//     it succeeds (the change and its record land together), in a
+//     transaction of its own when it fails or only read.
+//
+// A request that cannot be audited does not happen: a failed audit write
+// fails the request, and a value read is handed out only once its read is
+// on record.
+
+// permission is what an action needs of the actor.
+type permission int
+
+const (
+	// permList: metadata (names, stages, dates); any role.
+	permList permission = iota
+	// permAdmin: values and every change; the admin role.
+	permAdmin
+)
+
+// op describes one action for the request path.
+type op struct {
+	action string // the API action, as recorded ("GetSecretValue")
+	target string // secret name, instance id or operator name
+	// versionId and stage, when known before the action runs.
+	versionId, stage string
+	perm             permission
+	// what the actor is refused ("read secret values").
+	what string
+	// audit: record this action. Metadata reads are not recorded; every
+	// value read and every change is.
+	audit bool
+	// detail is recorded with the event (e.g. "console reveal").
+	detail string
+}
+
+// request is one action in flight.
+type request struct {
+	s  *Service
+	ID string
+	ev model.AuditEvent
+	op op
+	// wrote: the success record is in (written with the change).
+	wrote bool
+}
+
+// handle runs fn as action o on the request path and returns its request id.
+func (s *Service) handle(ctx context.Context, o op, fn func(r *request) error) (rid string, err error) {
+	r := &request{s: s, ID: newRequestId(), op: o}
+	r.ev = model.AuditEvent{Operator: s.Actor().Name, Action: o.action, Target: o.target, RequestId: r.ID,
+		VersionId: o.versionId, Stage: o.stage, Detail: o.detail}
+	defer func() {
+		if p := recover(); p != nil {
+			// Never let a panic (and what it may print) escape with a
+			// value in it: record and report a plain failure.
+			err = model.Errorf(model.CodeInternalFailure, "internal error in %s", o.action)
+			r.finish(ctx, &err)
+			return
+		}
+		r.finish(ctx, &err)
+	}()
+	if o.perm == permAdmin {
+		if err := s.requireAdmin(ctx, o.what); err != nil {
+			return r.ID, err
+		}
+	}
+	return r.ID, fn(r)
+}
+
+// write runs fn in a write transaction that also records the success.
+func (r *request) write(ctx context.Context, fn func(tx *db.Tx) error) error {
+	return r.s.store.Write(ctx, func(tx *db.Tx) error {
+		if err := fn(tx); err != nil {
+			return err
+		}
+		return r.success(tx)
+	})
+}
+
+// success records the action's success inside tx (its own transaction).
+func (r *request) success(tx *db.Tx) error {
+	if !r.op.audit {
+		return nil
+	}
+	ev := r.ev
+	ev.Time = r.s.now()
+	ev.Result = "Success"
+	if err := tx.Audit(ev); err != nil {
+		return fmt.Errorf("write the audit record: %w", err)
+	}
+	r.wrote = true
+	return nil
+}
+
+// note adds a remark to the record (e.g. "no-op: version exists").
+func (r *request) note(detail string) {
+	if r.ev.Detail != "" {
+		r.ev.Detail += "; "
+	}
+	r.ev.Detail += detail
+}
+
+// finish writes the record not yet written: the failure, or the success of
+// an action that did not write (a read). If that write fails, so does the
+// request.
+func (r *request) finish(ctx context.Context, errp *error) {
+	var ae *model.APIError
+	if *errp != nil {
+		ae = model.AsAPIError(*errp)
+		if !errors.As(*errp, new(*model.APIError)) {
+			// A plain error becomes an API error; one that carries an
+			// API error (with extra fields) stays as it is.
+			*errp = ae
+		}
+	}
+	if !r.op.audit || r.wrote {
+		return
+	}
+	ev := r.ev
+	ev.Time = r.s.now()
+	ev.Result = "Success"
+	if ae != nil {
+		ev.Result = "Failure"
+		ev.ErrorCode = ae.Code
+		ev.Error = ae.Message
+	}
+	werr := r.s.store.Write(context.WithoutCancel(ctx), func(tx *db.Tx) error { return tx.Audit(ev) })
+	if werr != nil && *errp == nil {
+		*errp = model.Errorf(model.CodeInternalFailure, "%s was not done: its audit record could not be written: %v", r.op.action, werr)
+	}
+	r.wrote = werr == nil
+}
