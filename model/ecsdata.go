@@ -11,6 +11,7 @@ import (
 	"io"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"golang.org/x/crypto/ssh"
 )
@@ -151,7 +152,9 @@ func ParseECSData(s, subType string) (ECSData, error) {
 	return d, nil
 }
 
-// ValidatePassword refuses passwords chpasswd cannot take.
+// ValidatePassword refuses passwords chpasswd cannot take. It applies to a
+// password already in use on a host (a secret's initial value); a password
+// kmsconsole is to set must also pass ValidateNewPassword.
 func ValidatePassword(p string) error {
 	if p == "" {
 		return InvalidParam("SecretData", "Password is empty")
@@ -159,12 +162,52 @@ func ValidatePassword(p string) error {
 	if len(p) > 256 {
 		return InvalidParam("SecretData", "Password is longer than 256 bytes")
 	}
+	if !utf8.ValidString(p) {
+		return InvalidParam("SecretData", "Password is not valid UTF-8")
+	}
 	for _, r := range p {
-		if r < 0x20 || r == 0x7f {
+		if isControl(r) {
 			return InvalidParam("SecretData", "Password contains a control character")
 		}
 	}
 	return nil
+}
+
+// Length limits of a password kmsconsole sets (as GetRandomPassword's).
+const (
+	MinNewPassword = 8
+	MaxNewPassword = 128
+)
+
+// ValidateNewPassword checks a custom password a rotation is to set:
+// 8–128 characters, none of them a control character.
+func ValidateNewPassword(p string) error {
+	if err := ValidatePassword(p); err != nil {
+		return err
+	}
+	if n := utf8.RuneCountInString(p); n < MinNewPassword || n > MaxNewPassword {
+		return InvalidParam("SecretData", "a custom password has %d–%d characters, this one has %d", MinNewPassword, MaxNewPassword, n)
+	}
+	return nil
+}
+
+// isControl reports C0 and C1 control characters and DEL.
+func isControl(r rune) bool { return r < 0x20 || r == 0x7f || (r >= 0x80 && r <= 0x9f) }
+
+// LooksLikeECSData reports whether a custom value is meant as the ECS JSON:
+// a JSON object with at least one of the ECS fields. Anything else — a
+// password that happens to start with "{" included — is a bare value.
+func LooksLikeECSData(s string) bool {
+	var m map[string]json.RawMessage
+	if json.Unmarshal([]byte(s), &m) != nil {
+		return false
+	}
+	for _, k := range []string{"UserName", "Password", "PublicKey", "PrivateKey"} {
+		if _, ok := m[k]; ok {
+			return true
+		}
+	}
+	return false
 }
 
 // ValidateKeyPair checks that the private key parses and matches the public key.

@@ -221,11 +221,13 @@ func (s *Service) loadRotationTarget(ctx context.Context, name string) (*rotatio
 
 // newCredential makes the value of the next version: the custom value when
 // given (a bare password or private key, or the full JSON), else a random
-// 32-character password or a new RSA-2048 key pair.
+// 32-character password or a new RSA-2048 key pair. A custom value is the
+// ECS JSON only when it is a JSON object with the ECS fields; anything else
+// is the password (or private key) itself, "{" first character included.
 func newCredential(subType, user, custom string) (model.ECSData, error) {
 	d := model.ECSData{UserName: user}
 	if custom != "" {
-		if strings.HasPrefix(strings.TrimSpace(custom), "{") {
+		if model.LooksLikeECSData(custom) {
 			parsed, err := model.ParseECSData(custom, subType)
 			if err != nil {
 				return d, err
@@ -233,11 +235,16 @@ func newCredential(subType, user, custom string) (model.ECSData, error) {
 			if parsed.UserName != user {
 				return d, model.InvalidParam("SecretData", "UserName must stay %s", user)
 			}
+			if subType == model.SubTypePassword {
+				if err := model.ValidateNewPassword(parsed.Password); err != nil {
+					return d, err
+				}
+			}
 			return parsed, nil
 		}
 		if subType == model.SubTypePassword {
 			d.Password = custom
-			return d, model.ValidatePassword(custom)
+			return d, model.ValidateNewPassword(custom)
 		}
 		pub, err := model.PublicKeyOf(custom)
 		if err != nil {

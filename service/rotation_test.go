@@ -520,3 +520,36 @@ func TestCrashRecovery(t *testing.T) {
 		})
 	}
 }
+
+// A custom password has 8–128 characters and no control character; a
+// value is the ECS JSON only when it is a JSON object with the ECS fields,
+// so a password starting with "{" is a password.
+func TestCustomPasswordRules(t *testing.T) {
+	f := newECSFixture(t, model.SubTypePassword)
+	ctx := context.Background()
+	_, old := f.at(model.StageCurrent)
+	before := versionsOf(t, f)
+	for _, bad := range []string{"x", "Short-1", "Abcdefgh\x1b]52;c;ZWNobw==\x07", strings.Repeat("A", 129)} {
+		_, err := f.svc.RotateSecret(ctx, RotateSecretRequest{SecretName: f.secret, SecretData: bad})
+		if !model.IsCode(err, model.CodeInvalidParameter) {
+			t.Fatalf("custom password of %d bytes: got %v, want InvalidParameter", len(bad), err)
+		}
+		if strings.Contains(err.Error(), bad) {
+			t.Fatal("the error quotes the value")
+		}
+	}
+	if got := versionsOf(t, f); got != before {
+		t.Fatalf("refused custom values changed the versions: %s -> %s", before, got)
+	}
+	f.mustLogin("the password after refused custom values", old)
+	brace := "{Brace-First-" + fmt.Sprint(time.Now().UnixNano()%100000)
+	if _, err := f.svc.RotateSecret(ctx, RotateSecretRequest{SecretName: f.secret, SecretData: brace}); err != nil {
+		t.Fatalf("a password starting with '{': %v", err)
+	}
+	_, cur := f.at(model.StageCurrent)
+	if cur.Password != brace {
+		t.Fatal("the brace password is not ACSCurrent")
+	}
+	f.mustLogin("the brace password", cur)
+	f.noLeak([]string{brace})
+}
