@@ -239,10 +239,24 @@ func ValidateSecretData(data, dataType string) error {
 
 // ValidateDescription bounds the description.
 func ValidateDescription(d string) error {
+	if !utf8.ValidString(d) {
+		return InvalidParam("Description", "not valid UTF-8")
+	}
 	if n := utf8.RuneCountInString(d); n > MaxDescription {
 		return InvalidParam("Description", "at most %d characters, got %d", MaxDescription, n)
 	}
+	for _, r := range d {
+		if isControl(r) || isBidiControl(r) {
+			return InvalidParam("Description", "control characters are not allowed, found %U", r)
+		}
+	}
 	return nil
+}
+
+// isBidiControl reports the Unicode bidirectional overrides and isolates,
+// which reorder what a terminal shows.
+func isBidiControl(r rune) bool {
+	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x200e || r == 0x200f || r == 0x061c
 }
 
 // ValidateRegionId accepts region ids such as cn-hangzhou.

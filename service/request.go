@@ -95,15 +95,25 @@ func (r *request) write(ctx context.Context, fn func(tx *db.Tx) error) error {
 	})
 }
 
+// record is the event as stored: every field that came from outside with
+// its control characters made visible, so that a hostile name refused
+// before validation cannot drive the terminal of whoever reads the log.
+func (r *request) record(result string) model.AuditEvent {
+	ev := r.ev
+	ev.Time = r.s.now()
+	ev.Result = result
+	for _, f := range []*string{&ev.Operator, &ev.Target, &ev.VersionId, &ev.Stage, &ev.ErrorCode, &ev.Error, &ev.Detail} {
+		*f = model.SafeText(*f)
+	}
+	return ev
+}
+
 // success records the action's success inside tx (its own transaction).
 func (r *request) success(tx *db.Tx) error {
 	if !r.op.audit {
 		return nil
 	}
-	ev := r.ev
-	ev.Time = r.s.now()
-	ev.Result = "Success"
-	if err := tx.Audit(ev); err != nil {
+	if err := tx.Audit(r.record("Success")); err != nil {
 		return fmt.Errorf("write the audit record: %w", err)
 	}
 	r.wrote = true
@@ -134,13 +144,13 @@ func (r *request) finish(ctx context.Context, errp *error) {
 	if !r.op.audit || r.wrote {
 		return
 	}
-	ev := r.ev
-	ev.Time = r.s.now()
-	ev.Result = "Success"
+	if ae != nil {
+		r.ev.ErrorCode = ae.Code
+		r.ev.Error = ae.Message
+	}
+	ev := r.record("Success")
 	if ae != nil {
 		ev.Result = "Failure"
-		ev.ErrorCode = ae.Code
-		ev.Error = ae.Message
 	}
 	werr := r.s.store.Write(context.WithoutCancel(ctx), func(tx *db.Tx) error { return tx.Audit(ev) })
 	if werr != nil && *errp == nil {
