@@ -72,8 +72,8 @@ func Run(args []string, env *Env) int {
 		})
 	}
 	cmd, rest := rest[0], rest[1:]
-	if env.Service != nil && cmd != "kms" && cmd != "audit" && !isHelp(cmd) {
-		return env.fail(model.Errorf(model.CodeNoPermission, "over SSH only 'kms' and 'audit' commands run; %q is for the store's host", cmd))
+	if env.Service != nil && cmd != "kms" && cmd != "audit" && cmd != "rotate" && !isHelp(cmd) {
+		return env.fail(model.Errorf(model.CodeNoPermission, "over SSH only 'kms', 'rotate' and 'audit' commands run; %q is for the store's host", cmd))
 	}
 	if isHelp(cmd) {
 		fmt.Fprint(env.Stdout, mainHelp)
@@ -88,6 +88,8 @@ func Run(args []string, env *Env) int {
 		return env.operator(rest)
 	case "audit":
 		return env.audit(rest)
+	case "rotate":
+		return env.rotate(rest)
 	case "serve":
 		if len(rest) > 0 && isHelp(rest[0]) {
 			fmt.Fprint(env.Stdout, serveHelp)
@@ -104,7 +106,8 @@ func Run(args []string, env *Env) int {
 func isHelp(s string) bool { return s == "--help" || s == "-h" || s == "help" }
 
 // takeGlobalFlags removes --db and --region wherever they appear at a flag
-// position (every flag takes a value, so positions are unambiguous).
+// position (every flag takes a value, so positions are unambiguous; only
+// rotate's --all, --dry-run and --json take none).
 func (env *Env) takeGlobalFlags(args []string) ([]string, error) {
 	if env.DBPath == "" && env.Service == nil {
 		env.DBPath = os.Getenv("KMSCONSOLE_DB")
@@ -146,8 +149,9 @@ func (env *Env) takeGlobalFlags(args []string) ([]string, error) {
 				env.Region = value
 			}
 		default:
+			boolFlag := len(rest) > 0 && rest[0] == "rotate" && rotateBoolFlag(name)
 			rest = append(rest, a)
-			if !inline && i+1 < len(args) {
+			if !inline && !boolFlag && i+1 < len(args) {
 				rest = append(rest, args[i+1])
 				i++
 			}

@@ -19,6 +19,7 @@ Usage:
   kmsconsole kms <Action> --Param value ...         KMS API (as 'aliyun kms')
   kmsconsole instance add|list|show|remove ...      managed ECS instances
   kmsconsole operator add|list|remove ...           operators for serve mode
+  kmsconsole rotate [NAME ...] [--all] ...          rotate many ECS secrets at once
   kmsconsole audit [--limit N] [--filter TEXT]      recent audit events (JSON lines)
   kmsconsole serve [--listen ADDR]                  serve the console over SSH
 
@@ -84,6 +85,38 @@ Prints the latest audit events, oldest first, one JSON object per line: time,
 operator, action, target, result and error. Values are never recorded.
 `
 
+const rotateHelp = `Usage: kmsconsole rotate [NAME ...] [--all] [--instance ID]... [--filter TEXT]
+                         [--dry-run] [--parallel 16] [--per-host 4] [--json]
+Rotates managed ECS secrets of the region now, many at once: each one goes
+through create, set, test, finish as RotateSecret does (a rotation a crash left
+half-way is settled first). Values are never printed.
+
+Selection (names, or the other three; --instance and --filter narrow --all):
+  NAME ...           these secrets (managed ECS secrets only)
+  --all              every managed ECS secret of the region
+  --instance ID      those on instance ID (repeatable)
+  --filter TEXT      those whose name contains TEXT
+Options:
+  --dry-run          list what would rotate (name, instance, subtype); change nothing
+  --parallel N       rotations at once, 1-256 (default 16)
+  --per-host M       rotations at once on one instance, 1-256 (default 4)
+  --json             one JSON line per secret as it finishes (SecretName,
+                     InstanceId, VersionId, Result, FailedStep, Code, Reason, Ms,
+                     RemovedKeyLines for key pairs), then a Summary line
+Flags take '--flag value' or '--flag=value'.
+
+On a terminal a live view shows progress, the ok / failed / running counts and an
+ETA, then a table of results; otherwise one line per secret as it finishes, then
+a summary line. Exit status 0 when every selected secret rotated (and for a dry
+run), 1 otherwise. Result is Success, Failure or NotStarted.
+
+Ctrl+C, SIGINT or SIGTERM: no new rotation starts, the running ones finish (a
+rotation is never cut short; further signals only say what is awaited), then the
+results are printed and the status is 1 if any secret did not rotate. Over serve
+('ssh -p 2222 HOST rotate --all') closing the session does the same; the
+operator needs the admin role.
+`
+
 const serveHelp = `Usage: kmsconsole serve [--listen 127.0.0.1:2222] [--on-rotation-failure CMD]
                         [--host-key PATH]
 Serves the console over SSH to registered operators and runs the scheduler.
@@ -99,8 +132,8 @@ Only public keys of registered operators log in ('kmsconsole operator add'); the
 registry is read on every login, so changes need no restart. Each operator acts
 with their own role, and the audit log names them.
   ssh -p 2222 HOST                       the console (needs a terminal)
-  ssh -p 2222 HOST kms ListSecrets       one 'kms ...' or 'audit' command: JSON
-                                         answer, exit status 0 or 1
+  ssh -p 2222 HOST kms ListSecrets       one 'kms ...', 'rotate ...' or 'audit'
+                                         command: its answer, exit status 0 or 1
 
 At start, rotations a crash interrupted are settled. On SIGINT/SIGTERM serve
 stops accepting connections, lets running rotations finish (up to 2 minutes;

@@ -1,0 +1,478 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"kmsconsole/model"
+	"kmsconsole/service"
+)
+
+// `kmsconsole rotate`: many managed ECS secrets rotated at once by the
+// service's fleet engine, with three ways to show it — a live progress view
+// on a terminal, a plain line per secret otherwise, JSON lines with --json.
+
+// maxRotateParallel is the most --parallel and --per-host accept: the
+// fleet engine's own cap (service.maxFleetParallel), refused here rather
+// than silently lowered.
+const maxRotateParallel = 256
+
+// rotateArgs is a parsed `kmsconsole rotate` command line.
+type rotateArgs struct {
+	sel      service.FleetSelection
+	dryRun   bool
+	json     bool
+	parallel int
+	perHost  int
+}
+
+// rotateBoolFlag reports the flags of rotate that take no value, so that
+// the global flag scan does not swallow the word after them.
+func rotateBoolFlag(name string) bool {
+	return name == "all" || name == "dry-run" || name == "json"
+}
+
+func parseRotateArgs(args []string) (rotateArgs, error) {
+	ra := rotateArgs{parallel: service.DefaultFleetParallel, perHost: service.DefaultFleetPerHost}
+	seen := map[string]bool{}
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			ra.sel.Names = append(ra.sel.Names, args[i+1:]...)
+			break
+		}
+		if !strings.HasPrefix(a, "-") {
+			ra.sel.Names = append(ra.sel.Names, a)
+			continue
+		}
+		if !strings.HasPrefix(a, "--") || len(a) == 2 {
+			return ra, model.InvalidParam(a, "unknown flag %q; see kmsconsole rotate --help", a)
+		}
+		name, value, inline := strings.Cut(a[2:], "=")
+		if seen[name] && name != "instance" {
+			return ra, model.InvalidParam(name, "--%s given more than once", name)
+		}
+		seen[name] = true
+		if rotateBoolFlag(name) {
+			on := true
+			if inline {
+				switch value {
+				case "true":
+				case "false":
+					on = false
+				default:
+					return ra, model.InvalidParam(name, "--%s takes no value (or =true / =false), got %q", name, value)
+				}
+			}
+			switch name {
+			case "all":
+				ra.sel.All = on
+			case "dry-run":
+				ra.dryRun = on
+			case "json":
+				ra.json = on
+			}
+			continue
+		}
+		switch name {
+		case "instance", "filter", "parallel", "per-host":
+		default:
+			return ra, model.InvalidParam(name, "unknown flag --%s; rotate takes NAME..., --all, --instance, --filter, --dry-run, --parallel, --per-host and --json", name)
+		}
+		if !inline {
+			if i+1 >= len(args) || strings.HasPrefix(args[i+1], "--") {
+				return ra, model.InvalidParam(name, "--%s needs a value", name)
+			}
+			i++
+			value = args[i]
+		}
+		switch name {
+		case "instance":
+			if value == "" {
+				return ra, model.InvalidParam("instance", "--instance needs an instance id")
+			}
+			ra.sel.Instances = append(ra.sel.Instances, value)
+		case "filter":
+			if value == "" {
+				return ra, model.InvalidParam("filter", "--filter needs a non-empty part of a secret name")
+			}
+			ra.sel.Filter = value
+		case "parallel", "per-host":
+			n, err := strconv.Atoi(value)
+			if err != nil || n < 1 || n > maxRotateParallel {
+				return ra, model.InvalidParam(name, "--%s must be a whole number from 1 to %d, got %q", name, maxRotateParallel, value)
+			}
+			if name == "parallel" {
+				ra.parallel = n
+			} else {
+				ra.perHost = n
+			}
+		}
+	}
+	return ra, nil
+}
+
+// rotate runs `kmsconsole rotate [NAME ...] [--all] [--instance ID]...
+// [--filter TEXT] [--dry-run] [--parallel N] [--per-host M] [--json]`.
+// It exits 0 only when every selected secret rotated (or for a dry run).
+func (env *Env) rotate(args []string) int {
+	for i, a := range args {
+		if a == "--help" || a == "-h" || (i == 0 && a == "help") {
+			fmt.Fprint(env.Stdout, rotateHelp)
+			return 0
+		}
+	}
+	ra, err := parseRotateArgs(args)
+	if err != nil {
+		return env.fail(err)
+	}
+	base := env.Context
+	if base == nil {
+		base = context.Background()
+	}
+	ctx, cancel := context.WithCancel(base)
+	defer cancel()
+	exit := 0
+	if code := env.withService(func(svc *service.Service) error {
+		items, err := svc.SelectFleet(ctx, ra.sel)
+		if err != nil {
+			return err
+		}
+		if ra.dryRun {
+			env.printDryRun(svc, items, ra.json)
+			return nil
+		}
+		if len(items) > 0 && !svc.CanMutate() {
+			a := svc.Actor()
+			return model.Errorf(model.CodeNoPermission, "operator %s (role %s) may not rotate secrets", a.Name, a.Role)
+		}
+		exit = env.rotateFleet(ctx, cancel, svc, items, ra)
+		return nil
+	}); code != 0 {
+		return code
+	}
+	return exit
+}
+
+func (env *Env) printDryRun(svc *service.Service, items []service.FleetItem, asJSON bool) {
+	if asJSON {
+		for _, it := range items {
+			writeJSONLine(env.Stdout, it)
+		}
+		writeJSONLine(env.Stdout, map[string]any{"Summary": map[string]any{"Total": len(items), "DryRun": true}})
+		return
+	}
+	if len(items) == 0 {
+		fmt.Fprintf(env.Stdout, "no managed ECS secret in region %s matches; nothing would rotate (dry run)\n", svc.Region())
+		return
+	}
+	nameW, instW := columnWidths(items)
+	fmt.Fprintf(env.Stdout, "%-*s  %-*s  %s\n", nameW, "SECRET", instW, "INSTANCE", "SUBTYPE")
+	for _, it := range items {
+		fmt.Fprintf(env.Stdout, "%-*s  %-*s  %s\n", nameW, printable(it.SecretName), instW, printable(it.InstanceId), printable(it.SecretSubType))
+	}
+	fmt.Fprintf(env.Stdout, "%d secret(s) would rotate; dry run: nothing changed\n", len(items))
+}
+
+// rotateFleet runs the batch and reports it; it returns the exit status.
+func (env *Env) rotateFleet(ctx context.Context, cancel context.CancelFunc, svc *service.Service, items []service.FleetItem, ra rotateArgs) int {
+	fr := newFleetRun(items, cancel)
+	tty := !ra.json && isTerminal(env.Stdout)
+	// The live view shows interruptions itself; otherwise (or when stderr
+	// is not that terminal) stderr says what the batch waits for.
+	if !tty || !isTerminal(env.Stderr) {
+		fr.notify = func(msg string) { fmt.Fprintln(env.Stderr, "kmsconsole rotate: "+msg) }
+	}
+	// A local process stops on its own signals; over serve the session's
+	// context (env.Context) stops the batch.
+	if env.Context == nil {
+		stop := fr.handleSignals()
+		defer stop()
+	}
+	opts := service.FleetOptions{Parallel: ra.parallel, PerHost: ra.perHost, OnStep: fr.onStep, OnDone: fr.onDone}
+
+	var results []service.FleetResult
+	switch {
+	case ra.json:
+		fr.onEnd = func(_ int, r service.FleetResult) { writeJSONLine(env.Stdout, resultLineOf(r)) }
+		results = svc.RotateFleet(ctx, items, opts)
+		writeJSONLine(env.Stdout, map[string]any{"Summary": fr.summary()})
+	case tty:
+		results = env.rotateInTerminal(ctx, svc, items, opts, fr, ra)
+	default:
+		nameW, instW := columnWidths(items)
+		fr.onEnd = func(_ int, r service.FleetResult) { fmt.Fprintln(env.Stdout, plainResultLine(r, nameW, instW)) }
+		results = svc.RotateFleet(ctx, items, opts)
+		fmt.Fprintln(env.Stdout, fr.summary().text(svc.Region()))
+	}
+	for _, r := range results {
+		if r.Result != service.FleetSuccess {
+			return 1
+		}
+	}
+	return 0
+}
+
+// fleetRun follows one batch: which item runs which step, what ended how.
+// The engine's callbacks feed it; the outputs and the signal handler read it.
+type fleetRun struct {
+	mu         sync.Mutex
+	items      []service.FleetItem
+	start      time.Time
+	step       []string // the step an item is at; "" before it starts
+	ended      []bool
+	running    int
+	ok, failed int
+	notStarted int
+	interrupts int
+	stopped    bool // the batch stopped early (a signal, a closed SSH session)
+	cancel     context.CancelFunc
+	// onEnd reports one finished item (under mu, so lines never mix).
+	onEnd func(i int, r service.FleetResult)
+	// notify tells the operator about interruptions; nil when the live
+	// view says it.
+	notify func(msg string)
+}
+
+func newFleetRun(items []service.FleetItem, cancel context.CancelFunc) *fleetRun {
+	return &fleetRun{items: items, start: time.Now(), step: make([]string, len(items)), ended: make([]bool, len(items)), cancel: cancel}
+}
+
+func (f *fleetRun) onStep(i int, step string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ended[i] {
+		return
+	}
+	if f.step[i] == "" {
+		f.running++
+	}
+	f.step[i] = step
+}
+
+func (f *fleetRun) onDone(i int, r service.FleetResult) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.ended[i] {
+		return
+	}
+	if f.step[i] != "" {
+		f.running--
+	}
+	f.ended[i] = true
+	switch r.Result {
+	case service.FleetSuccess:
+		f.ok++
+	case service.FleetNotStarted:
+		f.notStarted++
+		f.stopped = true // only a stopped batch leaves secrets unstarted
+	default:
+		f.failed++
+	}
+	if f.onEnd != nil {
+		f.onEnd(i, r)
+	}
+}
+
+// interrupt stops new rotations from starting (the first time) and says
+// what the batch is waiting for. Running rotations always finish.
+func (f *fleetRun) interrupt() {
+	f.mu.Lock()
+	f.interrupts++
+	n, running, notify := f.interrupts, f.running, f.notify
+	f.mu.Unlock()
+	if n == 1 {
+		f.cancel()
+	}
+	if notify != nil {
+		notify(interruptText(n, running))
+	}
+}
+
+func interruptText(n, running int) string {
+	if n == 1 {
+		return fmt.Sprintf("interrupted: no new rotation starts; waiting for %d running to finish (a rotation is never cut short)", running)
+	}
+	return fmt.Sprintf("still waiting for %d running rotation(s) to finish; they are never cut short (after kill -9 the next run settles them)", running)
+}
+
+// handleSignals turns SIGINT, SIGTERM and SIGHUP (the terminal went away)
+// into interrupt, for as long as the batch runs: a second signal only
+// repeats what is being waited for.
+func (f *fleetRun) handleSignals() (stop func()) {
+	sigs := make(chan os.Signal, 4)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-sigs:
+				f.interrupt()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
+}
+
+// fleetSummary is the last line of a batch.
+type fleetSummary struct {
+	Total, Succeeded, Failed, NotStarted int
+	Ms                                   int64
+	Interrupted                          bool `json:",omitempty"`
+}
+
+func (f *fleetRun) summary() fleetSummary {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return fleetSummary{Total: len(f.items), Succeeded: f.ok, Failed: f.failed, NotStarted: f.notStarted,
+		Ms: time.Since(f.start).Milliseconds(), Interrupted: f.interrupts > 0 || f.stopped}
+}
+
+func (s fleetSummary) text(region string) string {
+	if s.Total == 0 {
+		return fmt.Sprintf("no managed ECS secret in region %s matches; nothing rotated", region)
+	}
+	t := fmt.Sprintf("%d secret(s): %d succeeded, %d failed, %d not started in %.1f s",
+		s.Total, s.Succeeded, s.Failed, s.NotStarted, float64(s.Ms)/1000)
+	if s.Interrupted {
+		t += "; interrupted"
+	}
+	return t
+}
+
+// rotateResultLine is one --json line: every field always present (the
+// strings empty when they do not apply), so scripts need no defaults.
+type rotateResultLine struct {
+	SecretName      string
+	InstanceId      string
+	VersionId       string
+	Result          string
+	FailedStep      string
+	Code            string `json:",omitempty"`
+	Reason          string
+	Ms              int64
+	RemovedKeyLines *int   `json:",omitempty"`
+	Warning         string `json:",omitempty"`
+}
+
+func resultLineOf(r service.FleetResult) rotateResultLine {
+	return rotateResultLine{SecretName: r.SecretName, InstanceId: r.InstanceId, VersionId: r.VersionId, Result: r.Result,
+		FailedStep: r.FailedStep, Code: r.Code, Reason: r.Reason, Ms: r.Ms, RemovedKeyLines: r.RemovedKeyLines, Warning: r.Warning}
+}
+
+// writeJSONLine writes v as one compact JSON line, < > & kept as given.
+func writeJSONLine(w io.Writer, v any) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		fmt.Fprintf(w, "{\"Code\":\"InternalFailure\",\"Message\":%q}\n", err.Error())
+		return
+	}
+	w.Write(b.Bytes())
+}
+
+// resultWord names a result in text output.
+func resultWord(r string) string {
+	switch r {
+	case service.FleetSuccess:
+		return "ok"
+	case service.FleetNotStarted:
+		return "not started"
+	}
+	return "FAILED"
+}
+
+// resultDetail is what a text line says after the timing.
+func resultDetail(r service.FleetResult) string {
+	var d string
+	switch r.Result {
+	case service.FleetSuccess:
+		d = "version " + r.VersionId
+		if r.RemovedKeyLines != nil {
+			d += fmt.Sprintf("; %d old key line(s) removed", *r.RemovedKeyLines)
+		}
+		if r.Warning != "" {
+			d += "; warning: " + r.Warning
+		}
+	case service.FleetNotStarted:
+		d = r.Reason
+	default:
+		// The engine's reasons usually name the step already.
+		d = r.Reason
+		if r.FailedStep != "" && !strings.Contains(d, "at "+r.FailedStep) {
+			d = "at " + r.FailedStep + ": " + d
+		}
+	}
+	return printable(d)
+}
+
+func plainResultLine(r service.FleetResult, nameW, instW int) string {
+	ms := ""
+	if r.Result != service.FleetNotStarted {
+		ms = strconv.FormatInt(r.Ms, 10) + " ms"
+	}
+	return fmt.Sprintf("%-11s  %-*s  %-*s  %9s  %s", resultWord(r.Result), nameW, printable(r.SecretName), instW, printable(r.InstanceId), ms, resultDetail(r))
+}
+
+// columnWidths fits the name and instance columns to the selection.
+func columnWidths(items []service.FleetItem) (nameW, instW int) {
+	nameW, instW = len("SECRET"), len("INSTANCE")
+	for _, it := range items {
+		nameW = max(nameW, utf8.RuneCountInString(printable(it.SecretName)))
+		instW = max(instW, utf8.RuneCountInString(printable(it.InstanceId)))
+	}
+	return min(nameW, 64), min(instW, 32)
+}
+
+// printable shows control characters (and bidirectional overrides) as
+// escapes, so that no stored or host-given text can drive the terminal.
+func printable(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) || isBidi(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, size := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && size <= 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r < 0x80 && unicode.IsControl(r):
+			fmt.Fprintf(&b, `\x%02x`, r)
+		case unicode.IsControl(r) || isBidi(r):
+			fmt.Fprintf(&b, `\u%04x`, r)
+		default:
+			b.WriteRune(r)
+		}
+		i += size
+	}
+	return b.String()
+}
+
+func isBidi(r rune) bool {
+	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x200e || r == 0x200f
+}
