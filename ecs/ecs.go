@@ -170,16 +170,9 @@ func validatePassword(password string) error {
 // parseHostKey parses an authorized_keys style line ("<type> <base64>"
 // possibly followed by a comment).
 func parseHostKey(line string) (ssh.PublicKey, error) {
-	line = strings.TrimSpace(line)
-	if line == "" {
-		return nil, errors.New("ecs: empty host key")
-	}
-	pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	pk, _, err := model.ParseHostKey("HostKey", line)
 	if err != nil {
-		return nil, fmt.Errorf("ecs: cannot parse host key: %w", err)
-	}
-	if _, isCert := pk.(*ssh.Certificate); isCert {
-		return nil, errors.New("ecs: pinned host key must be a plain key, not a certificate")
+		return nil, fmt.Errorf("ecs: pinned host key: %w", err)
 	}
 	return pk, nil
 }
@@ -202,16 +195,12 @@ func keyLine(pk ssh.PublicKey) string {
 // NormalizePublicKey parses a public key line (options and comment allowed)
 // and returns it as "<type> <base64>", the form AuthorizedKeyLine.Key has.
 func NormalizePublicKey(line string) (string, error) {
-	line = strings.TrimSpace(line)
-	if line == "" || strings.ContainsAny(line, "\n\r\x00") {
-		return "", errors.New("ecs: public key must be one non-empty line")
-	}
-	pk, _, _, rest, err := ssh.ParseAuthorizedKey([]byte(line))
+	pk, options, err := model.ParseUserPublicKey("PublicKey", line)
 	if err != nil {
-		return "", fmt.Errorf("ecs: cannot parse public key: %w", err)
+		return "", fmt.Errorf("ecs: public key: %w", err)
 	}
-	if len(strings.TrimSpace(string(rest))) != 0 {
-		return "", errors.New("ecs: public key must be one line")
+	if len(options) > 0 {
+		return "", errors.New("ecs: a managed public key carries no authorized_keys options")
 	}
 	out := keyLine(pk)
 	typ, b64, ok := strings.Cut(out, " ")

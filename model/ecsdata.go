@@ -212,13 +212,23 @@ func LooksLikeECSData(s string) bool {
 
 // ValidateKeyPair checks that the private key parses and matches the public key.
 func ValidateKeyPair(publicKey, privateKey string) error {
-	pub, _, _, _, err := ssh.ParseAuthorizedKey([]byte(publicKey))
-	if err != nil {
-		return InvalidParam("SecretData", "PublicKey is not an OpenSSH public key")
+	// SecretData is given; a part of it missing makes it invalid.
+	if strings.TrimSpace(publicKey) == "" {
+		return InvalidParam("SecretData", "PublicKey is empty")
 	}
-	signer, err := ssh.ParsePrivateKey([]byte(privateKey))
+	if strings.TrimSpace(privateKey) == "" {
+		return InvalidParam("SecretData", "PrivateKey is empty")
+	}
+	pub, options, err := ParseUserPublicKey("SecretData.PublicKey", publicKey)
 	if err != nil {
-		return InvalidParam("SecretData", "PrivateKey is not an unencrypted PEM/OpenSSH private key")
+		return err
+	}
+	if len(options) > 0 {
+		return InvalidParam("SecretData.PublicKey", "give the key without authorized_keys options")
+	}
+	signer, err := ParsePrivateKey("SecretData.PrivateKey", []byte(privateKey))
+	if err != nil {
+		return err
 	}
 	if string(signer.PublicKey().Marshal()) != string(pub.Marshal()) {
 		return InvalidParam("SecretData", "PublicKey does not belong to PrivateKey")
@@ -228,11 +238,11 @@ func ValidateKeyPair(publicKey, privateKey string) error {
 
 // PublicKeyOf derives the authorized_keys line of a private key.
 func PublicKeyOf(privateKey string) (string, error) {
-	signer, err := ssh.ParsePrivateKey([]byte(privateKey))
+	signer, err := ParsePrivateKey("PrivateKey", []byte(privateKey))
 	if err != nil {
-		return "", InvalidParam("PrivateKey", "not an unencrypted PEM/OpenSSH private key")
+		return "", err
 	}
-	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey()))), nil
+	return KeyLine(signer.PublicKey()), nil
 }
 
 // NewRSAKeyPair makes an RSA-2048 key pair: the public key in authorized_keys

@@ -108,15 +108,15 @@ func (s *Service) addInstance(ctx context.Context, r *request, req AddInstanceRe
 	if len(req.AdminKey) == 0 {
 		return nil, model.MissingParam("AdminKeyFile")
 	}
-	if _, err := ssh.ParsePrivateKey(req.AdminKey); err != nil {
-		return nil, model.InvalidParam("AdminKeyFile", "not an unencrypted OpenSSH/PEM private key")
+	if _, err := model.ParsePrivateKey("AdminKeyFile", req.AdminKey); err != nil {
+		return nil, err
 	}
 	if req.HostKey != "" {
-		pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(req.HostKey))
+		_, line, err := model.ParseHostKey("HostKey", req.HostKey)
 		if err != nil {
-			return nil, model.InvalidParam("HostKey", "must be '<type> <base64>' as in known_hosts")
+			return nil, err
 		}
-		req.HostKey = strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk)))
+		req.HostKey = line
 	} else {
 		key, fp, err := s.FetchHostKey(ctx, req.Host, req.Port)
 		if err != nil {

@@ -1,0 +1,53 @@
+package service
+
+import (
+	"context"
+	"crypto/ed25519"
+	"crypto/rand"
+	"encoding/pem"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/crypto/ssh"
+
+	"kmsconsole/db"
+	"kmsconsole/model"
+)
+
+func plainService(t *testing.T) *Service {
+	t.Helper()
+	store, err := db.Open(filepath.Join(t.TempDir(), "kms.db"), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	svc := New(store, Options{Actor: Actor{Name: "tester", Role: model.RoleAdmin}})
+	t.Cleanup(svc.Close)
+	return svc
+}
+
+// A certificate given as the pinned host key is refused at registration,
+// naming HostKey; it used to pass and fail later, blamed on AdminKeyFile.
+func TestAddInstanceRefusesACertificateHostKey(t *testing.T) {
+	svc := plainService(t)
+	_, caPriv, _ := ed25519.GenerateKey(rand.Reader)
+	ca, _ := ssh.NewSignerFromKey(caPriv)
+	hostPub, _, _ := ed25519.GenerateKey(rand.Reader)
+	spub, _ := ssh.NewPublicKey(hostPub)
+	cert := &ssh.Certificate{Key: spub, CertType: ssh.HostCert, ValidBefore: ssh.CertTimeInfinity}
+	if err := cert.SignCert(rand.Reader, ca); err != nil {
+		t.Fatal(err)
+	}
+	_, adminPriv, _ := ed25519.GenerateKey(rand.Reader)
+	blk, _ := ssh.MarshalPrivateKey(adminPriv, "")
+	_, err := svc.AddInstance(context.Background(), AddInstanceRequest{InstanceId: "i-cert", Host: "127.0.0.1", Port: 1,
+		AdminUser: "root", AdminKey: pem.EncodeToMemory(blk), HostKey: model.KeyLine(cert)})
+	ae := model.AsAPIError(err)
+	if err == nil || ae.Code != model.CodeInvalidParameter || !strings.Contains(ae.Message, "HostKey") || strings.Contains(ae.Message, "AdminKeyFile") {
+		t.Fatalf("got %v, want InvalidParameter about HostKey", err)
+	}
+	if _, err := svc.Instance(context.Background(), "i-cert"); !model.IsCode(err, model.CodeNotFound) {
+		t.Fatalf("the instance was registered anyway: %v", err)
+	}
+}
