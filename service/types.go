@@ -41,6 +41,9 @@ type GetSecretValueRequest struct {
 	VersionId           string
 	VersionStage        string
 	FetchExtendedConfig bool
+	// Purpose says how the value is used, for the audit record ("console
+	// reveal", "console copy"); empty for an API read.
+	Purpose string `param:"-" json:"-"`
 }
 
 type GetSecretValueResponse struct {

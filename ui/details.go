@@ -92,7 +92,13 @@ func (p *detailsPage) load() tea.Cmd {
 func (p *detailsPage) fetch(versionId string, copy bool) tea.Cmd {
 	svc, ctx, name := p.c.svc, p.c.ctx, p.name
 	return func() tea.Msg {
-		resp, err := svc.GetSecretValue(ctx, service.GetSecretValueRequest{SecretName: name, VersionId: versionId})
+		// Every reveal and every copy is a read of the value, audited as
+		// such: a copy fetches again even when the value is on screen.
+		purpose := "console reveal"
+		if copy {
+			purpose = "console copy"
+		}
+		resp, err := svc.GetSecretValue(ctx, service.GetSecretValueRequest{SecretName: name, VersionId: versionId, Purpose: purpose})
 		if err != nil {
 			return valueMsg{name: name, versionId: versionId, copy: copy, err: err}
 		}
@@ -218,9 +224,6 @@ func (p *detailsPage) Update(msg tea.Msg) tea.Cmd {
 			v := p.selected()
 			if v == nil {
 				return nil
-			}
-			if p.revealedFor == v.VersionId {
-				return p.c.copyToClipboard(p.name, v.VersionId, p.revealed)
 			}
 			p.busy, p.valueErr = "Reading the value…", nil
 			return tea.Batch(p.fetch(v.VersionId, true), p.spin.Tick)
