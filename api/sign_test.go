@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"sort"
 	"strings"
 	"testing"
@@ -696,4 +697,31 @@ func TestNonceCacheBounded(t *testing.T) {
 	if n := c.Len(); n < 9000 || n > 9700 {
 		t.Fatalf("Len %d, want the window's 9000 to 9600", n)
 	}
+}
+
+// TestNonceCacheMemory measures what an entry costs, for DefaultNonceCapacity's
+// comment; run with -v to see it.
+func TestNonceCacheMemory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("allocates")
+	}
+	const n = 100000
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	c := NewNonceCache(n)
+	for i := 0; i < n; i++ {
+		ts := t0.Add(time.Duration(i) * time.Millisecond)
+		if e := c.use("LTAI5tKmsconsoleKey", fmt.Sprintf("%032x", i), ts, ts); e != nil {
+			t.Fatal(e)
+		}
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	per := float64(after.HeapAlloc-before.HeapAlloc) / n
+	t.Logf("%.0f bytes per nonce", per)
+	if per > 80 {
+		t.Errorf("%.0f bytes per nonce", per)
+	}
+	runtime.KeepAlive(c)
 }
