@@ -6,6 +6,7 @@
 package serve
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -29,6 +30,7 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"kmsconsole/cli"
+	"kmsconsole/model"
 	"kmsconsole/scheduler"
 	"kmsconsole/service"
 	"kmsconsole/ui"
@@ -82,7 +84,7 @@ type Server struct {
 	svc *service.Service // the base service: scheduler, drain, operator look-ups
 	ssh *ssh.Server
 	pub gossh.PublicKey
-	log *log.Logger
+	log *logger // escapes what clients send: no forged lines
 
 	closing  atomic.Bool
 	mu       sync.Mutex
@@ -135,7 +137,7 @@ func New(svc *service.Service, cfg Config) (*Server, error) {
 	s := &Server{
 		cfg:      cfg,
 		svc:      svc,
-		log:      log.New(cfg.Log, "kmsconsole serve: ", log.LstdFlags|log.LUTC|log.Lmsgprefix),
+		log:      &logger{log.New(cfg.Log, "kmsconsole serve: ", log.LstdFlags|log.LUTC|log.Lmsgprefix)},
 		sessions: map[ssh.Session]*sessionState{},
 	}
 	if cfg.OnRotationFailure != "" {
@@ -292,19 +294,24 @@ func (s *Server) waitSessions(match func(*sessionState) bool, d time.Duration) {
 	}
 }
 
-// authenticate accepts a key that belongs to a registered operator. The
-// registry is read on every attempt, so `operator add/remove` takes effect
-// for new connections at once.
+// authenticate accepts a key that belongs to a registered operator, from
+// an address its from= option allows. The registry is read on every
+// attempt, so `operator add/remove` takes effect for new connections at
+// once.
 func (s *Server) authenticate(ctx ssh.Context, key ssh.PublicKey) bool {
 	if s.closing.Load() {
 		return false
 	}
-	op, err := s.svc.OperatorByKey(ctx, key)
-	if err != nil {
+	op, err := s.operatorFor(ctx, key, ctx.RemoteAddr())
+	var refused *keyRefused
+	switch {
+	case errors.As(err, &refused):
+		s.log.Printf("refused key %s %s of operator %s from %s: %s", key.Type(), gossh.FingerprintSHA256(key), refused.operator, ctx.RemoteAddr(), refused.reason)
+		return false
+	case err != nil:
 		s.log.Printf("operator look-up failed for %s: %v", ctx.RemoteAddr(), err)
 		return false
-	}
-	if op == nil {
+	case op == nil:
 		s.log.Printf("refused key %s %s from %s", key.Type(), gossh.FingerprintSHA256(key), ctx.RemoteAddr())
 		return false
 	}
@@ -340,7 +347,7 @@ func (s *Server) sessionMiddleware(next ssh.Handler) ssh.Handler {
 			_ = sess.Exit(1)
 			return
 		}
-		opSvc := s.svc.As(service.Actor{Name: op.Name, Role: op.Role, Recheck: s.recheck(sess.PublicKey(), op.Name)})
+		opSvc := s.svc.As(service.Actor{Name: op.Name, Role: op.Role, Recheck: s.recheck(sess.PublicKey(), op.Name, sess.RemoteAddr())})
 		sess.Context().SetValue(ctxKey{}, opSvc)
 		st := &sessionState{exec: len(sess.Command()) > 0}
 		s.mu.Lock()
@@ -358,12 +365,14 @@ func (s *Server) sessionMiddleware(next ssh.Handler) ssh.Handler {
 		} else if _, _, ok := sess.Pty(); !ok {
 			what = "no terminal, no command"
 		}
-		s.log.Printf("login %s (%s) from %s: %s", op.Name, op.Role, remote, what)
+		// The command, the SSH user name and the client's version string
+		// are the client's choice: the log escapes them.
+		s.log.Printf("login %s (%s) from %s: %s (ssh user %s, client %s)", op.Name, op.Role, remote, what, sess.User(), sess.Context().ClientVersion())
 		start := time.Now()
 		defer func() {
 			if r := recover(); r != nil {
 				// The panic value may hold anything; log only where it was.
-				s.log.Printf("session of %s from %s panicked (%T); stack:\n%s", op.Name, remote, r, debug.Stack())
+				s.log.Lines(fmt.Sprintf("session of %s from %s panicked (%T); stack:", op.Name, remote, r), string(debug.Stack()))
 				_ = sess.Exit(1)
 			}
 			s.log.Printf("logout %s from %s after %s", op.Name, remote, time.Since(start).Round(time.Millisecond))
@@ -394,7 +403,7 @@ func (s *Server) sessionOperator(sess ssh.Session) (*operator, error) {
 		return nil, errors.New("no public key authenticated this session")
 	}
 	name := sess.Permissions().Extensions[extOperator]
-	role, err := s.currentRole(sess.Context(), key, name)
+	role, err := s.currentRole(sess.Context(), key, name, sess.RemoteAddr())
 	if err != nil {
 		return nil, err
 	}
@@ -407,13 +416,13 @@ type operator struct{ Name, Role string }
 // operator it logged in as (removed, or the key given to someone else).
 var errNotOperator = errors.New("the key of this session no longer belongs to an operator")
 
-// currentRole is the role that operator name, logged in with key, has in
-// the registry now: at login, at each privileged action (recheck) and at
-// each tick of an open console (watchOperator).
-func (s *Server) currentRole(ctx context.Context, key gossh.PublicKey, name string) (string, error) {
-	op, err := s.svc.OperatorByKey(ctx, key)
+// currentRole is the role that operator name, logged in with key from
+// remote, has in the registry now: at login, at each privileged action
+// (recheck) and at each tick of an open console (watchOperator).
+func (s *Server) currentRole(ctx context.Context, key gossh.PublicKey, name string, remote net.Addr) (string, error) {
+	op, err := s.operatorFor(ctx, key, remote)
 	if err != nil {
-		return "", fmt.Errorf("operator look-up failed: %v", err)
+		return "", err
 	}
 	if op == nil || op.Name != name {
 		return "", errNotOperator
@@ -422,8 +431,53 @@ func (s *Server) currentRole(ctx context.Context, key gossh.PublicKey, name stri
 }
 
 // recheck is Actor.Recheck for the operator who logged in with key as name.
-func (s *Server) recheck(key gossh.PublicKey, name string) func(context.Context) (string, error) {
-	return func(ctx context.Context) (string, error) { return s.currentRole(ctx, key, name) }
+func (s *Server) recheck(key gossh.PublicKey, name string, remote net.Addr) func(context.Context) (string, error) {
+	return func(ctx context.Context) (string, error) { return s.currentRole(ctx, key, name, remote) }
+}
+
+// keyRefused: the key is an operator's, but may not log in from the
+// client's address (its from= list), or at all (an option serve does not
+// support, or a key registered twice).
+type keyRefused struct{ operator, reason string }
+
+func (e *keyRefused) Error() string {
+	return "the key of operator " + e.operator + " is refused: " + e.reason
+}
+
+// operatorFor finds the operator whose registered key is key and checks
+// the key line's options against a client at remote. nil, nil: no operator
+// has this key. The key is compared by its blob, so a stored line may carry
+// options (from=) or not; one with an option serve does not support is
+// refused with the reason, never taken without it.
+func (s *Server) operatorFor(ctx context.Context, key gossh.PublicKey, remote net.Addr) (*model.Operator, error) {
+	ops, err := s.svc.Operators(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("operator look-up failed: %v", err)
+	}
+	var found *model.Operator
+	var options []string
+	for i := range ops {
+		pk, opts, err := parseKeyLine(ops[i].PublicKey)
+		if err != nil || !bytes.Equal(pk.Marshal(), key.Marshal()) {
+			continue
+		}
+		if found != nil {
+			return nil, &keyRefused{operator: found.Name, reason: "the same key is also registered to operator " + ops[i].Name}
+		}
+		found, options = &ops[i], opts
+	}
+	if found == nil {
+		return nil, nil
+	}
+	from, err := keyOptions(options)
+	if err != nil {
+		return nil, &keyRefused{operator: found.Name, reason: "its registered key line: " + err.Error()}
+	}
+	ok := &OperatorKey{Key: key, From: from}
+	if !ok.AllowsFrom(remote) {
+		return nil, &keyRefused{operator: found.Name, reason: fmt.Sprintf("the client's address is not in the key's from=%q list", strings.Join(from, ","))}
+	}
+	return found, nil
 }
 
 // watchOperator ends the console of an operator who has been removed, or
@@ -442,11 +496,14 @@ func (s *Server) watchOperator(sess ssh.Session, st *sessionState, actor service
 				return
 			case <-t.C:
 			}
-			role, err := s.currentRole(ctx, sess.PublicKey(), actor.Name)
+			role, err := s.currentRole(ctx, sess.PublicKey(), actor.Name, sess.RemoteAddr())
 			var why string
+			var refused *keyRefused
 			switch {
 			case errors.Is(err, errNotOperator):
 				why = "operator " + actor.Name + " has been removed"
+			case errors.As(err, &refused):
+				why = refused.Error()
 			case err != nil, role == actor.Role:
 				continue
 			default:
