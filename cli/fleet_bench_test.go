@@ -36,7 +36,8 @@ import (
 //
 // Knobs (environment): BENCH_SECRETS, BENCH_HOSTS (default 20),
 // BENCH_ROUNDS, BENCH_PARALLEL and BENCH_PER_HOST (passed to rotate as
-// --parallel/--per-host when set), BENCH_FLOOR_P (xargs -P, default 8),
+// --parallel/--per-host when set; comma-separated lists time each
+// combination in every round, against the same floor batch), BENCH_FLOOR_P (xargs -P, default 8),
 // BENCH_FLOOR=off (time kmsconsole only, e.g. at 1,000 secrets),
 // BENCH_KMS=process (time `xargs -P 8 kmsconsole kms RotateSecret`, one
 // process per secret, instead of `rotate --all`), BENCH_SSHD_LOGLEVEL
@@ -47,6 +48,9 @@ import (
 // every chpasswd, whichever host it runs on, takes the same shadow lock.
 func BenchmarkFleetVsFloor(b *testing.B) {
 	sshdtest.Require(b)
+	// Progress goes straight to stdout: the testing package keeps only
+	// the first lines of a benchmark's b.Log output.
+	logf := func(format string, args ...any) { fmt.Printf("fleetbench: "+format+"\n", args...) }
 	envInt := func(name string, def int) int {
 		v := os.Getenv(name)
 		if v == "" {
@@ -161,15 +165,31 @@ func BenchmarkFleetVsFloor(b *testing.B) {
 	if err := os.WriteFile(namesFile, []byte(strings.Join(names, "\n")+"\n"), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	b.Logf("setup: %d hosts, %d secrets in %.1fs (users %.1fs, instances %.1fs, secrets %.1fs)", nHosts, nSecrets,
+	logf("setup: %d hosts, %d secrets in %.1fs (users %.1fs, instances %.1fs, secrets %.1fs)", nHosts, nSecrets,
 		time.Since(setupStart).Seconds(), usersTook.Seconds(), instancesTook.Seconds(), secretsTook.Seconds())
 
-	kmsArgs := []string{"rotate", "--all", "--json"}
-	if v := os.Getenv("BENCH_PARALLEL"); v != "" {
-		kmsArgs = append(kmsArgs, "--parallel", v)
+	// One kmsconsole variant per --parallel x --per-host pair (BENCH_PARALLEL
+	// and BENCH_PER_HOST take comma-separated lists; empty: the defaults).
+	type variant struct {
+		name string
+		args []string
 	}
-	if v := os.Getenv("BENCH_PER_HOST"); v != "" {
-		kmsArgs = append(kmsArgs, "--per-host", v)
+	var variants []variant
+	if kmsMode == "process" {
+		variants = []variant{{fmt.Sprintf("xargs -P %d kmsconsole kms RotateSecret", floorP), nil}}
+	} else {
+		for _, par := range strings.Split(os.Getenv("BENCH_PARALLEL"), ",") {
+			for _, ph := range strings.Split(os.Getenv("BENCH_PER_HOST"), ",") {
+				args := []string{"rotate", "--all", "--json"}
+				if par != "" {
+					args = append(args, "--parallel", par)
+				}
+				if ph != "" {
+					args = append(args, "--per-host", ph)
+				}
+				variants = append(variants, variant{"kmsconsole " + strings.Join(args, " "), args})
+			}
+		}
 	}
 
 	// sshd's listener reaps its per-connection processes (which wait for
@@ -190,17 +210,40 @@ func BenchmarkFleetVsFloor(b *testing.B) {
 		}
 		return float64(ticks) / 100 // USER_HZ
 	}
+	logSizes := func() []int64 {
+		out := make([]int64, nHosts)
+		for i, srv := range servers {
+			if fi, err := os.Stat(srv.LogPath); err == nil {
+				out[i] = fi.Size()
+			}
+		}
+		return out
+	}
+	// logins counts the hosts' accepted logins since offsets (sshd logs
+	// them at INFO): admin (public key) and user (password) logins.
+	logins := func(offsets []int64) (admin, user int) {
+		for i, srv := range servers {
+			raw, _ := os.ReadFile(srv.LogPath)
+			if int64(len(raw)) > offsets[i] {
+				raw = raw[offsets[i]:]
+			}
+			admin += bytes.Count(raw, []byte("Accepted publickey for "))
+			user += bytes.Count(raw, []byte("Accepted password for ")) + bytes.Count(raw, []byte("Accepted keyboard-interactive"))
+		}
+		return admin, user
+	}
 
 	type batch struct {
 		wall, cpu, sshdCPU, busy float64 // seconds; busy = machine CPU seconds
 		settle                   float64 // seconds the hosts took to close the batch's connections after it
+		adminLogins, userLogins  int
 		latencies                []float64
 	}
 	runBatch := func(cmd *exec.Cmd, check func(stdout []byte, err error) ([]float64, error)) batch {
 		var stdout, stderr bytes.Buffer
 		cmd.Stdout, cmd.Stderr = &stdout, &stderr
 		cmd.Env = append(os.Environ(), "KMSCONSOLE_DB="+dbPath)
-		s0, m0 := sshdCPU(), fleetBenchMachineBusy(b)
+		s0, m0, l0 := sshdCPU(), fleetBenchMachineBusy(b), logSizes()
 		start := time.Now()
 		err := cmd.Run()
 		wall := time.Since(start).Seconds()
@@ -218,17 +261,17 @@ func BenchmarkFleetVsFloor(b *testing.B) {
 			b.Fatalf("%s: %v\nstderr: %s", cmd.Args, cerr, fleetBenchTail(stderr.String(), 2000))
 		}
 		ps := cmd.ProcessState
-		return batch{wall: wall, cpu: (ps.UserTime() + ps.SystemTime()).Seconds(), sshdCPU: s1 - s0, busy: m1 - m0, latencies: lat,
-			settle: time.Since(settle).Seconds()}
+		al, ul := logins(l0)
+		return batch{wall: wall, cpu: (ps.UserTime() + ps.SystemTime()).Seconds(), sshdCPU: s1 - s0, busy: m1 - m0,
+			settle: time.Since(settle).Seconds(), adminLogins: al, userLogins: ul, latencies: lat}
 	}
-	kmsBatch := func() batch {
+	kmsBatch := func(v variant) batch {
 		if kmsMode == "process" {
 			cmd := exec.Command("bash", "-c", `xargs -P "$1" -I{} "$2" kms RotateSecret --SecretName {} >/dev/null < "$3"`, "bash",
 				strconv.Itoa(floorP), bin, namesFile)
 			return runBatch(cmd, func(_ []byte, err error) ([]float64, error) { return nil, err })
 		}
-		cmd := exec.Command(bin, kmsArgs...)
-		return runBatch(cmd, func(out []byte, err error) ([]float64, error) {
+		return runBatch(exec.Command(bin, v.args...), func(out []byte, err error) ([]float64, error) {
 			return fleetBenchCheckOutput(out, err, nSecrets)
 		})
 	}
@@ -242,7 +285,6 @@ func BenchmarkFleetVsFloor(b *testing.B) {
 		})
 	}
 
-	var ks, fs []batch
 	median := func(v []float64) float64 {
 		s := slices.Clone(v)
 		slices.Sort(s)
@@ -251,89 +293,129 @@ func BenchmarkFleetVsFloor(b *testing.B) {
 		}
 		return s[len(s)/2]
 	}
-	col := func(bs []batch, f func(batch) float64) []float64 {
+	describe := func(x batch) string {
+		return fmt.Sprintf("%.2fs (%.2f rot/s; cpu %.2fs, sshd cpu %.2fs = %.0f ms/rotation, machine %.2f cores; logins admin %d user %d; hosts idle %.1fs later)",
+			x.wall, float64(nSecrets)/x.wall, x.cpu, x.sshdCPU, x.sshdCPU*1000/float64(nSecrets), x.busy/x.wall, x.adminLogins, x.userLogins, x.settle)
+	}
+	logLatencies := func(r int, name string, k batch) {
+		if len(k.latencies) > 0 {
+			l := slices.Clone(k.latencies)
+			slices.Sort(l)
+			logf("round %d: %s: per-rotation ms: min %.0f median %.0f p90 %.0f max %.0f", r+1, name, l[0], l[len(l)/2], l[len(l)*9/10], l[len(l)-1])
+		}
+	}
+
+	// Per variant: wall ratio and CPU ratio to the same round's floor.
+	// The CPU ratio, (kmsconsole + its sshd CPU) / (floor + its sshd CPU),
+	// is what the wall ratio tends to when the machine is CPU-bound and
+	// nothing else runs; it is steadier on a shared machine.
+	ks := make([][]batch, len(variants))
+	var fs []batch
+	ratios := make([][]float64, len(variants))
+	cpuRatios := make([][]float64, len(variants))
+	b.ResetTimer()
+	for r := 0; r < rounds; r++ {
+		if noFloor {
+			for vi, v := range variants {
+				k := kmsBatch(v)
+				ks[vi] = append(ks[vi], k)
+				logf("round %d: %s: %s", r+1, v.name, describe(k))
+				logLatencies(r, v.name, k)
+			}
+			continue
+		}
+		// The floor's place in the order moves each round.
+		order := make([]int, 0, len(variants)+1) // -1 is the floor
+		for vi := range variants {
+			order = append(order, vi)
+		}
+		pos := r % (len(variants) + 1)
+		order = slices.Insert(order, pos, -1)
+		got := make([]batch, len(variants))
+		var f batch
+		for _, vi := range order {
+			if vi < 0 {
+				f = floorBatch()
+			} else {
+				got[vi] = kmsBatch(variants[vi])
+			}
+		}
+		fs = append(fs, f)
+		load, _ := os.ReadFile("/proc/loadavg")
+		logf("round %d: floor (xargs -P %d rotatefloor): %s | loadavg %s", r+1, floorP, describe(f), strings.Join(strings.Fields(string(load))[:3], " "))
+		for vi, v := range variants {
+			k := got[vi]
+			ks[vi] = append(ks[vi], k)
+			ratios[vi] = append(ratios[vi], k.wall/f.wall)
+			cpuRatios[vi] = append(cpuRatios[vi], (k.cpu+k.sshdCPU)/(f.cpu+f.sshdCPU))
+			logf("round %d: %s: %s | ratio %.3f, cpu ratio %.3f", r+1, v.name, describe(k), k.wall/f.wall, (k.cpu+k.sshdCPU)/(f.cpu+f.sshdCPU))
+			logLatencies(r, v.name, k)
+		}
+	}
+	b.StopTimer()
+
+	col := func(bs []batch, f func(batch) float64) float64 {
 		out := make([]float64, len(bs))
 		for i, x := range bs {
 			out[i] = f(x)
 		}
-		return out
+		return median(out)
 	}
 	wall := func(x batch) float64 { return x.wall }
-	logLatencies := func(r int, k batch) {
-		if len(k.latencies) > 0 {
-			l := slices.Clone(k.latencies)
-			slices.Sort(l)
-			b.Logf("round %d: kmsconsole per-rotation ms: min %.0f median %.0f p90 %.0f max %.0f", r+1, l[0], l[len(l)/2], l[len(l)*9/10], l[len(l)-1])
+	for vi, v := range variants {
+		// The first variant's metrics have plain names; others are suffixed
+		// with their flags, e.g. ratio-p8-h2.
+		suffix := ""
+		if vi > 0 || len(variants) > 1 {
+			suffix = fleetBenchSuffix(v.args)
 		}
-	}
-	// cpuRatios: (kmsconsole + its sshd CPU) / (floor + its sshd CPU), the
-	// ratio the wall times tend to when the machine is CPU-bound and
-	// nothing else runs; it is steadier than wall time on a shared machine.
-	var ratios, cpuRatios []float64
-	b.ResetTimer()
-	for r := 0; r < rounds; r++ {
-		var k, f batch
+		k := ks[vi]
+		b.ReportMetric(col(k, wall), "kms-s"+suffix)
+		b.ReportMetric(float64(nSecrets)/col(k, wall), "kms-rot/s"+suffix)
+		b.ReportMetric(col(k, func(x batch) float64 { return x.cpu }), "kms-cpu-s"+suffix)
+		b.ReportMetric(col(k, func(x batch) float64 { return x.sshdCPU }), "kms-sshd-cpu-s"+suffix)
+		b.ReportMetric(col(k, func(x batch) float64 { return float64(x.adminLogins) }), "kms-admin-logins"+suffix)
 		if noFloor {
-			k = kmsBatch()
-			ks = append(ks, k)
-			b.Logf("round %d: kmsconsole %.2fs (%.1f rot/s, cpu %.2fs, sshd cpu %.2fs, machine %.2f cores), floor not run (BENCH_FLOOR=off)",
-				r+1, k.wall, float64(nSecrets)/k.wall, k.cpu, k.sshdCPU, k.busy/k.wall)
-			logLatencies(r, k)
 			continue
 		}
-		if r%2 == 0 {
-			k = kmsBatch()
-			f = floorBatch()
-		} else {
-			f = floorBatch()
-			k = kmsBatch()
+		b.ReportMetric(median(ratios[vi]), "ratio"+suffix)
+		b.ReportMetric(median(cpuRatios[vi]), "cpu-ratio"+suffix)
+		for i := range ratios[vi] {
+			b.ReportMetric(ratios[vi][i], fmt.Sprintf("ratio%s-r%d", suffix, i+1))
+			b.ReportMetric(k[i].wall, fmt.Sprintf("kms-s%s-r%d", suffix, i+1))
+			b.ReportMetric(cpuRatios[vi][i], fmt.Sprintf("cpu-ratio%s-r%d", suffix, i+1))
 		}
-		ks, fs = append(ks, k), append(fs, f)
-		ratios = append(ratios, k.wall/f.wall)
-		cpuRatios = append(cpuRatios, (k.cpu+k.sshdCPU)/(f.cpu+f.sshdCPU))
-		load, _ := os.ReadFile("/proc/loadavg")
-		b.Logf("round %d: kmsconsole %.2fs (%.1f rot/s, cpu %.2fs, sshd cpu %.2fs, machine %.2f cores, hosts idle %.1fs later) | floor %.2fs (cpu %.2fs, sshd cpu %.2fs, machine %.2f cores, hosts idle %.1fs later) | ratio %.3f, cpu ratio %.3f | loadavg %s",
-			r+1, k.wall, float64(nSecrets)/k.wall, k.cpu, k.sshdCPU, k.busy/k.wall, k.settle, f.wall, f.cpu, f.sshdCPU, f.busy/f.wall, f.settle, k.wall/f.wall,
-			cpuRatios[r], strings.Join(strings.Fields(string(load))[:3], " "))
-		logLatencies(r, k)
+		logf("%s vs xargs -P %d rotatefloor: median ratio %.3f (goal <= 0.8), median cpu ratio %.3f, over %d rounds",
+			v.name, floorP, median(ratios[vi]), median(cpuRatios[vi]), rounds)
 	}
-	b.StopTimer()
-
-	if noFloor {
-		b.ReportMetric(median(col(ks, wall)), "kms-s")
-		b.ReportMetric(float64(nSecrets)/median(col(ks, wall)), "kms-rot/s")
-		b.ReportMetric(median(col(ks, func(x batch) float64 { return x.cpu })), "kms-cpu-s")
-		b.ReportMetric(median(col(ks, func(x batch) float64 { return x.sshdCPU })), "kms-sshd-cpu-s")
-		b.ReportMetric(float64(nSecrets), "secrets")
-		b.ReportMetric(float64(nHosts), "hosts")
-		return
+	if !noFloor {
+		b.ReportMetric(col(fs, wall), "floor-s")
+		b.ReportMetric(float64(nSecrets)/col(fs, wall), "floor-rot/s")
+		b.ReportMetric(col(fs, func(x batch) float64 { return x.cpu }), "floor-cpu-s")
+		b.ReportMetric(col(fs, func(x batch) float64 { return x.sshdCPU }), "floor-sshd-cpu-s")
+		for i, f := range fs {
+			b.ReportMetric(f.wall, fmt.Sprintf("floor-s-r%d", i+1))
+		}
 	}
-	b.ReportMetric(median(ratios), "ratio")
-	b.ReportMetric(median(cpuRatios), "cpu-ratio")
-	for i, r := range ratios {
-		b.ReportMetric(r, fmt.Sprintf("ratio-r%d", i+1))
-		b.ReportMetric(ks[i].wall, fmt.Sprintf("kms-s-r%d", i+1))
-		b.ReportMetric(fs[i].wall, fmt.Sprintf("floor-s-r%d", i+1))
-		b.ReportMetric(cpuRatios[i], fmt.Sprintf("cpu-ratio-r%d", i+1))
-	}
-	b.ReportMetric(median(col(ks, wall)), "kms-s")
-	b.ReportMetric(median(col(fs, wall)), "floor-s")
-	b.ReportMetric(float64(nSecrets)/median(col(ks, wall)), "kms-rot/s")
-	b.ReportMetric(float64(nSecrets)/median(col(fs, wall)), "floor-rot/s")
-	b.ReportMetric(median(col(ks, func(x batch) float64 { return x.cpu })), "kms-cpu-s")
-	b.ReportMetric(median(col(fs, func(x batch) float64 { return x.cpu })), "floor-cpu-s")
-	b.ReportMetric(median(col(ks, func(x batch) float64 { return x.sshdCPU })), "kms-sshd-cpu-s")
-	b.ReportMetric(median(col(fs, func(x batch) float64 { return x.sshdCPU })), "floor-sshd-cpu-s")
-	b.ReportMetric(median(col(ks, func(x batch) float64 { return x.busy })), "kms-machine-cpu-s")
-	b.ReportMetric(median(col(fs, func(x batch) float64 { return x.busy })), "floor-machine-cpu-s")
 	b.ReportMetric(float64(nSecrets), "secrets")
 	b.ReportMetric(float64(nHosts), "hosts")
-	what := "kmsconsole " + strings.Join(kmsArgs, " ")
-	if kmsMode == "process" {
-		what = fmt.Sprintf("xargs -P %d kmsconsole kms RotateSecret", floorP)
+}
+
+// fleetBenchSuffix names a variant's metrics by its flags: "-p8-h2".
+func fleetBenchSuffix(args []string) string {
+	s := ""
+	for i := 0; i+1 < len(args); i++ {
+		switch args[i] {
+		case "--parallel":
+			s += "-p" + args[i+1]
+		case "--per-host":
+			s += "-h" + args[i+1]
+		}
 	}
-	b.Logf("%s vs xargs -P %d rotatefloor: median ratio %.3f (goal <= 0.8), median cpu ratio %.3f, over %d rounds",
-		what, floorP, median(ratios), median(cpuRatios), rounds)
+	if s == "" {
+		s = "-default"
+	}
+	return s
 }
 
 // fleetBenchCheckOutput checks `kmsconsole rotate --all --json`: exit 0, n
