@@ -77,7 +77,10 @@ const operatorHelp = `Usage:
 Operators log in to 'kmsconsole serve' with their SSH key. readonly operators can
 list and describe but never reveal a value or change anything. A removed
 operator, or one whose role changed, loses the consoles already open within
-seconds.
+seconds. A key line may carry from="PATTERNS" (addresses, CIDR, * ? wildcards,
+! negation, as in authorized_keys): serve then admits the key only from there.
+Any other option (command=, no-pty, restrict, …) is refused, since serve would
+not enforce it.
 `
 
 const auditHelp = `Usage: kmsconsole audit [--limit 50] [--filter TEXT]

@@ -457,7 +457,7 @@ func (s *Server) operatorFor(ctx context.Context, key gossh.PublicKey, remote ne
 	var found *model.Operator
 	var options []string
 	for i := range ops {
-		pk, opts, err := parseKeyLine(ops[i].PublicKey)
+		pk, opts, err := model.ParseOperatorKeyLine(ops[i].PublicKey)
 		if err != nil || !bytes.Equal(pk.Marshal(), key.Marshal()) {
 			continue
 		}
@@ -469,11 +469,11 @@ func (s *Server) operatorFor(ctx context.Context, key gossh.PublicKey, remote ne
 	if found == nil {
 		return nil, nil
 	}
-	from, err := keyOptions(options)
+	from, err := model.OperatorKeyOptions(options)
 	if err != nil {
 		return nil, &keyRefused{operator: found.Name, reason: "its registered key line: " + err.Error()}
 	}
-	ok := &OperatorKey{Key: key, From: from}
+	ok := &model.OperatorKey{Key: key, From: from}
 	if !ok.AllowsFrom(remote) {
 		return nil, &keyRefused{operator: found.Name, reason: fmt.Sprintf("the client's address is not in the key's from=%q list", strings.Join(from, ","))}
 	}

@@ -51,3 +51,35 @@ func TestAddInstanceRefusesACertificateHostKey(t *testing.T) {
 		t.Fatalf("the instance was registered anyway: %v", err)
 	}
 }
+
+// An operator's key keeps its from= restriction (serve enforces it); any
+// other option is refused at registration, since nothing would enforce it.
+func TestAddOperatorKeepsFromAndRefusesOtherOptions(t *testing.T) {
+	svc := plainService(t)
+	ctx := context.Background()
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	spub, _ := ssh.NewPublicKey(pub)
+	line := model.KeyLine(spub)
+	if err := svc.AddOperator(ctx, "ops", `from="10.0.0.0/8,!10.9.9.9" `+line+" ops@laptop", model.RoleAdmin); err != nil {
+		t.Fatal(err)
+	}
+	ops, _ := svc.Operators(ctx)
+	if len(ops) != 1 || ops[0].PublicKey != `from="10.0.0.0/8,!10.9.9.9" `+line {
+		t.Fatalf("stored %+v", ops)
+	}
+	if op, err := svc.OperatorByKey(ctx, spub); err != nil || op == nil || op.Name != "ops" {
+		t.Fatalf("OperatorByKey = %+v, %v", op, err)
+	}
+	// The same key without options is still the same key.
+	if err := svc.AddOperator(ctx, "ops2", line, model.RoleReadonly); !model.IsCode(err, model.CodeResourceExist) {
+		t.Fatalf("the same key twice: %v", err)
+	}
+	pub2, _, _ := ed25519.GenerateKey(rand.Reader)
+	spub2, _ := ssh.NewPublicKey(pub2)
+	for _, opt := range []string{`command="/bin/true"`, "no-pty", "restrict"} {
+		err := svc.AddOperator(ctx, "other", opt+" "+model.KeyLine(spub2), model.RoleAdmin)
+		if !model.IsCode(err, model.CodeInvalidParameter) || !strings.Contains(err.Error(), strings.SplitN(opt, "=", 2)[0]) {
+			t.Fatalf("option %s: got %v, want InvalidParameter naming it", opt, err)
+		}
+	}
+}

@@ -1,6 +1,7 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -276,11 +277,13 @@ func (s *Service) addOperator(ctx context.Context, r *request, name, publicKey, 
 	if err := model.ValidateRole(role); err != nil {
 		return err
 	}
-	pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(publicKey))
+	// The key line keeps its from= option (serve enforces it); any other
+	// option is refused here, since nothing would enforce it.
+	key, err := model.ParseOperatorKey(publicKey)
 	if err != nil {
-		return model.InvalidParam("Key", "not an OpenSSH public key line")
+		return model.InvalidParam("Key", "%v", err)
 	}
-	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pk)))
+	line := key.Line()
 	return r.write(ctx, func(tx *db.Tx) error {
 		ops, err := tx.Operators()
 		if err != nil {
@@ -290,7 +293,7 @@ func (s *Service) addOperator(ctx context.Context, r *request, name, publicKey, 
 			if o.Name == name {
 				return model.Errorf(model.CodeResourceExist, "The operator %s already exists", name)
 			}
-			if o.PublicKey == line {
+			if pk, _, err := model.ParseOperatorKeyLine(o.PublicKey); err == nil && bytes.Equal(pk.Marshal(), key.Key.Marshal()) {
 				return model.Errorf(model.CodeResourceExist, "That key already belongs to operator %s", o.Name)
 			}
 		}
@@ -318,9 +321,8 @@ func (s *Service) OperatorByKey(ctx context.Context, key ssh.PublicKey) (*model.
 	if err != nil {
 		return nil, err
 	}
-	want := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(key)))
 	for _, o := range ops {
-		if o.PublicKey == want {
+		if pk, _, err := model.ParseOperatorKeyLine(o.PublicKey); err == nil && bytes.Equal(pk.Marshal(), key.Marshal()) {
 			return &o, nil
 		}
 	}

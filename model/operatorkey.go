@@ -1,9 +1,7 @@
-package serve
+package model
 
-// Operator key lines and their options. This file depends only on the
-// standard library and x/crypto/ssh, so that it can move as it is into a
-// package that service and cli can import (serve imports both, so they
-// cannot import serve).
+// Operator key lines and their options: `operator add` (service) checks
+// and stores them, serve enforces them at login.
 
 import (
 	"bytes"
@@ -12,13 +10,13 @@ import (
 	"net/netip"
 	"strings"
 
-	gossh "golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh"
 )
 
 // OperatorKey is an operator's registered public key with the one
 // authorized_keys option serve honours: from=.
 type OperatorKey struct {
-	Key gossh.PublicKey
+	Key ssh.PublicKey
 	// From is the from= pattern list (OpenSSH semantics: addresses, CIDR
 	// prefixes, * and ? wildcards, ! negation); nil means any address.
 	From []string
@@ -31,11 +29,11 @@ type OperatorKey struct {
 // since serve would not enforce it and a restriction silently ignored is
 // worse than none.
 func ParseOperatorKey(line string) (*OperatorKey, error) {
-	pk, options, err := parseKeyLine(line)
+	pk, options, err := ParseOperatorKeyLine(line)
 	if err != nil {
 		return nil, err
 	}
-	from, err := keyOptions(options)
+	from, err := OperatorKeyOptions(options)
 	if err != nil {
 		return nil, err
 	}
@@ -45,7 +43,7 @@ func ParseOperatorKey(line string) (*OperatorKey, error) {
 // Line is the key's canonical authorized_keys line, the form to store: the
 // from= option if any, the type and the base64 key, no comment.
 func (k *OperatorKey) Line() string {
-	line := strings.TrimSpace(string(gossh.MarshalAuthorizedKey(k.Key)))
+	line := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(k.Key)))
 	if k.From == nil {
 		return line
 	}
@@ -64,27 +62,33 @@ func (k *OperatorKey) AllowsFrom(remote net.Addr) bool {
 }
 
 // SameKey reports whether pk is this operator key (options aside).
-func (k *OperatorKey) SameKey(pk gossh.PublicKey) bool {
+func (k *OperatorKey) SameKey(pk ssh.PublicKey) bool {
 	return pk != nil && bytes.Equal(k.Key.Marshal(), pk.Marshal())
 }
 
-// parseKeyLine parses exactly one key line and returns its raw options.
-func parseKeyLine(line string) (gossh.PublicKey, []string, error) {
-	pk, _, options, rest, err := gossh.ParseAuthorizedKey([]byte(line))
-	if err != nil {
-		return nil, nil, fmt.Errorf("not an OpenSSH public key line (options, if any, then type and key): %v", err)
-	}
-	for _, l := range strings.Split(string(rest), "\n") {
-		if l = strings.TrimSpace(l); l != "" && !strings.HasPrefix(l, "#") {
+// ParseOperatorKeyLine parses exactly one key line (blank and # lines
+// around it ignored) by the model key rules and returns its raw options.
+func ParseOperatorKeyLine(line string) (ssh.PublicKey, []string, error) {
+	var keyLine string
+	for _, l := range strings.Split(line, "\n") {
+		if l = strings.TrimSpace(l); l == "" || strings.HasPrefix(l, "#") {
+			continue
+		}
+		if keyLine != "" {
 			return nil, nil, fmt.Errorf("more than one key line: give one key per operator")
 		}
+		keyLine = l
+	}
+	pk, options, err := ParseUserPublicKey("Key", keyLine)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s", AsAPIError(err).Message)
 	}
 	return pk, options, nil
 }
 
-// keyOptions checks a key's authorized_keys options and returns its from=
+// OperatorKeyOptions checks a key's authorized_keys options and returns its from=
 // patterns (nil if it has none).
-func keyOptions(options []string) ([]string, error) {
+func OperatorKeyOptions(options []string) ([]string, error) {
 	var from []string
 	for _, opt := range options {
 		name, value, hasValue := strings.Cut(opt, "=")
