@@ -105,4 +105,3 @@ func TestMatchFrom(t *testing.T) {
 		t.Error("a client without an address passed a from= list")
 	}
 }
-
