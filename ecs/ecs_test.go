@@ -41,8 +41,10 @@ func testPassword(t testing.TB) string {
 	return b.String()
 }
 
+// ctxT bounds a whole test's host work: generous, since a loaded CI machine
+// (every package's tests at once on 2 cores) slows every login and su.
 func ctxT(t testing.TB) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	t.Cleanup(cancel)
 	return ctx
 }
