@@ -195,6 +195,16 @@ func (t *Tx) CountSecretsOfInstance(instanceId string) (int, error) {
 	return n, err
 }
 
+// SecretsOfInstance lists the ECS secrets that manage the instance,
+// pending deletion included, by name.
+func (t *Tx) SecretsOfInstance(instanceId string) ([]*SecretRow, error) {
+	rows, err := t.secretsWhere("instance_id = ? AND type = ?", instanceId, string(model.ECS))
+	if err != nil {
+		return nil, fmt.Errorf("list secrets of instance %s: %w", instanceId, err)
+	}
+	return rows, nil
+}
+
 // VersionRow is a version's metadata.
 type VersionRow struct {
 	VersionId  string

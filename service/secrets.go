@@ -49,6 +49,7 @@ func (s *Service) CreateSecret(ctx context.Context, req CreateSecretRequest) (re
 		DataType: dataType, CreateTime: now, UpdateTime: now, AutomaticRotation: model.RotationDisabled,
 	}}
 	var ecsPlan *ecsCreatePlan
+	var managedUser string
 	switch typ {
 	case model.Generic:
 		if req.ExtendedConfig != "" {
@@ -73,9 +74,19 @@ func (s *Service) CreateSecret(ctx context.Context, req CreateSecretRequest) (re
 		} else if req.RotationInterval != "" {
 			return nil, model.InvalidParam("RotationInterval", "set EnableAutomaticRotation true to give an interval")
 		}
+		// Refuse a user another secret manages before asking its host;
+		// the write below checks again, in the transaction that inserts.
+		if err := s.precheckManagedUser(ctx, req); err != nil {
+			return nil, err
+		}
 		if ecsPlan, err = s.prepareECSSecret(ctx, req, row); err != nil {
 			return nil, err
 		}
+		var planned model.ECSData
+		if err := json.Unmarshal([]byte(ecsPlan.data), &planned); err != nil {
+			return nil, model.Errorf(model.CodeInternalFailure, "re-read the checked SecretData: %v", err)
+		}
+		managedUser = planned.UserName
 	}
 	err = s.store.Write(ctx, func(tx *db.Tx) error {
 		existing, err := tx.SecretByName(req.SecretName)
@@ -91,6 +102,11 @@ func (s *Service) CreateSecret(ctx context.Context, req CreateSecretRequest) (re
 		data := req.SecretData
 		if ecsPlan != nil {
 			if err := ecsPlan.recheck(tx); err != nil {
+				return err
+			}
+			// In the write transaction: two creations racing for one
+			// user (in any processes) cannot both pass.
+			if err := managedUserTaken(tx, ecsPlan.instanceId, managedUser); err != nil {
 				return err
 			}
 			data = ecsPlan.data
@@ -119,6 +135,78 @@ func (s *Service) CreateSecret(ctx context.Context, req CreateSecretRequest) (re
 		resp.Warning = ecsPlan.warning
 	}
 	return resp, nil
+}
+
+// managedUserTaken refuses a second managed ECS secret for an OS user on
+// an instance: rotating one would silently break the other. Secrets
+// pending deletion count too, since a restore would bring them back. The
+// user is in each secret's value (its ACSCurrent version; rotations never
+// change it).
+func managedUserTaken(tx *db.Tx, instanceId, userName string) error {
+	rows, err := tx.SecretsOfInstance(instanceId)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		labels, err := tx.Labels(r.ID)
+		if err != nil {
+			return err
+		}
+		vid := labels[model.StageCurrent]
+		if vid == "" {
+			continue
+		}
+		v, err := tx.Version(r, vid)
+		if err != nil {
+			return err
+		}
+		if v == nil {
+			continue
+		}
+		var d model.ECSData
+		if err := json.Unmarshal([]byte(v.Data), &d); err != nil {
+			return model.Errorf(model.CodeInternalFailure, "The value of secret %s is not ECS data", r.Name)
+		}
+		if d.UserName != userName {
+			continue
+		}
+		if r.PendingDeletion() {
+			return model.Errorf(model.CodeResourceExist, "The user %s on instance %s is already managed by secret %s (pending deletion: restore it, or delete it immediately, first)", userName, instanceId, r.Name)
+		}
+		return model.Errorf(model.CodeResourceExist, "The user %s on instance %s is already managed by secret %s", userName, instanceId, r.Name)
+	}
+	return nil
+}
+
+// precheckManagedUser is managedUserTaken for a CreateSecret request
+// before its host is asked; a request that does not parse is left to the
+// full validation.
+func (s *Service) precheckManagedUser(ctx context.Context, req CreateSecretRequest) error {
+	cfg, err := model.ParseECSConfig(req.ExtendedConfig)
+	if err != nil {
+		return nil
+	}
+	data, err := model.ParseECSData(req.SecretData, cfg.SecretSubType)
+	if err != nil {
+		return nil
+	}
+	return model.Wrap(s.store.Read(ctx, func(tx *db.Tx) error {
+		return managedUserTaken(tx, cfg.InstanceId, data.UserName)
+	}))
+}
+
+// CheckManagedUser tells whether a new ECS secret may manage userName on
+// the instance: nil, or the Rejected.ResourceExist error CreateSecret
+// would give, naming the secret that manages the user. The console's
+// Create Secret wizard asks it as the user is typed; CreateSecret checks
+// again when it writes.
+func (s *Service) CheckManagedUser(ctx context.Context, instanceId, userName string) error {
+	if err := s.requireAdmin(ctx, "create secrets"); err != nil {
+		return err
+	}
+	return model.Wrap(s.store.Read(ctx, func(tx *db.Tx) error {
+		return managedUserTaken(tx, instanceId, userName)
+	}))
 }
 
 // GetSecretValue returns a version's value: ACSCurrent unless a version or

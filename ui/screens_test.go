@@ -10,6 +10,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/x/exp/teatest"
 
+	"kmsconsole/db"
 	"kmsconsole/model"
 	"kmsconsole/service"
 )
@@ -385,7 +386,9 @@ func TestRotateFailure(t *testing.T) {
 	s.press("down", "R")
 	s.waitFor("Use Custom Secret")
 	s.press("enter")
-	s.waitFor("Rotation failed", "Rejected.RotationFailed", "Invalid · 7d")
+	// The list behind has reloaded (its row shows Invalid; the dialog
+	// covers the start of the word).
+	s.waitFor("Rotation failed", "Rejected.RotationFailed", "lid · 7d")
 	s.golden()
 	// The failure is on the list too once the dialog is closed.
 	s2 := start(t, f.svc, 100, 30)
@@ -641,4 +644,91 @@ func TestWizardECS80x24(t *testing.T) {
 	s.typeText("/nonexistent")
 	s.waitFor("Cannot read /nonexistent")
 	s.golden()
+}
+
+// TestWizardECSUserTaken: the fixture's acs/ecs/web1/root manages root on
+// i-web1; a second secret for that user is refused on the user field as
+// it is typed, and the step does not go on.
+func TestWizardECSUserTaken(t *testing.T) {
+	s := start(t, newFixture(t, model.RoleAdmin).svc, 100, 30)
+	s.waitFor("db/prod/password")
+	s.press("c")
+	s.waitFor("1 Basics")
+	s.press("right", "tab")
+	s.typeText("web1/root2")
+	s.waitFor("1/2")
+	s.press("tab", "right") // i-web1
+	s.waitFor("‹ i-web1")
+	s.press("tab")
+	s.typeText("root")
+	s.waitFor("✗ The user root on instance i-web1 is already managed by secret")
+	s.press("tab", "tab")
+	s.typeText("Initial-Passw0rd")
+	s.press("enter")
+	v := s.waitFor("› Managed user")
+	if !strings.Contains(v, "● 1 Basics") || !strings.Contains(v, "already managed by secret") {
+		t.Fatalf("the step went on with a managed user:\n%s", v)
+	}
+	// Another instance is another account: the error goes.
+	s.press("shift+tab", "left") // i-db1
+	s.waitGone("already managed")
+	s.press("right")
+	s.waitFor("already managed by secret")
+	s.golden()
+}
+
+// TestWizardECSUserTakenAtCreate: the user was free when typed, and another
+// secret took it before the final confirm: CreateSecret refuses (before it
+// asks the host), the review shows its error, and the user field has it too.
+func TestWizardECSUserTakenAtCreate(t *testing.T) {
+	f := newFixture(t, model.RoleAdmin)
+	s := start(t, f.svc, 100, 30)
+	s.waitFor("db/prod/password")
+	s.press("c")
+	s.waitFor("1 Basics")
+	s.press("right", "tab")
+	s.typeText("web1/app")
+	s.waitFor("1/2")
+	s.press("tab", "right") // i-web1
+	s.waitFor("‹ i-web1")
+	s.press("tab")
+	s.typeText("app")
+	s.press("tab", "tab")
+	s.typeText("Initial-Passw0rd")
+	s.press("enter", "enter")
+	s.waitFor("3 Review")
+	insertECSSecret(t, f.store, "acs/ecs/web1/app-other", "i-web1", "app")
+	s.press("enter")
+	s.waitFor("Rejected.ResourceExist: The user app on instance i-web1 is already managed by secret", "acs/ecs/web1/app-other")
+	if _, err := f.svc.DescribeSecret(context.Background(), service.SecretNameRequest{SecretName: "acs/ecs/web1/app"}); !model.IsCode(err, model.CodeNotFound) {
+		t.Fatalf("the refused secret exists: %v", err)
+	}
+	s.press("esc", "esc")
+	s.waitFor("● 1 Basics", "✗ The user app on instance i-web1 is already managed by secret")
+	s.golden()
+}
+
+// insertECSSecret writes a password ECS secret for user on instance
+// straight into the store, as another process would.
+func insertECSSecret(t *testing.T, store *db.Store, name, instance, user string) {
+	t.Helper()
+	err := store.Write(context.Background(), func(tx *db.Tx) error {
+		row := &db.SecretRow{InstanceId: instance, Secret: model.Secret{
+			Name: name, Type: model.ECS, RegionId: "cn-hangzhou", DataType: model.DataText,
+			ExtendedConfig: model.ECSConfig{SecretSubType: model.SubTypePassword, InstanceId: instance, RegionId: "cn-hangzhou"}.JSON(),
+			CreateTime:     fixedNow, UpdateTime: fixedNow, AutomaticRotation: model.RotationDisabled,
+		}}
+		id, err := tx.InsertSecret(row)
+		if err != nil {
+			return err
+		}
+		row.ID = id
+		if err := tx.InsertVersion(row, "v1", model.ECSData{UserName: user, Password: "Other-Passw0rd!"}.JSON(), model.DataText, fixedNow); err != nil {
+			return err
+		}
+		return tx.SetLabels(id, nil, model.Labels{model.StageCurrent: "v1"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }

@@ -47,7 +47,21 @@ type wizard struct {
 	spin        spinner.Model
 	w, h        int
 	lastTypeECS bool
+
+	// The service's answer, per instance and user, to whether another
+	// secret already manages that user there (nil: free). The user field
+	// shows a refusal as its error; CreateSecret checks again on create.
+	taken    map[userKey]error
+	asking   map[userKey]bool
+	lastKey  userKey
+	checking bool // Next waits for the answer about the current user
+	// queued are the keys typed while Next waits: they apply once the
+	// step has gone on, and are dropped when the user was refused.
+	queued []tea.KeyMsg
 }
+
+// userKey is an instance and a user on it.
+type userKey struct{ instance, user string }
 
 type wizardStep int
 
@@ -77,8 +91,27 @@ type createdMsg struct {
 	err  error
 }
 
+// wizardUserCheckMsg asks the service about key once typing has paused;
+// wizardUserCheckedMsg is its answer. advance: Next is waiting for it.
+type (
+	wizardUserCheckMsg struct {
+		z   *wizard
+		key userKey
+	}
+	wizardUserCheckedMsg struct {
+		z       *wizard
+		key     userKey
+		err     error
+		advance bool
+	}
+)
+
+// userCheckDelay is how long typing must pause before the service is
+// asked about the user typed.
+const userCheckDelay = 250 * time.Millisecond
+
 func newWizard(c *common) *wizard {
-	z := &wizard{c: c, spin: c.spinner()}
+	z := &wizard{c: c, spin: c.spinner(), taken: map[userKey]error{}, asking: map[userKey]bool{}}
 	st := c.st
 	z.typ = &components.Choice{Name: "Type", Options: []string{typeGeneric, typeECS}}
 	z.name = components.NewTextField("Name", st.input("e.g. db/prod/password"), func(v string) error {
@@ -87,11 +120,11 @@ func newWizard(c *common) *wizard {
 	z.name.Input.CharLimit = model.MaxSecretNameLen
 	z.instance = &components.Choice{Name: "Instance", Picker: true, Hint: "←/→ picks one of the region's instances"}
 	z.user = components.NewTextField("Managed user", st.input("an existing OS user, e.g. root"), func(v string) error {
-		if v == "" {
-			return model.MissingParam("UserName")
+		if err := validateManagedUser(v); err != nil {
+			return err
 		}
-		if err := model.ValidateUserName(v); err != nil {
-			return fmt.Errorf("%q is not a valid Linux user name", v)
+		if key, ok := z.keyFor(v); ok {
+			return z.taken[key]
 		}
 		return nil
 	})
@@ -156,6 +189,54 @@ func validatePeriod(v string) error {
 	return err
 }
 
+func validateManagedUser(v string) error {
+	if v == "" {
+		return model.MissingParam("UserName")
+	}
+	if err := model.ValidateUserName(v); err != nil {
+		return fmt.Errorf("%q is not a valid Linux user name", v)
+	}
+	return nil
+}
+
+// keyFor is the chosen instance and user v, when both are valid.
+func (z *wizard) keyFor(v string) (userKey, bool) {
+	if !z.ecs() || z.instance.Selected < 0 || z.instance.Selected >= len(z.instances) || validateManagedUser(v) != nil {
+		return userKey{}, false
+	}
+	return userKey{instance: z.instances[z.instance.Selected].InstanceId, user: v}, true
+}
+
+// userChanged re-validates the user field when the instance or the user
+// changed, and asks the service about a pair it has no answer for once
+// typing pauses.
+func (z *wizard) userChanged() tea.Cmd {
+	key, ok := z.keyFor(z.user.Value())
+	if key == z.lastKey {
+		return nil
+	}
+	z.lastKey = key
+	if z.user.Value() != "" {
+		touched := z.user.Touched
+		z.user.Check()
+		z.user.Touched = touched
+	}
+	if _, known := z.taken[key]; !ok || known {
+		return nil
+	}
+	return tea.Tick(userCheckDelay, func(time.Time) tea.Msg { return wizardUserCheckMsg{z: z, key: key} })
+}
+
+// checkUser asks the service whether another secret manages key.
+func (z *wizard) checkUser(key userKey, advance bool) tea.Cmd {
+	z.asking[key] = true
+	svc, ctx := z.c.svc, z.c.ctx
+	return func() tea.Msg {
+		err := svc.CheckManagedUser(ctx, key.instance, key.user)
+		return wizardUserCheckedMsg{z: z, key: key, err: err, advance: advance}
+	}
+}
+
 func (z *wizard) secretType() model.SecretType {
 	if z.typ.Value() == typeECS {
 		return model.ECS
@@ -214,7 +295,53 @@ func (z *wizard) Update(msg tea.Msg) tea.Cmd {
 		case len(msg.list) == 0:
 			z.instance.Err = fmt.Errorf("No instances in %s: add one on the Instances screen (i) first", z.c.svc.Region())
 		}
-		return nil
+		return z.userChanged()
+	case wizardUserCheckMsg:
+		if msg.z != z || msg.key != z.lastKey || z.asking[msg.key] {
+			return nil
+		}
+		if _, known := z.taken[msg.key]; known {
+			return nil
+		}
+		return z.checkUser(msg.key, false)
+	case wizardUserCheckedMsg:
+		if msg.z != z {
+			return nil
+		}
+		delete(z.asking, msg.key)
+		switch {
+		case msg.err == nil:
+			z.taken[msg.key] = nil
+		case model.IsCode(msg.err, model.CodeResourceExist):
+			z.taken[msg.key] = msg.err
+		default:
+			// No answer (e.g. the store is busy): CreateSecret decides.
+			if msg.advance {
+				z.taken[msg.key] = nil
+			}
+		}
+		if key, ok := z.keyFor(z.user.Value()); ok && key == msg.key && z.user.Value() != "" {
+			touched := z.user.Touched || msg.err != nil
+			z.user.Check()
+			z.user.Touched = touched
+		}
+		if !msg.advance || !z.checking {
+			return nil
+		}
+		z.checking = false
+		queued := z.queued
+		z.queued = nil
+		if z.step != stepBasics {
+			return nil
+		}
+		cmds := []tea.Cmd{z.next()}
+		if z.step == stepBasics {
+			return cmds[0] // refused: the focus is on the user
+		}
+		for _, k := range queued {
+			cmds = append(cmds, z.Update(k))
+		}
+		return tea.Batch(cmds...)
 	case keyLoadedMsg:
 		z.key.apply(msg)
 		return nil
@@ -222,18 +349,28 @@ func (z *wizard) Update(msg tea.Msg) tea.Cmd {
 		z.busy = false
 		if msg.err != nil {
 			z.err = msg.err
+			if key, ok := z.keyFor(z.user.Value()); ok && model.IsCode(msg.err, model.CodeResourceExist) {
+				// Another secret may have taken the user since it was
+				// checked: ask again, so the user field shows it too.
+				delete(z.taken, key)
+				return z.checkUser(key, false)
+			}
 			return nil
 		}
 		z.resp, z.step = msg.resp, stepCreated
 		return tea.Batch(msgCmd(secretChangedMsg{name: msg.resp.SecretName}), flash(flashOK, "Created "+msg.resp.SecretName))
 	case spinner.TickMsg:
-		if !z.busy {
+		if !z.busy && !z.checking {
 			return nil
 		}
 		var cmd tea.Cmd
 		z.spin, cmd = z.spin.Update(msg)
 		return cmd
 	case tea.KeyMsg:
+		if z.checking {
+			z.queued = append(z.queued, msg)
+			return nil
+		}
 		if z.busy {
 			return nil
 		}
@@ -284,7 +421,7 @@ func (z *wizard) Update(msg tea.Msg) tea.Cmd {
 		if form.Focused() == z.key.field {
 			cmd = tea.Batch(cmd, z.key.changed())
 		}
-		return cmd
+		return tea.Batch(cmd, z.userChanged())
 	}
 	return nil
 }
@@ -318,6 +455,14 @@ func (z *wizard) next() tea.Cmd {
 		}
 		if bad != nil {
 			return z.basics.FocusItem(bad)
+		}
+		if key, ok := z.keyFor(z.user.Value()); ok {
+			// Go on only once the service said no other secret manages
+			// the user there.
+			if _, known := z.taken[key]; !known {
+				z.checking = true
+				return tea.Batch(z.spin.Tick, z.checkUser(key, true))
+			}
 		}
 		if z.ecs() {
 			z.step = stepRotation
@@ -390,6 +535,8 @@ func (z *wizard) View() string {
 	}
 	lines = append(lines, "")
 	switch {
+	case z.checking:
+		lines = append(lines, z.spin.View()+st.Dim.Render(fmt.Sprintf(" Checking that no other secret manages %s on %s…", z.user.Value(), z.lastKey.instance)))
 	case z.busy:
 		what := "Creating the secret…"
 		if z.ecs() {
