@@ -1,25 +1,29 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"kmsconsole/model"
+	"kmsconsole/service"
 	"kmsconsole/ui/components"
 )
 
 // fleetPage rotates several ECS secrets together: a confirmation, then a
-// progress bar and one row per secret with its step and result. A few run
-// at a time so that one slow host does not hold the others up.
+// progress bar and one row per secret with its step and result. It runs
+// the service's fleet engine (the one `kmsconsole rotate` runs), with its
+// limits overall and per instance, so one slow host does not hold the
+// others up and no host gets more logins at once than it takes.
 type fleetPage struct {
 	c     *common
 	items []fleetItem
 	state fleetState
-	next  int // the next item to start
 	done  int
 
 	table components.Table
@@ -29,12 +33,20 @@ type fleetPage struct {
 
 type fleetItem struct {
 	secret  model.Secret
-	id      int64
+	id      int64 // the rotation id the root counts until the item's end
 	step    string
 	running bool
-	version string
-	err     error
 	ended   bool
+	result  service.FleetResult
+	err     error // a failure, or why the rotation did not start
+}
+
+// fleetResultMsg is the engine's result for item i of page f. It arrives
+// just before the item's rotationDoneMsg, which the root counts.
+type fleetResultMsg struct {
+	f *fleetPage
+	i int
+	r service.FleetResult
 }
 
 type fleetState int
@@ -45,7 +57,11 @@ const (
 	fleetDone
 )
 
-const fleetParallel = 4
+// The console's fleet limits: the engine's defaults.
+const (
+	fleetParallel = service.DefaultFleetParallel
+	fleetPerHost  = service.DefaultFleetPerHost
+)
 
 func newFleetPage(c *common, secrets []model.Secret) *fleetPage {
 	f := &fleetPage{c: c, spin: c.spinner()}
@@ -77,9 +93,19 @@ func (f *fleetPage) row(i int) []components.Cell {
 	stepStyle, resStyle := st.Dim, st.Value
 	stepText := "waiting"
 	switch {
+	case it.ended && it.result.Result == service.FleetNotStarted:
+		stepText = "· skipped"
+		result = it.result.Reason
+	case it.ended && it.err == nil && it.result.Warning != "":
+		stepText, stepStyle = "! done", st.Warn
+		result, resStyle = "old key not revoked · new version "+it.result.VersionId, st.Warn
 	case it.ended && it.err == nil:
 		stepText, stepStyle = "✓ done", st.OK
-		result = "new version " + it.version
+		result = "new version " + it.result.VersionId
+		if it.result.RemovedKeyLines != nil {
+			// Key pairs: the count first, where the column shows it.
+			result = oldKeyLines(*it.result.RemovedKeyLines) + " · " + result
+		}
 	case it.ended:
 		stepText, stepStyle = "✗ "+it.step, st.Err
 		ae := apiError(it.err)
@@ -95,29 +121,95 @@ func (f *fleetPage) row(i int) []components.Cell {
 	}
 }
 
+// start runs the fleet engine on the items. It is called from Update:
+// every item counts as a running rotation from now on until its end
+// arrives, so q asks first and the root waits for the whole fleet, as it
+// does for one rotation. The engine runs in a goroutine and reports
+// through a channel with room for every event (it never waits for the
+// UI); the root pumps it one message at a time (waitRotation). Rotations
+// the engine started finish even when the session ends (ctx then only
+// stops it starting more).
 func (f *fleetPage) start() tea.Cmd {
-	var cmds []tea.Cmd
-	running := 0
-	for _, it := range f.items {
-		if it.running && !it.ended {
-			running++
-		}
+	items := make([]service.FleetItem, len(f.items))
+	ids := make([]int64, len(f.items))
+	for i := range f.items {
+		it := &f.items[i]
+		cfg, _ := ecsInfo(&it.secret)
+		items[i] = service.FleetItem{SecretName: it.secret.Name, InstanceId: cfg.InstanceId, SecretSubType: cfg.SecretSubType}
+		it.id = rotationIds.Add(1)
+		ids[i] = it.id
 	}
-	for running < fleetParallel && f.next < len(f.items) {
-		it := &f.items[f.next]
-		var cmd tea.Cmd
-		it.id, cmd = startRotation(f.c, it.secret.Name, "")
-		it.running, it.step = true, "starting"
-		cmds = append(cmds, cmd)
-		f.next++
-		running++
+	f.c.rotations += len(items)
+	svc, ctx := f.c.svc, f.c.ctx
+	return func() tea.Msg {
+		// Per item at most the four steps and its end; a step beyond the
+		// room left for the ends still to come is dropped, never waited on.
+		ch := make(chan tea.Msg, len(items)*6)
+		var mu sync.Mutex
+		ends := len(items)
+		go func() {
+			defer close(ch)
+			svc.RotateFleet(ctx, items, service.FleetOptions{
+				Parallel: fleetParallel,
+				PerHost:  fleetPerHost,
+				OnStep: func(i int, step string) {
+					mu.Lock()
+					defer mu.Unlock()
+					if len(ch) < cap(ch)-ends {
+						ch <- rotationStepMsg{id: ids[i], name: items[i].SecretName, step: step, ch: ch}
+					}
+				},
+				OnDone: func(i int, r service.FleetResult) {
+					mu.Lock()
+					defer mu.Unlock()
+					ends--
+					// The root pumps on after a step but not after a
+					// rotation's end: the end carries the next read.
+					ch <- tea.Sequence(
+						msgCmd(fleetResultMsg{f: f, i: i, r: r}),
+						msgCmd(rotationDoneMsg{id: ids[i], name: r.SecretName, resp: fleetResponse(r), err: fleetError(r)}),
+						waitRotation(ch),
+					)()
+				},
+			})
+		}()
+		return rotationStartedMsg{id: rotationIds.Add(1), ch: ch}
 	}
-	return tea.Batch(cmds...)
+}
+
+// oldKeyLines is removedKeyLines in the few cells of a fleet row.
+func oldKeyLines(n int) string {
+	switch n {
+	case 0:
+		return "old key: no line held it"
+	case 1:
+		return "old key: 1 line removed"
+	}
+	return fmt.Sprintf("old key: %d lines removed", n)
+}
+
+// fleetResponse and fleetError turn an engine result into what one
+// rotation reports.
+func fleetResponse(r service.FleetResult) *service.RotateSecretResponse {
+	if r.Result != service.FleetSuccess {
+		return nil
+	}
+	return &service.RotateSecretResponse{SecretName: r.SecretName, VersionId: r.VersionId, RemovedKeyLines: r.RemovedKeyLines, Warning: r.Warning}
+}
+
+func fleetError(r service.FleetResult) error {
+	switch r.Result {
+	case service.FleetSuccess:
+		return nil
+	case service.FleetNotStarted:
+		return errors.New(r.Reason)
+	}
+	return model.Errorf(r.Code, "%s", r.Reason)
 }
 
 func (f *fleetPage) find(id int64) *fleetItem {
 	for i := range f.items {
-		if f.items[i].id == id && f.items[i].running {
+		if f.items[i].id == id {
 			return &f.items[i]
 		}
 	}
@@ -128,33 +220,22 @@ func (f *fleetPage) Update(msg tea.Msg) tea.Cmd {
 	k := f.c.keys
 	switch msg := msg.(type) {
 	case rotationStepMsg:
-		if it := f.find(msg.id); it != nil {
-			it.step = msg.step
+		if it := f.find(msg.id); it != nil && !it.ended {
+			it.running, it.step = true, msg.step
 		}
-	case rotationDoneMsg:
-		it := f.find(msg.id)
-		if it == nil {
+	case fleetResultMsg:
+		if msg.f != f || msg.i < 0 || msg.i >= len(f.items) || f.items[msg.i].ended {
 			return nil
 		}
-		it.ended, it.err = true, msg.err
-		if msg.resp != nil {
-			it.version = msg.resp.VersionId
+		it := &f.items[msg.i]
+		it.ended, it.result, it.err = true, msg.r, fleetError(msg.r)
+		if msg.r.FailedStep != "" {
+			it.step = msg.r.FailedStep
 		}
 		f.done++
 		if f.done == len(f.items) {
-			f.state = fleetDone
-			failed := 0
-			for _, it := range f.items {
-				if it.err != nil {
-					failed++
-				}
-			}
-			if failed > 0 {
-				return flash(flashErr, fmt.Sprintf("Fleet rotation finished: %d rotated, %d failed", len(f.items)-failed, failed))
-			}
-			return flash(flashOK, fmt.Sprintf("Fleet rotation finished: %d rotated", len(f.items)))
+			return f.finished()
 		}
-		return f.start()
 	case spinner.TickMsg:
 		if f.state != fleetRunning {
 			return nil
@@ -169,6 +250,9 @@ func (f *fleetPage) Update(msg tea.Msg) tea.Cmd {
 		case key.Matches(msg, k.Down):
 			f.table.Move(1)
 		case f.state == fleetConfirm && key.Matches(msg, k.Confirm):
+			if len(f.items) == 0 {
+				return f.finished()
+			}
 			f.state = fleetRunning
 			return tea.Batch(f.start(), f.spin.Tick)
 		case f.state != fleetRunning && key.Matches(msg, k.Back):
@@ -176,6 +260,33 @@ func (f *fleetPage) Update(msg tea.Msg) tea.Cmd {
 		}
 	}
 	return nil
+}
+
+// finished ends the run with a summary in the flash line.
+func (f *fleetPage) finished() tea.Cmd {
+	f.state = fleetDone
+	rotated, failed, notStarted := 0, 0, 0
+	for _, it := range f.items {
+		switch it.result.Result {
+		case service.FleetSuccess:
+			rotated++
+		case service.FleetNotStarted:
+			notStarted++
+		default:
+			failed++
+		}
+	}
+	text := fmt.Sprintf("Fleet rotation finished: %d rotated", rotated)
+	if failed > 0 {
+		text += fmt.Sprintf(", %d failed", failed)
+	}
+	if notStarted > 0 {
+		text += fmt.Sprintf(", %d not started", notStarted)
+	}
+	if failed+notStarted > 0 {
+		return flash(flashErr, text)
+	}
+	return flash(flashOK, text)
 }
 
 func (f *fleetPage) View() string {
@@ -186,7 +297,7 @@ func (f *fleetPage) View() string {
 	lines = append(lines, "")
 	switch f.state {
 	case fleetConfirm:
-		for _, l := range wrap(fmt.Sprintf("Each secret below gets a new generated credential, set on its instance and tested before it becomes ACSCurrent. Up to %d rotate at a time; a failure leaves that instance on its previous credential.", fleetParallel), iw) {
+		for _, l := range wrap(fmt.Sprintf("Each secret below gets a new generated credential, set on its instance and tested before it becomes ACSCurrent. Up to %d rotate at a time, at most %d per instance; a failure leaves that instance on its previous credential.", fleetParallel, fleetPerHost), iw) {
 			lines = append(lines, st.Value.Render(l))
 		}
 		lines = append(lines, "", f.c.help(f.ShortHelp()...))
@@ -216,16 +327,37 @@ func (f *fleetPage) View() string {
 	return components.Box(st.Box, title, body, f.w, f.h)
 }
 
-// detailLines is the full error of the failed row under the cursor.
+// detailLines is the full error of the failed row under the cursor, or
+// the whole result of a rotated one: its new version, for a key pair what
+// became of the old key (a warning when it could not be revoked).
 func (f *fleetPage) detailLines(w int) []string {
 	if len(f.items) == 0 {
 		return nil
 	}
 	it := f.items[f.table.Cursor()]
-	if it.err == nil {
-		return nil
+	switch {
+	case it.ended && it.result.Result == service.FleetNotStarted:
+		return []string{f.c.st.Dim.Render(components.Fit("Not started: "+it.result.Reason, w))}
+	case it.err != nil:
+		return f.c.errLines(it.err, w)
+	case it.ended && it.result.Result == service.FleetSuccess:
+		st := f.c.st
+		text := it.secret.Name + ": new version " + it.result.VersionId
+		if it.result.RemovedKeyLines != nil && it.result.Warning == "" {
+			text += "; old key: " + removedKeyLines(it.result.RemovedKeyLines)
+		}
+		var out []string
+		for _, l := range wrap(text, w) {
+			out = append(out, st.Dim.Render(l))
+		}
+		if it.result.Warning != "" {
+			for _, l := range wrap("Warning: "+it.result.Warning, w) {
+				out = append(out, st.Warn.Render(l))
+			}
+		}
+		return out
 	}
-	return f.c.errLines(it.err, w)
+	return nil
 }
 
 func (f *fleetPage) ShortHelp() []key.Binding {

@@ -299,7 +299,20 @@ func (d *rotateDialog) View() string {
 		case rotateDone:
 			lines = append(lines,
 				st.OK.Render("✓ ")+st.Bold.Render("Rotation triggered"),
-				field("New version", d.resp.VersionId),
+				field("New version", d.resp.VersionId))
+			if d.resp.RemovedKeyLines != nil || d.resp.Warning != "" {
+				if d.resp.Warning != "" {
+					lines = append(lines, st.Label.Render(components.Fit("Old key", lw+2))+st.Warn.Render("not revoked"))
+				} else {
+					lines = append(lines, field("Old key", removedKeyLines(d.resp.RemovedKeyLines)))
+				}
+			}
+			if d.resp.Warning != "" {
+				for _, l := range wrap("Warning: "+d.resp.Warning, iw) {
+					lines = append(lines, st.Warn.Render(l))
+				}
+			}
+			lines = append(lines,
 				st.Dim.Render("The new credential is ACSCurrent; the old one is ACSPrevious."),
 				"", d.c.help(d.ShortHelp()...))
 		case rotateFailed:
@@ -309,6 +322,18 @@ func (d *rotateDialog) View() string {
 		}
 	}
 	return d.c.modal("Rotate Immediately", lines, w, d.h)
+}
+
+// removedKeyLines says how many authorized_keys lines of a key pair's old
+// key a rotation removed.
+func removedKeyLines(n *int) string {
+	switch {
+	case n == nil || *n == 0:
+		return "no authorized_keys line held it"
+	case *n == 1:
+		return "1 authorized_keys line removed"
+	}
+	return fmt.Sprintf("%d authorized_keys lines removed", *n)
 }
 
 // stepLines shows create/set/test/finish: done ✓, running (spinner),
