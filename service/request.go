@@ -120,6 +120,14 @@ func (r *request) success(tx *db.Tx) error {
 	return nil
 }
 
+// successAt is success for the version the action ended on.
+func (r *request) successAt(tx *db.Tx, versionId string) error {
+	if versionId != "" {
+		r.ev.VersionId = versionId
+	}
+	return r.success(tx)
+}
+
 // note adds a remark to the record (e.g. "no-op: version exists").
 func (r *request) note(detail string) {
 	if r.ev.Detail != "" {

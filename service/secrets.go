@@ -14,12 +14,19 @@ import (
 
 // CreateSecret stores a new secret with its first version as ACSCurrent.
 func (s *Service) CreateSecret(ctx context.Context, req CreateSecretRequest) (resp *CreateSecretResponse, err error) {
-	rid := newRequestId()
-	a := s.audit("CreateSecret", req.SecretName, rid)
-	defer a.finish(&err)
-	if err := s.requireAdmin(ctx, "create secrets"); err != nil {
+	o := op{action: "CreateSecret", target: req.SecretName, perm: permAdmin, what: "create secrets", audit: true}
+	_, err = s.handle(ctx, o, func(r *request) error {
+		resp, err = s.createSecret(ctx, r, req)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
+	return resp, nil
+}
+
+func (s *Service) createSecret(ctx context.Context, r *request, req CreateSecretRequest) (resp *CreateSecretResponse, err error) {
+	rid := r.ID
 	typ, err := model.ParseSecretType(req.SecretType)
 	if err != nil {
 		return nil, err
@@ -120,7 +127,7 @@ func (s *Service) CreateSecret(ctx context.Context, req CreateSecretRequest) (re
 		if err := tx.SetLabels(row.ID, nil, model.Labels{model.StageCurrent: req.VersionId}); err != nil {
 			return err
 		}
-		return a.success(tx, req.VersionId)
+		return r.successAt(tx, req.VersionId)
 	})
 	if err != nil {
 		return nil, err
@@ -211,19 +218,35 @@ func (s *Service) CheckManagedUser(ctx context.Context, instanceId, userName str
 
 // GetSecretValue returns a version's value: ACSCurrent unless a version or
 // stage is asked for.
-func (s *Service) GetSecretValue(ctx context.Context, req GetSecretValueRequest) (*GetSecretValueResponse, error) {
-	if err := s.requireAdmin(ctx, "read secret values"); err != nil {
+func (s *Service) GetSecretValue(ctx context.Context, req GetSecretValueRequest) (resp *GetSecretValueResponse, err error) {
+	// Every read of a value is audited, refused ones included; the value
+	// is handed out only once its read is on record.
+	o := op{action: "GetSecretValue", target: req.SecretName, versionId: req.VersionId, stage: req.VersionStage,
+		perm: permAdmin, what: "read secret values", audit: true, detail: req.Purpose}
+	_, err = s.handle(ctx, o, func(r *request) error {
+		var pending bool
+		resp, pending, err = s.getSecretValue(ctx, req)
+		if err == nil && pending {
+			// A rotation was interrupted: settle it so the value
+			// returned is the one the host accepts, then read again.
+			if rerr := s.ResolvePending(ctx, req.SecretName); rerr == nil {
+				resp, _, err = s.getSecretValue(ctx, req)
+			}
+		}
+		if err != nil {
+			return err
+		}
+		resp.RequestId = r.ID
+		r.ev.VersionId = resp.VersionId
+		if r.ev.Stage == "" && req.VersionId == "" {
+			r.ev.Stage = model.StageCurrent
+		}
+		return nil
+	})
+	if err != nil {
 		return nil, err
 	}
-	resp, pending, err := s.getSecretValue(ctx, req)
-	if err == nil && pending {
-		// A rotation was interrupted: settle it so the value returned is
-		// the one the host accepts, then read again.
-		if rerr := s.ResolvePending(ctx, req.SecretName); rerr == nil {
-			resp, _, err = s.getSecretValue(ctx, req)
-		}
-	}
-	return resp, err
+	return resp, nil
 }
 
 func (s *Service) getSecretValue(ctx context.Context, req GetSecretValueRequest) (resp *GetSecretValueResponse, pending bool, err error) {
@@ -315,13 +338,19 @@ func contains(list []string, s string) bool {
 
 // PutSecretValue adds a version to a generic secret.
 func (s *Service) PutSecretValue(ctx context.Context, req PutSecretValueRequest) (resp *PutSecretValueResponse, err error) {
-	rid := newRequestId()
-	a := s.audit("PutSecretValue", req.SecretName, rid)
-	a.ev.VersionId = req.VersionId
-	defer a.finish(&err)
-	if err := s.requireAdmin(ctx, "put secret values"); err != nil {
+	o := op{action: "PutSecretValue", target: req.SecretName, versionId: req.VersionId, perm: permAdmin, what: "put secret values", audit: true}
+	_, err = s.handle(ctx, o, func(r *request) error {
+		resp, err = s.putSecretValue(ctx, r, req)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
+	return resp, nil
+}
+
+func (s *Service) putSecretValue(ctx context.Context, r *request, req PutSecretValueRequest) (resp *PutSecretValueResponse, err error) {
+	rid := r.ID
 	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
 		return nil, err
 	}
@@ -390,7 +419,7 @@ func (s *Service) PutSecretValue(ctx context.Context, req PutSecretValueRequest)
 			return err
 		}
 		out = publicStages(next.Of(req.VersionId))
-		return a.success(tx, req.VersionId)
+		return r.successAt(tx, req.VersionId)
 	})
 	if err != nil {
 		return nil, err
@@ -417,13 +446,19 @@ func evict(tx *db.Tx, secretId int64, labels model.Labels) error {
 
 // UpdateSecretVersionStage moves or removes a stage label of a generic secret.
 func (s *Service) UpdateSecretVersionStage(ctx context.Context, req UpdateSecretVersionStageRequest) (resp *NameResponse, err error) {
-	rid := newRequestId()
-	a := s.audit("UpdateSecretVersionStage", req.SecretName, rid)
-	a.ev.VersionId = req.MoveToVersion
-	defer a.finish(&err)
-	if err := s.requireAdmin(ctx, "move stage labels"); err != nil {
+	o := op{action: "UpdateSecretVersionStage", target: req.SecretName, versionId: req.MoveToVersion, perm: permAdmin, what: "move stage labels", audit: true}
+	_, err = s.handle(ctx, o, func(r *request) error {
+		resp, err = s.updateSecretVersionStage(ctx, r, req)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
+	return resp, nil
+}
+
+func (s *Service) updateSecretVersionStage(ctx context.Context, r *request, req UpdateSecretVersionStageRequest) (resp *NameResponse, err error) {
+	rid := r.ID
 	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
 		return nil, err
 	}
@@ -488,7 +523,7 @@ func (s *Service) UpdateSecretVersionStage(ctx context.Context, req UpdateSecret
 		if err := tx.UpdateSecret(sec); err != nil {
 			return err
 		}
-		return a.success(tx, req.MoveToVersion)
+		return r.successAt(tx, req.MoveToVersion)
 	})
 	if err != nil {
 		return nil, err
@@ -704,12 +739,19 @@ func (s *Service) ListSecretVersionIds(ctx context.Context, req ListSecretVersio
 
 // UpdateSecret changes the description, or an ECS secret's CustomData.
 func (s *Service) UpdateSecret(ctx context.Context, req UpdateSecretRequest) (resp *NameResponse, err error) {
-	rid := newRequestId()
-	a := s.audit("UpdateSecret", req.SecretName, rid)
-	defer a.finish(&err)
-	if err := s.requireAdmin(ctx, "update secrets"); err != nil {
+	o := op{action: "UpdateSecret", target: req.SecretName, perm: permAdmin, what: "update secrets", audit: true}
+	_, err = s.handle(ctx, o, func(r *request) error {
+		resp, err = s.updateSecret(ctx, r, req)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
+	return resp, nil
+}
+
+func (s *Service) updateSecret(ctx context.Context, r *request, req UpdateSecretRequest) (resp *NameResponse, err error) {
+	rid := r.ID
 	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
 		return nil, err
 	}
@@ -753,7 +795,7 @@ func (s *Service) UpdateSecret(ctx context.Context, req UpdateSecretRequest) (re
 		if err := tx.UpdateSecret(sec); err != nil {
 			return err
 		}
-		return a.success(tx, "")
+		return r.success(tx)
 	})
 	if err != nil {
 		return nil, err
@@ -764,12 +806,19 @@ func (s *Service) UpdateSecret(ctx context.Context, req UpdateSecretRequest) (re
 // UpdateSecretRotationPolicy turns an ECS secret's automatic rotation on or
 // off. Turning it on also clears a failed state: the operator has acted.
 func (s *Service) UpdateSecretRotationPolicy(ctx context.Context, req UpdateSecretRotationPolicyRequest) (resp *NameResponse, err error) {
-	rid := newRequestId()
-	a := s.audit("UpdateSecretRotationPolicy", req.SecretName, rid)
-	defer a.finish(&err)
-	if err := s.requireAdmin(ctx, "change rotation policies"); err != nil {
+	o := op{action: "UpdateSecretRotationPolicy", target: req.SecretName, perm: permAdmin, what: "change rotation policies", audit: true}
+	_, err = s.handle(ctx, o, func(r *request) error {
+		resp, err = s.updateSecretRotationPolicy(ctx, r, req)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
+	return resp, nil
+}
+
+func (s *Service) updateSecretRotationPolicy(ctx context.Context, r *request, req UpdateSecretRotationPolicyRequest) (resp *NameResponse, err error) {
+	rid := r.ID
 	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
 		return nil, err
 	}
@@ -813,7 +862,7 @@ func (s *Service) UpdateSecretRotationPolicy(ctx context.Context, req UpdateSecr
 		if err := tx.UpdateSecret(sec); err != nil {
 			return err
 		}
-		return a.success(tx, "")
+		return r.success(tx)
 	})
 	if err != nil {
 		return nil, err
@@ -824,12 +873,19 @@ func (s *Service) UpdateSecretRotationPolicy(ctx context.Context, req UpdateSecr
 // DeleteSecret plans a deletion (7–30 days) or deletes at once. It never
 // changes a host.
 func (s *Service) DeleteSecret(ctx context.Context, req DeleteSecretRequest) (resp *DeleteSecretResponse, err error) {
-	rid := newRequestId()
-	a := s.audit("DeleteSecret", req.SecretName, rid)
-	defer a.finish(&err)
-	if err := s.requireAdmin(ctx, "delete secrets"); err != nil {
+	o := op{action: "DeleteSecret", target: req.SecretName, perm: permAdmin, what: "delete secrets", audit: true}
+	_, err = s.handle(ctx, o, func(r *request) error {
+		resp, err = s.deleteSecret(ctx, r, req)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
+	return resp, nil
+}
+
+func (s *Service) deleteSecret(ctx context.Context, r *request, req DeleteSecretRequest) (resp *DeleteSecretResponse, err error) {
+	rid := r.ID
 	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
 		return nil, err
 	}
@@ -860,7 +916,7 @@ func (s *Service) DeleteSecret(ctx context.Context, req DeleteSecretRequest) (re
 			if err := tx.DeleteSecret(sec.ID); err != nil {
 				return err
 			}
-			return a.success(tx, "")
+			return r.success(tx)
 		}
 		if sec.PendingDeletion() {
 			return model.Errorf(model.CodeInDeleteWindow, "The secret %s is already pending deletion (planned for %s)", sec.Name, model.FormatTime(sec.PlannedDeleteTime))
@@ -871,7 +927,7 @@ func (s *Service) DeleteSecret(ctx context.Context, req DeleteSecretRequest) (re
 		if err := tx.UpdateSecret(sec); err != nil {
 			return err
 		}
-		return a.success(tx, "")
+		return r.success(tx)
 	})
 	if err != nil {
 		return nil, err
@@ -881,12 +937,19 @@ func (s *Service) DeleteSecret(ctx context.Context, req DeleteSecretRequest) (re
 
 // RestoreSecret cancels a planned deletion.
 func (s *Service) RestoreSecret(ctx context.Context, req SecretNameRequest) (resp *NameResponse, err error) {
-	rid := newRequestId()
-	a := s.audit("RestoreSecret", req.SecretName, rid)
-	defer a.finish(&err)
-	if err := s.requireAdmin(ctx, "restore secrets"); err != nil {
+	o := op{action: "RestoreSecret", target: req.SecretName, perm: permAdmin, what: "restore secrets", audit: true}
+	_, err = s.handle(ctx, o, func(r *request) error {
+		resp, err = s.restoreSecret(ctx, r, req)
+		return err
+	})
+	if err != nil {
 		return nil, err
 	}
+	return resp, nil
+}
+
+func (s *Service) restoreSecret(ctx context.Context, r *request, req SecretNameRequest) (resp *NameResponse, err error) {
+	rid := r.ID
 	err = s.store.Write(ctx, func(tx *db.Tx) error {
 		sec, err := loadSecret(tx, req.SecretName, true)
 		if err != nil {
@@ -900,7 +963,7 @@ func (s *Service) RestoreSecret(ctx context.Context, req SecretNameRequest) (res
 		if err := tx.UpdateSecret(sec); err != nil {
 			return err
 		}
-		return a.success(tx, "")
+		return r.success(tx)
 	})
 	if err != nil {
 		return nil, err

@@ -195,45 +195,6 @@ func (s *Service) requireAdmin(ctx context.Context, action string) error {
 	return nil
 }
 
-// audit records one mutation attempt. success is written inside the
-// mutation's own transaction (so the change and its record land together);
-// a failure is written afterwards in a transaction of its own.
-type audit struct {
-	s     *Service
-	ev    model.AuditEvent
-	wrote bool
-}
-
-func (s *Service) audit(action, target, requestId string) *audit {
-	return &audit{s: s, ev: model.AuditEvent{Operator: s.Actor().Name, Action: action, Target: target, RequestId: requestId}}
-}
-
-func (a *audit) success(tx *db.Tx, versionId string) error {
-	a.ev.Time = a.s.now()
-	a.ev.Result = "Success"
-	a.ev.VersionId = versionId
-	if err := tx.Audit(a.ev); err != nil {
-		return err
-	}
-	a.wrote = true
-	return nil
-}
-
-// finish writes the failure event when err is set and nothing was written.
-func (a *audit) finish(errp *error) {
-	if *errp == nil || a.wrote {
-		return
-	}
-	ae := model.AsAPIError(*errp)
-	*errp = ae
-	ev := a.ev
-	ev.Time = a.s.now()
-	ev.Result = "Failure"
-	ev.ErrorCode = ae.Code
-	ev.Error = ae.Message
-	_ = a.s.store.Write(context.Background(), func(tx *db.Tx) error { return tx.Audit(ev) })
-}
-
 // loadSecret finds a secret by name, refusing unknown names and, unless
 // allowDeleting, secrets in their deletion window.
 func loadSecret(tx *db.Tx, name string, allowDeleting bool) (*db.SecretRow, error) {
