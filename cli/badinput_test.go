@@ -19,7 +19,7 @@ func seedBadInputStore(t *testing.T) string {
 	p := tempDB(t)
 	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "s1", "--SecretData", "one", "--VersionId", "v1")
 	mustRun(t, p, "kms", "PutSecretValue", "--SecretName", "s1", "--VersionId", "v2", "--SecretData", "two", "--VersionStages", `["Label"]`)
-	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "gone", "--SecretData", "x")
+	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "gone", "--VersionId", "v1", "--SecretData", "x")
 	mustRun(t, p, "kms", "DeleteSecret", "--SecretName", "gone")
 	s, err := db.Open(p, "")
 	if err != nil {
@@ -76,11 +76,12 @@ func TestBadInputIsRefusedAndChangesNothing(t *testing.T) {
 		{"binary not base64", []string{"kms", "CreateSecret", "--SecretName", "n", "--SecretData", "%%%", "--SecretDataType", "binary"}, "InvalidParameter", "base64"},
 		{"VersionId 65 chars", []string{"kms", "CreateSecret", "--SecretName", "n", "--SecretData", "x", "--VersionId", long(65)}, "InvalidParameter", "VersionId"},
 		{"VersionId with space", []string{"kms", "CreateSecret", "--SecretName", "n", "--SecretData", "x", "--VersionId", "v 1"}, "InvalidParameter", "VersionId"},
-		{"description too long", []string{"kms", "CreateSecret", "--SecretName", "n", "--SecretData", "x", "--Description", long(1025)}, "InvalidParameter", "Description"},
-		{"rotation on a generic secret", []string{"kms", "CreateSecret", "--SecretName", "n", "--SecretData", "x", "--EnableAutomaticRotation", "true"}, "InvalidParameter", "EnableAutomaticRotation"},
+		{"generic secret without VersionId", []string{"kms", "CreateSecret", "--SecretName", "n", "--SecretData", "x"}, "MissingParameter", "VersionId"},
+		{"description too long", []string{"kms", "CreateSecret", "--SecretName", "n", "--VersionId", "v9", "--SecretData", "x", "--Description", long(1025)}, "InvalidParameter", "Description"},
+		{"rotation on a generic secret", []string{"kms", "CreateSecret", "--SecretName", "n", "--VersionId", "v9", "--SecretData", "x", "--EnableAutomaticRotation", "true"}, "InvalidParameter", "EnableAutomaticRotation"},
 		{"boolean not true/false", []string{"kms", "CreateSecret", "--SecretName", "n", "--SecretData", "x", "--EnableAutomaticRotation", "yes"}, "InvalidParameter", "EnableAutomaticRotation"},
-		{"name taken", []string{"kms", "CreateSecret", "--SecretName", "s1", "--SecretData", "x"}, "Rejected.ResourceExist", "s1"},
-		{"name of a secret in its deletion window", []string{"kms", "CreateSecret", "--SecretName", "gone", "--SecretData", "x"}, "Rejected.ResourceInDeleteWindow", "gone"},
+		{"name taken", []string{"kms", "CreateSecret", "--SecretName", "s1", "--VersionId", "v9", "--SecretData", "x"}, "Rejected.ResourceExist", "s1"},
+		{"name of a secret in its deletion window", []string{"kms", "CreateSecret", "--SecretName", "gone", "--VersionId", "v9", "--SecretData", "x"}, "Rejected.ResourceInDeleteWindow", "gone"},
 		{"ExtendedConfig not JSON", []string{"kms", "CreateSecret", "--SecretName", "acs/ecs/x", "--SecretType", "ECS", "--SecretData", "x", "--ExtendedConfig", "{"}, "InvalidParameter", "ExtendedConfig"},
 		{"ECS subtype unknown", []string{"kms", "CreateSecret", "--SecretName", "acs/ecs/x", "--SecretType", "ECS", "--SecretData", `{"UserName":"root","Password":"p"}`, "--ExtendedConfig", `{"SecretSubType":"Token","InstanceId":"i-web1","RegionId":"cn-hangzhou"}`}, "InvalidParameter", "SecretSubType"},
 		{"ECS unknown instance", []string{"kms", "CreateSecret", "--SecretName", "acs/ecs/x", "--SecretType", "ECS", "--SecretData", `{"UserName":"root","Password":"p"}`, "--ExtendedConfig", `{"SecretSubType":"Password","InstanceId":"i-none","RegionId":"cn-hangzhou"}`}, "Forbidden.ResourceNotFound", "i-none"},

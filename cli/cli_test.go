@@ -136,7 +136,7 @@ func TestDeletionWindow(t *testing.T) {
 		{"kms", "GetSecretValue", "--SecretName", "app/db"},
 		{"kms", "PutSecretValue", "--SecretName", "app/db", "--VersionId", "v2", "--SecretData", "y"},
 		{"kms", "UpdateSecret", "--SecretName", "app/db", "--Description", "d"},
-		{"kms", "CreateSecret", "--SecretName", "app/db", "--SecretData", "x"},
+		{"kms", "CreateSecret", "--SecretName", "app/db", "--VersionId", "v1", "--SecretData", "x"},
 		{"kms", "DeleteSecret", "--SecretName", "app/db"},
 	} {
 		_, stderr, code := run(t, p, args...)
@@ -165,7 +165,7 @@ func TestDeletionWindow(t *testing.T) {
 	if c, _, _ := errorOf(t, stderr); c != "Forbidden.ResourceNotFound" {
 		t.Errorf("after force delete: %s", c)
 	}
-	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "app/db", "--SecretData", "again")
+	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "app/db", "--VersionId", "v1", "--SecretData", "again")
 }
 
 func TestIdempotentPutAndConflict(t *testing.T) {
@@ -256,7 +256,7 @@ func TestGlobalFlagsAndEnv(t *testing.T) {
 	t.Setenv("KMSCONSOLE_REGION", "eu-central-1")
 	var out, errb bytes.Buffer
 	env := &Env{Stdout: &out, Stderr: &errb}
-	if code := Run([]string{"kms", "CreateSecret", "--SecretName", "x", "--SecretData", "y", "--region", "us-west-1", "--db=" + p}, env); code != 0 {
+	if code := Run([]string{"kms", "CreateSecret", "--SecretName", "x", "--VersionId", "v1", "--SecretData", "y", "--region", "us-west-1", "--db=" + p}, env); code != 0 {
 		t.Fatal(errb.String())
 	}
 	if env.DBPath != p || env.Region != "us-west-1" {
@@ -391,7 +391,7 @@ func TestConsoleNeedsATerminal(t *testing.T) {
 func TestJSONKeepsCharactersAsGiven(t *testing.T) {
 	p := tempDB(t)
 	const value = `<script>&"quoted"</script>`
-	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "app/html", "--SecretData", value)
+	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "app/html", "--VersionId", "v1", "--SecretData", value)
 	out, _, code := run(t, p, "kms", "GetSecretValue", "--SecretName", "app/html")
 	if code != 0 || !strings.Contains(out, `"SecretData": "<script>&\"quoted\"</script>"`) {
 		t.Fatalf("GetSecretValue did not print the value as given (exit %d, HTML escapes: %v)", code, strings.Contains(out, `\u003c`))

@@ -42,6 +42,16 @@ func TestInstanceAndECSSecretThroughTheCLI(t *testing.T) {
 	if code != 1 || !strings.Contains(stderr, fp) {
 		t.Fatalf("want the fingerprint %s to confirm, got exit %d %s", fp, code, stderr)
 	}
+	// A 4xx whose body carries the fetched key, so the next command is
+	// obvious (it used to be InternalFailure 500).
+	var body struct {
+		Code, HostKey, Fingerprint string
+		HttpStatus                 int
+	}
+	if err := json.Unmarshal([]byte(stderr), &body); err != nil || body.Code != "MissingParameter" || body.HttpStatus != 400 ||
+		body.HostKey != srv.HostKey || body.Fingerprint != fp {
+		t.Fatalf("unconfirmed host key answer: %+v (%v)", body, err)
+	}
 	_, stderr, _ = runAll(append(add, "--AcceptHostKey", "SHA256:not-this-one")...)
 	if c, msg, _ := errorOf(t, stderr); c != "InvalidParameter" || !strings.Contains(msg, fp) {
 		t.Fatalf("wrong fingerprint accepted: %s %s", c, msg)
@@ -77,6 +87,15 @@ func TestInstanceAndECSSecretThroughTheCLI(t *testing.T) {
 	if code != 0 || !strings.Contains(out, "first rotation will set a valid") {
 		t.Fatalf("wrong initial value: exit %d %s %s", code, out, stderr)
 	}
+	// One secret per (instance, user): a second one is refused, naming
+	// the first, until the first is gone.
+	_, stderr, _ = create("acs/ecs/web1/"+user, model.ECSData{UserName: user, Password: initial}.JSON())
+	if c, msg, _ := errorOf(t, stderr); c != "Rejected.ResourceExist" || !strings.Contains(msg, "acs/ecs/web1/wrong") {
+		t.Fatalf("second secret for the same user: %s %s", c, msg)
+	}
+	if _, stderr, code := runAll("kms", "DeleteSecret", "--SecretName", "acs/ecs/web1/wrong", "--ForceDeleteWithoutRecovery", "true"); code != 0 {
+		t.Fatalf("delete: %s", stderr)
+	}
 	out, stderr, code = create("acs/ecs/web1/"+user, model.ECSData{UserName: user, Password: initial}.JSON())
 	if code != 0 || strings.Contains(out, "Warning") {
 		t.Fatalf("create: %s %s", out, stderr)
@@ -110,9 +129,7 @@ func TestInstanceAndECSSecretThroughTheCLI(t *testing.T) {
 	if c, _, _ := errorOf(t, stderr); c != "Rejected.ResourceInUse" {
 		t.Fatalf("remove in use: %s", c)
 	}
-	for _, n := range []string{"acs/ecs/web1/wrong", "acs/ecs/web1/" + user} {
-		mustRun(t, p, "kms", "DeleteSecret", "--SecretName", n, "--ForceDeleteWithoutRecovery", "true")
-	}
+	mustRun(t, p, "kms", "DeleteSecret", "--SecretName", "acs/ecs/web1/"+user, "--ForceDeleteWithoutRecovery", "true")
 	if err := ecs.VerifyPassword(t.Context(), srv.Host, srv.Port, srv.HostKey, user, data.Password); err != nil {
 		t.Fatalf("deleting the secret changed the host: %v", err)
 	}

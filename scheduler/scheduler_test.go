@@ -170,7 +170,7 @@ func TestPurgesPlannedDeletions(t *testing.T) {
 	svc := service.New(store, service.Options{Now: c.Now})
 	ctx := context.Background()
 	for _, n := range []string{"keep", "drop"} {
-		if _, err := svc.CreateSecret(ctx, service.CreateSecretRequest{SecretName: n, SecretData: "x"}); err != nil {
+		if _, err := svc.CreateSecret(ctx, service.CreateSecretRequest{SecretName: n, SecretData: "x", VersionId: "v1"}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -136,7 +136,7 @@ func TestBinaryNoCoreDumps(t *testing.T) {
 	args := []string{"-F", "/dev/null", "-i", key, "-o", "IdentitiesOnly=yes", "-o", "IdentityAgent=none",
 		"-o", "UserKnownHostsFile=" + knownHosts, "-o", "GlobalKnownHostsFile=/dev/null",
 		"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-p", p.port, "127.0.0.1",
-		"kms CreateSecret --SecretName nocore --SecretData v"}
+		"kms CreateSecret --SecretName nocore --VersionId v1 --SecretData v"}
 	if out, stderr, code := runSSH(t, args); code != 0 {
 		t.Fatalf("CreateSecret over SSH: exit %d %s %s\n%s", code, out, stderr, p.logText())
 	}

@@ -93,7 +93,7 @@ func TestReadonlyOperator(t *testing.T) {
 	alice := h.operator("alice", model.RoleAdmin)
 	bob := h.operator("bob", model.RoleReadonly)
 	const value = "s3cret-readonly-test"
-	h.mustSSH(alice, "kms", "CreateSecret", "--SecretName", "app/api-key", "--SecretData", value)
+	h.mustSSH(alice, "kms", "CreateSecret", "--SecretName", "app/api-key", "--VersionId", "v1", "--SecretData", value)
 
 	list := h.mustSSH(bob, "kms", "ListSecrets")
 	if list["TotalCount"] != float64(1) {
@@ -104,7 +104,7 @@ func TestReadonlyOperator(t *testing.T) {
 	}
 	for _, args := range [][]string{
 		{"kms", "GetSecretValue", "--SecretName", "app/api-key"},
-		{"kms", "CreateSecret", "--SecretName", "bob/new", "--SecretData", "x"},
+		{"kms", "CreateSecret", "--SecretName", "bob/new", "--VersionId", "v1", "--SecretData", "x"},
 		{"kms", "PutSecretValue", "--SecretName", "app/api-key", "--VersionId", "v9", "--SecretData", "y"},
 		{"kms", "RotateSecret", "--SecretName", "app/api-key"},
 		{"kms", "DeleteSecret", "--SecretName", "app/api-key"},
@@ -163,7 +163,7 @@ func TestOperatorChangesEndOpenConsoles(t *testing.T) {
 	carol := h.operator("carol", model.RoleAdmin)
 	dave := h.operator("dave", model.RoleAdmin)
 	erin := h.operator("erin", model.RoleAdmin)
-	h.mustSSH(carol, "kms", "CreateSecret", "--SecretName", "app/x", "--SecretData", "x-value")
+	h.mustSSH(carol, "kms", "CreateSecret", "--SecretName", "app/x", "--VersionId", "v1", "--SecretData", "x-value")
 
 	consoles := map[string]*tmux{}
 	for name, key := range map[string]string{"carol": carol, "dave": dave, "erin": erin} {
@@ -287,7 +287,7 @@ func TestConcurrentSessions(t *testing.T) {
 				}
 				return m, true
 			}
-			if _, ok := run("kms", "CreateSecret", "--SecretName", name, "--SecretData", value); !ok {
+			if _, ok := run("kms", "CreateSecret", "--SecretName", name, "--VersionId", "v1", "--SecretData", value); !ok {
 				return
 			}
 			if m, ok := run("kms", "GetSecretValue", "--SecretName", name); ok && m["SecretData"] != value {

@@ -153,6 +153,13 @@ func (s *Service) prepareECSSecret(ctx context.Context, req CreateSecretRequest,
 	if inst.RegionId != s.opts.Region {
 		return nil, model.InvalidParam("ExtendedConfig", "instance %s is in region %s, not %s", inst.InstanceId, inst.RegionId, s.opts.Region)
 	}
+	// Refuse a user another secret manages before asking its host;
+	// CreateSecret checks again in the transaction that inserts.
+	if err := model.Wrap(s.store.Read(ctx, func(tx *db.Tx) error {
+		return managedUserTaken(tx, inst.InstanceId, data.UserName)
+	})); err != nil {
+		return nil, err
+	}
 	var exists bool
 	err = s.ecs.withClient(ctx, inst, func(c *ecs.Client) error {
 		exists, err = c.UserExists(ctx, data.UserName)

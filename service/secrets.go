@@ -41,7 +41,10 @@ func (s *Service) createSecret(ctx context.Context, r *request, req CreateSecret
 	if err := model.ValidateSecretData(req.SecretData, dataType); err != nil {
 		return nil, err
 	}
-	if req.VersionId == "" {
+	if req.VersionId == "" && typ == model.ECS {
+		// An ECS secret's first version is named for the caller, as its
+		// rotations are; a generic one's is the caller's to choose (the
+		// cloud API requires it).
 		req.VersionId = uuid.NewString()
 	}
 	if err := model.ValidateVersionId(req.VersionId); err != nil {
@@ -80,11 +83,6 @@ func (s *Service) createSecret(ctx context.Context, r *request, req CreateSecret
 			row.AutoWanted = true
 		} else if req.RotationInterval != "" {
 			return nil, model.InvalidParam("RotationInterval", "set EnableAutomaticRotation true to give an interval")
-		}
-		// Refuse a user another secret manages before asking its host;
-		// the write below checks again, in the transaction that inserts.
-		if err := s.precheckManagedUser(ctx, req); err != nil {
-			return nil, err
 		}
 		if ecsPlan, err = s.prepareECSSecret(ctx, req, row); err != nil {
 			return nil, err
@@ -183,23 +181,6 @@ func managedUserTaken(tx *db.Tx, instanceId, userName string) error {
 		return model.Errorf(model.CodeResourceExist, "The user %s on instance %s is already managed by secret %s", userName, instanceId, r.Name)
 	}
 	return nil
-}
-
-// precheckManagedUser is managedUserTaken for a CreateSecret request
-// before its host is asked; a request that does not parse is left to the
-// full validation.
-func (s *Service) precheckManagedUser(ctx context.Context, req CreateSecretRequest) error {
-	cfg, err := model.ParseECSConfig(req.ExtendedConfig)
-	if err != nil {
-		return nil
-	}
-	data, err := model.ParseECSData(req.SecretData, cfg.SecretSubType)
-	if err != nil {
-		return nil
-	}
-	return model.Wrap(s.store.Read(ctx, func(tx *db.Tx) error {
-		return managedUserTaken(tx, cfg.InstanceId, data.UserName)
-	}))
 }
 
 // CheckManagedUser tells whether a new ECS secret may manage userName on

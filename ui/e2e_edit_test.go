@@ -18,7 +18,7 @@ func TestE2EEditAndRemoveInstance(t *testing.T) {
 	dbPath := filepath.Join(t.TempDir(), "kms.db")
 	ctx := context.Background()
 	svc := openService(t, dbPath)
-	if _, err := svc.CreateSecret(ctx, service.CreateSecretRequest{SecretName: "e2e/app/token", SecretData: "t0ken", Description: "old"}); err != nil {
+	if _, err := svc.CreateSecret(ctx, service.CreateSecretRequest{SecretName: "e2e/app/token", SecretData: "t0ken", VersionId: "v1", Description: "old"}); err != nil {
 		t.Fatal(err)
 	}
 	_, adminKey := fixedPrivateKey(t, 2)

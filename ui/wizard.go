@@ -482,8 +482,11 @@ func (z *wizard) next() tea.Cmd {
 func (z *wizard) request() service.CreateSecretRequest {
 	req := service.CreateSecretRequest{SecretName: z.name.Value(), Description: z.desc.Value()}
 	if !z.ecs() {
+		// The console names a generic secret's first version v1, as the
+		// cloud console does; the API itself requires a VersionId.
 		req.SecretType = string(model.Generic)
 		req.SecretData = z.value.Value()
+		req.VersionId = "v1"
 		return req
 	}
 	req.SecretType = string(model.ECS)
