@@ -92,4 +92,17 @@ UPDATE secrets SET auto_wanted = 1 WHERE automatic_rotation = 'Enabled';`,
 	// (a console reveal or copy, a no-op retry).
 	`ALTER TABLE audit ADD COLUMN stage TEXT NOT NULL DEFAULT '';
 ALTER TABLE audit ADD COLUMN detail TEXT NOT NULL DEFAULT '';`,
+	// 4: registry integrity. Instance rows and stage labels carry an
+	// HMAC-SHA256 under a key derived from the master key (mac.go); an
+	// empty MAC is never accepted. Rows already there get theirs from
+	// sealLegacyRows, which needs the master key and so runs after the
+	// migrations, once, while the meta marker below is present.
+	`ALTER TABLE instances ADD COLUMN mac BLOB NOT NULL DEFAULT x'';
+ALTER TABLE stages ADD COLUMN mac BLOB NOT NULL DEFAULT x'';
+CREATE TABLE meta (
+	name  TEXT PRIMARY KEY,
+	value TEXT NOT NULL
+) WITHOUT ROWID;
+INSERT INTO meta (name, value) SELECT 'unsealed_registry_rows', 'migration 4'
+	WHERE EXISTS (SELECT 1 FROM instances) OR EXISTS (SELECT 1 FROM stages);`,
 }

@@ -16,18 +16,26 @@ type InstanceRow struct {
 	AdminKey []byte
 }
 
-const instanceColumns = "instance_id, name, region, host, port, admin_user, host_key, create_time, admin_key"
+const instanceColumns = "instance_id, name, region, host, port, admin_user, host_key, create_time, admin_key, mac"
 
+// scanInstance reads an instance row and verifies its MAC: a row edited
+// outside kmsconsole is refused, never used.
 func (t *Tx) scanInstance(sc interface{ Scan(...any) error }, withKey bool) (*InstanceRow, error) {
 	var r InstanceRow
 	var ct int64
-	var blob []byte
-	if err := sc.Scan(&r.InstanceId, &r.InstanceName, &r.RegionId, &r.Host, &r.Port, &r.AdminUser, &r.HostKey, &ct, &blob); err != nil {
+	var blob, mac []byte
+	if err := sc.Scan(&r.InstanceId, &r.InstanceName, &r.RegionId, &r.Host, &r.Port, &r.AdminUser, &r.HostKey, &ct, &blob, &mac); err != nil {
 		return nil, err
 	}
 	r.CreateTime = fromUnix(ct)
+	m, err := t.s.macs()
+	if err != nil {
+		return nil, fmt.Errorf("authenticate instance %s: %w", r.InstanceId, err)
+	}
+	if !m.check(mac, "instance", instanceFields(&r, blob)...) {
+		return nil, t.s.authError(mac, "instance "+r.InstanceId, instanceRemedy)
+	}
 	if withKey {
-		var err error
 		if r.AdminKey, err = t.s.decrypt(blob, instanceBinding(r.InstanceId)); err != nil {
 			return nil, fmt.Errorf("decrypt admin key of %s: %w", r.InstanceId, err)
 		}
@@ -42,6 +50,10 @@ func (t *Tx) Instance(id string) (*InstanceRow, error) {
 		return nil, nil
 	}
 	if err != nil {
+		var ae *RowAuthError
+		if errors.As(err, &ae) {
+			return nil, err
+		}
 		return nil, fmt.Errorf("load instance %s: %w", id, err)
 	}
 	return r, nil
@@ -70,14 +82,19 @@ func (t *Tx) Instances(region string) ([]model.Instance, error) {
 	return out, rows.Err()
 }
 
-// InsertInstance stores an instance, encrypting its admin key.
+// InsertInstance stores an instance, encrypting its admin key and
+// authenticating the row.
 func (t *Tx) InsertInstance(r *InstanceRow) error {
 	blob, err := t.s.encrypt(r.AdminKey, instanceBinding(r.InstanceId))
 	if err != nil {
 		return err
 	}
-	_, err = t.exec("INSERT INTO instances ("+instanceColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		r.InstanceId, r.InstanceName, r.RegionId, r.Host, r.Port, r.AdminUser, r.HostKey, unix(r.CreateTime), blob)
+	m, err := t.s.macs()
+	if err != nil {
+		return err
+	}
+	_, err = t.exec("INSERT INTO instances ("+instanceColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		r.InstanceId, r.InstanceName, r.RegionId, r.Host, r.Port, r.AdminUser, r.HostKey, unix(r.CreateTime), blob, m.instance(r, blob))
 	if err != nil {
 		return fmt.Errorf("insert instance %s: %w", r.InstanceId, err)
 	}
@@ -230,7 +247,7 @@ func (t *Tx) ReleaseLease(name, holder string) error {
 // order, so tests can prove that a refused request changed nothing.
 func (s *Store) Dump() (string, error) {
 	var b strings.Builder
-	tables := []string{"secrets", "versions", "stages", "instances", "operators", "rotations", "leases"}
+	tables := []string{"secrets", "versions", "stages", "instances", "operators", "rotations", "leases", "meta"}
 	for _, tbl := range tables {
 		rows, err := s.r.Query("SELECT * FROM " + tbl + " ORDER BY 1, 2")
 		if err != nil {

@@ -288,25 +288,39 @@ func (t *Tx) DeleteVersions(secretId int64, versionIds []string) error {
 	return nil
 }
 
-// Labels returns the secret's stage labels.
+const labelsQuery = "SELECT st.stage, st.version_id, st.mac, s.name FROM stages st JOIN secrets s ON s.id = st.secret_id WHERE st.secret_id = ?"
+
+// Labels returns the secret's stage labels, each verified against its MAC:
+// a label moved outside kmsconsole is refused, never used.
 func (t *Tx) Labels(secretId int64) (model.Labels, error) {
-	rows, err := t.query("SELECT stage, version_id FROM stages WHERE secret_id = ?", secretId)
+	rows, err := t.queryPrepared(labelsQuery, secretId)
 	if err != nil {
 		return nil, fmt.Errorf("load stages: %w", err)
 	}
 	defer rows.Close()
 	l := model.Labels{}
+	var m *macer
 	for rows.Next() {
-		var stage, v string
-		if err := rows.Scan(&stage, &v); err != nil {
+		var stage, v, name string
+		var mac sql.RawBytes // checked before the next row
+		if err := rows.Scan(&stage, &v, &mac, &name); err != nil {
 			return nil, err
+		}
+		if m == nil {
+			if m, err = t.s.macs(); err != nil {
+				return nil, fmt.Errorf("authenticate the stage labels of %s: %w", name, err)
+			}
+		}
+		if !m.check(mac, "stage", name, stage, v) {
+			return nil, t.s.authError(mac, "secret "+name+" stage label "+stage+" (version "+v+")", labelRemedy)
 		}
 		l[stage] = v
 	}
 	return l, rows.Err()
 }
 
-// SetLabels writes the difference between old and new labels.
+// SetLabels writes the difference between old and new labels, each label
+// with its MAC.
 func (t *Tx) SetLabels(secretId int64, old, new model.Labels) error {
 	for stage := range old {
 		if _, ok := new[stage]; !ok {
@@ -315,12 +329,23 @@ func (t *Tx) SetLabels(secretId int64, old, new model.Labels) error {
 			}
 		}
 	}
+	var m *macer
+	var name string
 	for stage, v := range new {
 		if old[stage] == v {
 			continue
 		}
-		if _, err := t.exec("INSERT INTO stages (secret_id, stage, version_id) VALUES (?, ?, ?) ON CONFLICT (secret_id, stage) DO UPDATE SET version_id = excluded.version_id",
-			secretId, stage, v); err != nil {
+		if m == nil {
+			var err error
+			if m, err = t.s.macs(); err != nil {
+				return fmt.Errorf("set stage %s: %w", stage, err)
+			}
+			if err := t.row("SELECT name FROM secrets WHERE id = ?", secretId).Scan(&name); err != nil {
+				return fmt.Errorf("set stage %s: %w", stage, err)
+			}
+		}
+		if _, err := t.exec("INSERT INTO stages (secret_id, stage, version_id, mac) VALUES (?, ?, ?, ?) ON CONFLICT (secret_id, stage) DO UPDATE SET version_id = excluded.version_id, mac = excluded.mac",
+			secretId, stage, v, m.stage(name, stage, v)); err != nil {
 			return fmt.Errorf("set stage %s: %w", stage, err)
 		}
 	}
