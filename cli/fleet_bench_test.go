@@ -24,24 +24,27 @@ import (
 // secrets on 20 real sshd hosts, against the floor an operator would
 // hand-write: testdata/rotatefloor (x/crypto: admin login, `sudo -n
 // chpasswd` on stdin, fresh verification login as the user, one process
-// per secret) run by `xargs -P 8` over the same (host, user) pairs. The two
-// batches are interleaved, alternating which goes first, for BENCH_ROUNDS
-// (default 3) rounds. Reported: ratio = kmsconsole seconds / floor seconds
-// per round and their median (goal <= 0.8), the seconds of each, rotations
-// per second, and CPU seconds of kmsconsole, of the floor, of all the sshd
-// (with the sudo/chpasswd they run) and of the whole machine per batch;
-// cpu-ratio compares the CPU each side cost (itself + its sshd), steadier
-// than wall time when other work shares the machine.
-// Any failed rotation fails the benchmark.
+// per secret) run by `xargs -P 8` over the same (host, user) pairs. The
+// batches are interleaved for BENCH_ROUNDS (default 3) rounds, the floor's
+// place in the order moving each round. Reported: ratio = kmsconsole
+// seconds / floor seconds per round and their median (goal <= 0.8), the
+// seconds of each, rotations per second, the admin logins the hosts
+// accepted, and CPU seconds of kmsconsole, of the floor and of all the sshd
+// (with the sudo/chpasswd they run); cpu-ratio compares the CPU each side
+// cost (itself + its sshd), steadier than wall time when other work shares
+// the machine. Any failed rotation fails the benchmark. Round by round
+// figures go to stdout, prefixed "fleetbench: ".
 //
 // Knobs (environment): BENCH_SECRETS, BENCH_HOSTS (default 20),
 // BENCH_ROUNDS, BENCH_PARALLEL and BENCH_PER_HOST (passed to rotate as
 // --parallel/--per-host when set; comma-separated lists time each
-// combination in every round, against the same floor batch), BENCH_FLOOR_P (xargs -P, default 8),
-// BENCH_FLOOR=off (time kmsconsole only, e.g. at 1,000 secrets),
-// BENCH_KMS=process (time `xargs -P 8 kmsconsole kms RotateSecret`, one
-// process per secret, instead of `rotate --all`), BENCH_SSHD_LOGLEVEL
-// (default INFO, as on a real host; sshdtest's own default is DEBUG3).
+// combination in every round, against the same floor batch),
+// BENCH_FLOOR_P (xargs -P, default 8), BENCH_FLOOR=off (time kmsconsole
+// only, e.g. at 1,000 secrets), BENCH_KMS=process (time `xargs -P 8
+// kmsconsole kms RotateSecret`, one process per secret, instead of `rotate
+// --all`), BENCH_SSHD_LOGLEVEL (default INFO, as on a real host, and the
+// level whose "Accepted ..." lines the login counts read; sshdtest's own
+// default is DEBUG3).
 //
 // All hosts share this machine's /etc/passwd and /etc/shadow, so each
 // secret has its own user (BENCH_SECRETS/BENCH_HOSTS users per host) and
