@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"database/sql"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/pem"
@@ -81,5 +82,38 @@ func TestAddOperatorKeepsFromAndRefusesOtherOptions(t *testing.T) {
 		if !model.IsCode(err, model.CodeInvalidParameter) || !strings.Contains(err.Error(), strings.SplitN(opt, "=", 2)[0]) {
 			t.Fatalf("option %s: got %v, want InvalidParameter naming it", opt, err)
 		}
+	}
+}
+
+// An instance row edited behind kmsconsole's back is never used, but it
+// can be removed, so the operator can add the instance again.
+func TestTamperedInstanceCanBeRemoved(t *testing.T) {
+	f := newECSFixture(t, model.SubTypePassword)
+	ctx := context.Background()
+	if _, err := f.svc.DeleteSecret(ctx, DeleteSecretRequest{SecretName: f.secret, ForceDeleteWithoutRecovery: true}); err != nil {
+		t.Fatal(err)
+	}
+	raw, err := sql.Open("sqlite", "file:"+f.dbPath+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := raw.Exec(`UPDATE instances SET host = '203.0.113.9' WHERE instance_id = 'i-web1'`); err != nil {
+		t.Fatal(err)
+	}
+	raw.Close()
+	if _, err := f.svc.Instance(ctx, "i-web1"); err == nil || !strings.Contains(err.Error(), "authentication") {
+		t.Fatalf("a tampered instance row was used: %v", err)
+	}
+	_, err = f.svc.AddInstance(ctx, AddInstanceRequest{InstanceId: "i-web1", Host: f.srv.Host, Port: f.srv.Port,
+		AdminUser: f.admin, AdminKey: f.adminKey, HostKey: f.srv.HostKey})
+	if !model.IsCode(err, model.CodeResourceExist) || !strings.Contains(err.Error(), "instance remove") {
+		t.Fatalf("re-adding over a tampered row: %v", err)
+	}
+	if err := f.svc.RemoveInstance(ctx, "i-web1"); err != nil {
+		t.Fatalf("removing a tampered row: %v", err)
+	}
+	if _, err := f.svc.AddInstance(ctx, AddInstanceRequest{InstanceId: "i-web1", Host: f.srv.Host, Port: f.srv.Port,
+		AdminUser: f.admin, AdminKey: f.adminKey, HostKey: f.srv.HostKey}); err != nil {
+		t.Fatalf("adding it again: %v", err)
 	}
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"bytes"
+	"errors"
 	"context"
 	"fmt"
 	"strings"
@@ -144,7 +145,9 @@ func (s *Service) addInstance(ctx context.Context, r *request, req AddInstanceRe
 	}
 	c.Close()
 	err = r.write(ctx, func(tx *db.Tx) error {
-		if existing, err := tx.Instance(req.InstanceId); err != nil {
+		if existing, err := tx.Instance(req.InstanceId); errors.Is(err, db.ErrRowAuth) {
+			return model.Errorf(model.CodeResourceExist, "The instance %s already exists, and its stored row fails authentication (edited outside kmsconsole?); remove it first: kmsconsole instance remove %s", req.InstanceId, req.InstanceId)
+		} else if err != nil {
 			return err
 		} else if existing != nil {
 			return model.Errorf(model.CodeResourceExist, "The instance %s already exists", req.InstanceId)
@@ -241,10 +244,14 @@ func (s *Service) removeInstance(ctx context.Context, r *request, id string) err
 	}
 	return r.write(ctx, func(tx *db.Tx) error {
 		inst, err := tx.Instance(id)
-		if err != nil {
+		switch {
+		case errors.Is(err, db.ErrRowAuth):
+			// A row edited behind kmsconsole's back is never used, but
+			// it can be removed, so that it can be added again.
+			r.note("its stored row failed authentication")
+		case err != nil:
 			return err
-		}
-		if inst == nil {
+		case inst == nil:
 			return model.NotFound("The instance %s does not exist", id)
 		}
 		n, err := tx.CountSecretsOfInstance(id)

@@ -141,6 +141,10 @@ func (r *request) note(detail string) {
 // request.
 func (r *request) finish(ctx context.Context, errp *error) {
 	var ae *model.APIError
+	if *errp != nil && errors.Is(*errp, db.ErrReadOnly) {
+		// Not a failure of kmsconsole: the store cannot be changed here.
+		*errp = model.Errorf(model.CodeNoPermission, "%s was not done: %v", r.op.action, *errp)
+	}
 	if *errp != nil {
 		ae = model.AsAPIError(*errp)
 		if !errors.As(*errp, new(*model.APIError)) {
@@ -161,7 +165,13 @@ func (r *request) finish(ctx context.Context, errp *error) {
 		ev.Result = "Failure"
 	}
 	werr := r.s.store.Write(context.WithoutCancel(ctx), func(tx *db.Tx) error { return tx.Audit(ev) })
-	if werr != nil && *errp == nil {
+	switch {
+	case werr != nil && *errp == nil && errors.Is(werr, db.ErrReadOnly):
+		// A read on a read-only store (a backup, a read-only mount)
+		// cannot be put on record, so it does not happen; metadata
+		// reads, which are not audited, still work.
+		*errp = model.Errorf(model.CodeNoPermission, "%s was not done: it must be audited, and %v", r.op.action, werr)
+	case werr != nil && *errp == nil:
 		*errp = model.Errorf(model.CodeInternalFailure, "%s was not done: its audit record could not be written: %v", r.op.action, werr)
 	}
 	r.wrote = werr == nil
