@@ -2,9 +2,9 @@ package service
 
 import (
 	"context"
-	"database/sql"
 	"crypto/ed25519"
 	"crypto/rand"
+	"database/sql"
 	"encoding/pem"
 	"path/filepath"
 	"strings"
