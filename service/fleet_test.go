@@ -152,6 +152,7 @@ func (f *fleetFixture) checkHosts(refuseInitial bool) {
 // succeeds, each host's admin connection is shared by its rotations, and
 // every new ACSCurrent logs in while the old password does not.
 func TestFleetOf100SecretsOn20Hosts(t *testing.T) {
+	t.Parallel()
 	f := newFleetFixture(t, 20, 5)
 	items, err := f.svc.SelectFleet(context.Background(), FleetSelection{All: true})
 	if err != nil || len(items) != 100 {
@@ -195,6 +196,7 @@ func TestFleetOf100SecretsOn20Hosts(t *testing.T) {
 // Fifty rotations of fifty secrets on one instance, all at once in one
 // process: the shared connection carries them without a failure.
 func TestFiftyConcurrentRotationsOnOneInstance(t *testing.T) {
+	t.Parallel()
 	f := newFleetFixture(t, 1, 50)
 	dialsBefore := f.svc.ecs.pool.Dials()
 	// All fifty start together.

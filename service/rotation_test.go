@@ -182,6 +182,7 @@ func TestRotatePassword(t *testing.T) {
 // the operator's initial key included, whoever added it; lines holding any
 // other key stay, through every rotation.
 func TestRotateKeyPair(t *testing.T) {
+	t.Parallel()
 	f := newECSFixture(t, model.SubTypeSSHKey)
 	_, initial := f.at(model.StageCurrent)
 	ctx := context.Background()
@@ -227,6 +228,7 @@ func TestRotateKeyPair(t *testing.T) {
 // Two secrets on two users of one host: rotating one never touches the
 // other's lines, even when the other user's file holds the same key.
 func TestKeyRotationsOfTwoUsersStayApart(t *testing.T) {
+	t.Parallel()
 	f := newECSFixture(t, model.SubTypeSSHKey)
 	ctx := context.Background()
 	_, initial := f.at(model.StageCurrent)
@@ -525,6 +527,7 @@ func TestCrashRecovery(t *testing.T) {
 // value is the ECS JSON only when it is a JSON object with the ECS fields,
 // so a password starting with "{" is a password.
 func TestCustomPasswordRules(t *testing.T) {
+	t.Parallel()
 	f := newECSFixture(t, model.SubTypePassword)
 	ctx := context.Background()
 	_, old := f.at(model.StageCurrent)
