@@ -26,6 +26,8 @@ func openInstances(s *session) {
 	s.waitFor("db/prod/password")
 	s.press("i")
 	s.waitFor("Instances [2]", "i-db1", "i-web1")
+	// The goldens show the checks' results, not a spinner.
+	s.waitGone("checking…")
 }
 
 func TestInstanceRemoveDialog(t *testing.T) {
