@@ -9,7 +9,6 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
-	"golang.org/x/crypto/ssh"
 
 	"kmsconsole/model"
 	"kmsconsole/service"
@@ -94,14 +93,15 @@ func newInstanceForm(c *common) *instanceForm {
 	f.adminUser.Hint = "root, or a user with passwordless sudo: the login that changes credentials on the host."
 	f.adminKey = newKeyInput(c, "Admin key", true)
 	f.adminKey.field.Input.Placeholder = "path of the admin's private key, e.g. ~/.ssh/kms_admin"
+	// The host key is judged by the rules AddInstance applies
+	// (model.ParseHostKey): a certificate, options or an unaccepted type
+	// are refused here, under this field, with the service's words.
 	f.hostKey = components.NewTextField("Host key", st.input("optional: '<type> <base64>' as in known_hosts"), func(v string) error {
-		if v == "" {
+		if strings.TrimSpace(v) == "" {
 			return nil
 		}
-		if _, _, _, _, err := ssh.ParseAuthorizedKey([]byte(v)); err != nil {
-			return model.InvalidParam("HostKey", "must be '<type> <base64>' as in known_hosts")
-		}
-		return nil
+		_, _, err := model.ParseHostKey("HostKey", v)
+		return err
 	})
 	f.hostKey.Hint = "Leave empty to fetch the key from the host and compare its fingerprint before pinning it."
 	f.form = components.Form{Styles: st.Form, LabelWidth: 12, ErrText: fieldError,
@@ -194,7 +194,7 @@ func (f *instanceForm) submit() tea.Cmd {
 			return f.form.FocusItem(tf)
 		}
 	}
-	if f.hostKey.Value() != "" {
+	if strings.TrimSpace(f.hostKey.Value()) != "" {
 		return f.add("")
 	}
 	req := f.request()
@@ -261,7 +261,7 @@ func (f *instanceForm) ShortHelp() []key.Binding {
 		return []key.Binding{yes, no}
 	}
 	add := k.Confirm
-	if f.hostKey.Value() == "" {
+	if strings.TrimSpace(f.hostKey.Value()) == "" {
 		add.SetHelp("enter", "fetch host key")
 	} else {
 		add.SetHelp("enter", "add instance")

@@ -1,22 +1,23 @@
 package ui
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
-	"golang.org/x/crypto/ssh"
 
 	"kmsconsole/model"
 	"kmsconsole/ui/components"
 )
 
 // keyInput is a field that takes a private key, pasted or as a file path,
-// and derives its public key (model.PublicKeyOf) as the operator types. A
-// path is read in a command, never in Update.
+// and derives its public key as the operator types. A path is read in a
+// command, never in Update. The key is judged by the service's own rules
+// (model.ParsePrivateKey): the console accepts and refuses exactly what the
+// service does, with the same messages (a passphrase, a short RSA key, a
+// key type kmsconsole does not sign with).
 type keyInput struct {
 	field *components.TextField
 	pem   string // the private key, once it parsed
@@ -26,6 +27,8 @@ type keyInput struct {
 	forValue string
 	// admin keys need only to parse; managed key pairs also give a public key
 	admin bool
+	// param is the API parameter the key goes to, named in its errors.
+	param string
 }
 
 type keyLoadedMsg struct {
@@ -36,11 +39,14 @@ type keyLoadedMsg struct {
 }
 
 func newKeyInput(c *common, name string, admin bool) *keyInput {
-	k := &keyInput{admin: admin}
+	k := &keyInput{admin: admin, param: "PrivateKey"}
+	if admin {
+		k.param = "AdminKeyFile" // as AddInstance names it
+	}
 	in := c.st.input("paste the private key, or a file path (~/.ssh/id_ed25519)")
 	k.field = components.NewTextField(name, in, func(v string) error {
 		if strings.TrimSpace(v) == "" {
-			return model.MissingParam("PrivateKey")
+			return model.MissingParam(k.param)
 		}
 		if v != k.forValue {
 			return nil // being read
@@ -91,19 +97,19 @@ func (k *keyInput) changed() tea.Cmd {
 		path := expandHome(strings.TrimSpace(v))
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return keyLoadedMsg{target: k, value: v, err: model.InvalidParam("PrivateKey", "cannot read %s: %v", path, unwrapPathError(err))}
+			return keyLoadedMsg{target: k, value: v, err: model.InvalidParam(k.param, "cannot read %s: %v", path, unwrapPathError(err))}
 		}
 		return parseKey(k, v, string(b))
 	}
 }
 
+// parseKey judges a key by the service's rules (model.ParsePrivateKey).
 func parseKey(k *keyInput, value, pemText string) keyLoadedMsg {
-	signer, err := ssh.ParsePrivateKey([]byte(pemText))
+	signer, err := model.ParsePrivateKey(k.param, []byte(pemText))
 	if err != nil {
-		return keyLoadedMsg{target: k, value: value, err: model.InvalidParam("PrivateKey", "not an unencrypted PEM/OpenSSH private key")}
+		return keyLoadedMsg{target: k, value: value, err: err}
 	}
-	pub := strings.TrimSpace(string(ssh.MarshalAuthorizedKey(signer.PublicKey())))
-	return keyLoadedMsg{target: k, value: value, pem: pemText, pub: pub}
+	return keyLoadedMsg{target: k, value: value, pem: pemText, pub: model.KeyLine(signer.PublicKey())}
 }
 
 // apply takes a result if it is still for the field's value.
@@ -162,11 +168,12 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-// keyFingerprint shows a public key line as type and SHA256 fingerprint.
+// keyFingerprint shows a public key line as type and SHA256 fingerprint
+// (model.DescribeKey), or the line itself, made safe, if it does not parse.
 func keyFingerprint(line string) string {
-	pk, _, _, _, err := ssh.ParseAuthorizedKey([]byte(line))
+	d, err := model.DescribeKey(line)
 	if err != nil {
-		return line
+		return model.SafeText(line)
 	}
-	return fmt.Sprintf("%s %s", pk.Type(), ssh.FingerprintSHA256(pk))
+	return d
 }
