@@ -190,7 +190,7 @@ func (p *auditPage) View() string {
 	st := p.c.st
 	title := st.Title.Render("Audit") + st.Count.Render(fmt.Sprintf(" [%d latest]", len(p.events)))
 	if q := p.filter.Value(); q != "" {
-		title += st.Count.Render(fmt.Sprintf(" /%s → %d", q, len(p.view)))
+		title += st.Count.Render(fmt.Sprintf(" /%s → %d", model.SafeText(q), len(p.view)))
 	}
 	iw := p.w - 4
 	var body string
@@ -216,15 +216,17 @@ func (p *auditPage) detailLines(w int) []string {
 		return out
 	}
 	e := p.events[p.view[p.table.Cursor()]]
+	// Every field of an event is text from outside (an old store may hold
+	// a refused request's raw SecretName): Fit and SafeText show it inert.
 	line := fmt.Sprintf("%s  %s by %s on %s", model.FormatTime(e.Time), e.Action, e.Operator, e.Target)
 	if e.VersionId != "" {
 		line += " (version " + e.VersionId + ")"
 	}
 	out = append(out, st.Value.Render(components.Fit(line, w)))
 	if e.ErrorCode != "" {
-		out = append(out, components.Pad(st.Code.Render(e.ErrorCode)+st.Err.Render(": "+e.Error), w))
+		out = append(out, components.Pad(st.Code.Render(model.SafeText(e.ErrorCode))+st.Err.Render(": "+model.SafeText(e.Error)), w))
 	} else {
-		out = append(out, st.Dim.Render("request "+e.RequestId))
+		out = append(out, st.Dim.Render("request "+model.SafeText(e.RequestId)))
 	}
 	return out
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"kmsconsole/model"
 	"kmsconsole/service"
@@ -38,6 +39,13 @@ func (c *common) canMutate() bool { return c.svc.CanMutate() }
 
 func (c *common) spinner() spinner.Model {
 	return spinner.New(spinner.WithSpinner(spinner.MiniDot), spinner.WithStyle(c.st.Spinner))
+}
+
+// plainSpinner is the spinner's current frame without its style, for
+// places that take plain text (table cells).
+func plainSpinner(s spinner.Model) string {
+	s.Style = lipgloss.Style{}
+	return s.View()
 }
 
 // page is one screen. The root owns a stack of pages: the top one gets the
@@ -105,20 +113,34 @@ func flash(kind flashKind, format string) tea.Cmd {
 // apiError returns err as the API error the CLI would print.
 func apiError(err error) *model.APIError { return model.AsAPIError(err) }
 
+// Text from outside. Every string the console did not write itself —
+// secret names, descriptions, VersionIds, stage labels, ExtendedConfig,
+// instance names, hosts and users, audit fields, revealed values, and error
+// messages (which quote host output) — is drawn through model.SafeText (or
+// SafeLines where line breaks are wanted), the one sanitiser: control
+// characters show as ␛, ␇, <U+202E>… and never reach the terminal. The
+// shared helpers do it, so a screen cannot forget: table cells and
+// components.Fit, wrap and components.Wrap, errLine(s), fieldError, the
+// flash line and the header. Strings concatenated into a view by hand are
+// wrapped in model.SafeText where they are built. Last, the root model
+// passes each whole frame through components.SafeFrame.
+
 // errLine renders an API error as the CLI shows it: Code, then message.
 func (c *common) errLine(err error) string {
 	ae := apiError(err)
-	return c.st.Code.Render(ae.Code) + c.st.Err.Render(": "+ae.Message)
+	return c.st.Code.Render(model.SafeText(ae.Code)) + c.st.Err.Render(": "+model.SafeText(ae.Message))
 }
 
-// errLines wraps an API error to w cells, the code styled.
+// errLines wraps an API error to w cells, the code styled. The message
+// may quote a host's output: wrap makes its control characters visible.
 func (c *common) errLines(err error, w int) []string {
 	ae := apiError(err)
-	text := ae.Code + ": " + ae.Message
+	code := model.SafeText(ae.Code)
+	text := code + ": " + ae.Message
 	var out []string
 	for i, l := range wrap(text, w) {
-		if i == 0 && strings.HasPrefix(l, ae.Code) {
-			out = append(out, c.st.Code.Render(ae.Code)+c.st.Err.Render(l[len(ae.Code):]))
+		if i == 0 && strings.HasPrefix(l, code) {
+			out = append(out, c.st.Code.Render(code)+c.st.Err.Render(l[len(code):]))
 			continue
 		}
 		out = append(out, c.st.Err.Render(l))
@@ -131,7 +153,7 @@ func (c *common) errLines(err error, w int) []string {
 func fieldError(err error) string {
 	var ae *model.APIError
 	if !errors.As(err, &ae) {
-		return err.Error()
+		return model.SafeText(err.Error())
 	}
 	msg := ae.Message
 	if i := strings.Index(msg, " is invalid: "); i >= 0 && strings.HasPrefix(msg, "The parameter ") {
@@ -143,7 +165,7 @@ func fieldError(err error) string {
 	if msg != "" {
 		msg = strings.ToUpper(msg[:1]) + msg[1:]
 	}
-	return msg
+	return model.SafeText(msg)
 }
 
 // fmtTime renders a time for people: UTC, minutes, or "—".
@@ -165,7 +187,7 @@ func fmtDate(t time.Time) string {
 func fmtAPITime(s string) string {
 	t, err := model.ParseTime(s)
 	if err != nil {
-		return s
+		return model.SafeText(s)
 	}
 	return fmtTime(t)
 }
@@ -202,7 +224,12 @@ func subTypeLabel(sub string) string {
 	return "Password"
 }
 
+// wrap wraps plain text to w cells at spaces. Line breaks stay; every
+// other control character is made visible first (model.SafeLines), so
+// wrapped text from outside (descriptions, failure reasons, host output,
+// revealed values) cannot drive the terminal.
 func wrap(s string, w int) []string {
+	s = model.SafeLines(s)
 	if w <= 0 {
 		return []string{s}
 	}

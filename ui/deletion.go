@@ -57,7 +57,7 @@ func newDeletionDialog(c *common, s model.Secret) *deletionDialog {
 		at := c.now().Add(time.Duration(n) * 24 * time.Hour)
 		return fmt.Sprintf("Deleted on %s unless restored before", fmtTime(at))
 	}
-	d.confirm = components.NewTextField("Secret name", c.st.input("type "+s.Name), func(v string) error {
+	d.confirm = components.NewTextField("Secret name", c.st.input("type "+model.SafeText(s.Name)), func(v string) error {
 		if v != s.Name {
 			return fmt.Errorf("Type the secret's name exactly to delete it")
 		}
@@ -140,7 +140,7 @@ func (d *deletionDialog) View() string {
 	iw := w - 4
 	lines := []string{
 		"",
-		st.Label.Render(components.Fit("Secret", 14)) + st.Bold.Render(d.secret.Name),
+		st.Label.Render(components.Fit("Secret", 14)) + st.Bold.Render(model.SafeText(d.secret.Name)),
 		st.Label.Render(components.Fit("Type", 14)) + st.Value.Render(d.secret.Type.Label()),
 		"",
 	}
@@ -194,7 +194,7 @@ func newRestoreDialog(c *common, s model.Secret) *confirmDialog {
 		c: c, title: "Restore Secret", width: 72, busyText: "Restoring…", spin: c.spinner(),
 		body: func(iw int) []string {
 			st := c.st
-			lines := []string{st.Value.Render("Restore ") + st.Bold.Render(name) + st.Value.Render("?"), ""}
+			lines := []string{st.Value.Render("Restore ") + st.Bold.Render(model.SafeText(name)) + st.Value.Render("?"), ""}
 			for _, l := range wrap(fmt.Sprintf("Its deletion planned for %s is cancelled; it can be read, changed and rotated again.", fmtTime(s.PlannedDeleteTime)), iw) {
 				lines = append(lines, st.Dim.Render(l))
 			}

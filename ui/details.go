@@ -280,7 +280,7 @@ func (p *detailsPage) versionRow(i int) []components.Cell {
 
 func (p *detailsPage) View() string {
 	st := p.c.st
-	title := st.Title.Render("Secret ") + st.Count.Render(p.name)
+	title := st.Title.Render("Secret ") + st.Count.Render(model.SafeText(p.name))
 	iw := p.w - 4
 	var lines []string
 	switch {
@@ -309,8 +309,9 @@ func (p *detailsPage) fieldLines(w int) []string {
 	st := p.c.st
 	s := &p.secret
 	lw := 15
+	// Values come from the store (names, descriptions, ExtendedConfig).
 	field := func(label, value string, style func(...string) string) string {
-		return st.Label.Render(components.Fit(label, lw)) + style(value)
+		return st.Label.Render(components.Fit(label, lw)) + style(model.SafeText(value))
 	}
 	pair := func(a, b string) string {
 		if w < 2*lw+40 || b == "" {
@@ -361,9 +362,9 @@ func (p *detailsPage) valueLines(w, room int) []string {
 	if v == nil {
 		return nil
 	}
-	head := st.Section.Render("Value") + st.Dim.Render(" of version "+v.VersionId)
+	head := st.Section.Render("Value") + st.Dim.Render(" of version "+model.SafeText(v.VersionId))
 	if len(v.Stages) > 0 {
-		head += st.Dim.Render(" (" + strings.Join(v.Stages, ", ") + ")")
+		head += st.Dim.Render(" (" + model.SafeText(strings.Join(v.Stages, ", ")) + ")")
 	}
 	out := []string{head}
 	switch {
@@ -392,15 +393,17 @@ func (p *detailsPage) valueLines(w, room int) []string {
 }
 
 // revealedLines lays out a revealed value: ECS JSON field by field (a
-// private key on its own lines), anything else wrapped.
+// private key on its own lines), anything else wrapped. A value is text
+// from outside like any other: it is shown with its control characters
+// made visible (y still copies the exact value).
 func (p *detailsPage) revealedLines(w int) []string {
 	st := p.c.st
 	var d model.ECSData
 	if p.ecs() && json.Unmarshal([]byte(p.revealed), &d) == nil {
 		lw := 12
-		out := []string{st.Label.Render(components.Fit("UserName", lw)) + st.Secret.Render(d.UserName)}
+		out := []string{st.Label.Render(components.Fit("UserName", lw)) + st.Secret.Render(model.SafeText(d.UserName))}
 		if d.Password != "" {
-			out = append(out, st.Label.Render(components.Fit("Password", lw))+st.Secret.Render(d.Password))
+			out = append(out, st.Label.Render(components.Fit("Password", lw))+st.Secret.Render(model.SafeText(d.Password)))
 		}
 		if d.PublicKey != "" {
 			for i, l := range wrap(d.PublicKey, w-lw) {
@@ -413,7 +416,7 @@ func (p *detailsPage) revealedLines(w int) []string {
 		}
 		if d.PrivateKey != "" {
 			out = append(out, st.Label.Render("PrivateKey"))
-			for _, l := range strings.Split(strings.TrimRight(d.PrivateKey, "\n"), "\n") {
+			for _, l := range strings.Split(model.SafeLines(strings.TrimRight(d.PrivateKey, "\n")), "\n") {
 				out = append(out, st.Secret.Render(l))
 			}
 		}

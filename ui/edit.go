@@ -55,7 +55,10 @@ func newEditDialog(c *common, s model.Secret) *editDialog {
 	d := &editDialog{c: c, secret: s, spin: c.spinner()}
 	d.desc = components.NewTextField("Description", c.st.input("optional"), model.ValidateDescription)
 	d.desc.Input.CharLimit = model.MaxDescription
-	d.desc.SetValue(s.Description)
+	// An old store may hold a description with control characters: the
+	// field shows their visible form, and a description left as shown is
+	// not sent (changes compares with the same form).
+	d.desc.SetValue(model.SafeText(s.Description))
 	d.rotation = newRotationChoice(c)
 	period := defaultPeriod
 	if s.RotationInterval > 0 {
@@ -128,7 +131,7 @@ func (d *editDialog) Update(msg tea.Msg) tea.Cmd {
 // that is unchanged. The fields must be valid.
 func (d *editDialog) changes() (*service.UpdateSecretRequest, *service.UpdateSecretRotationPolicyRequest) {
 	var descReq *service.UpdateSecretRequest
-	if v := d.desc.Value(); v != d.secret.Description {
+	if v := d.desc.Value(); v != model.SafeText(d.secret.Description) {
 		descReq = &service.UpdateSecretRequest{SecretName: d.secret.Name, Description: &v}
 	}
 	if !d.ecs() {
@@ -223,7 +226,7 @@ func (d *editDialog) View() string {
 	w := min(80, d.w-4)
 	iw := w - 4
 	row := func(label, value string, style func(...string) string) string {
-		return "  " + st.Label.Render(components.Fit(label, rotationLabelWidth+1)) + style(value)
+		return "  " + st.Label.Render(components.Fit(label, rotationLabelWidth+1)) + style(model.SafeText(value))
 	}
 	lines := []string{
 		"",

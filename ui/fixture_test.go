@@ -206,8 +206,14 @@ func (s *syncBuffer) String() string {
 // clock and a plain renderer.
 func start(t *testing.T, svc *service.Service, w, h int) *session {
 	t.Helper()
+	return startWith(t, svc, w, h, plainRenderer())
+}
+
+// startWith is start with another renderer (colour).
+func startWith(t *testing.T, svc *service.Service, w, h int, r *lipgloss.Renderer) *session {
+	t.Helper()
 	out := &syncBuffer{}
-	m := New(svc, Options{Now: fixedClock, Renderer: plainRenderer(), Width: w, Height: h, Output: out})
+	m := New(svc, Options{Now: fixedClock, Renderer: r, Width: w, Height: h, Output: out})
 	tm := teatest.NewTestModel(t, harness{m}, teatest.WithInitialTermSize(w, h))
 	s := &session{t: t, tm: tm, out: out}
 	t.Cleanup(func() { _ = tm.Quit() })
@@ -319,15 +325,27 @@ var uuidRE = regexp.MustCompile(`[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}
 // (VersionIds, RequestIds) are masked.
 func (s *session) golden() {
 	s.t.Helper()
+	requireGolden(s.t, s.final().View())
+}
+
+// final quits the program and returns the console's final model.
+func (s *session) final() *Model {
+	s.t.Helper()
 	_ = s.tm.Quit()
 	fm := s.tm.FinalModel(s.t, teatest.WithFinalTimeout(10*time.Second))
-	view := fm.View()
+	return fm.(harness).m.(*Model)
+}
+
+// requireGolden compares view with testdata/<test>.golden, random ids
+// masked and trailing blanks trimmed.
+func requireGolden(t *testing.T, view string) {
+	t.Helper()
 	view = uuidRE.ReplaceAllString(view, "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx")
 	lines := strings.Split(view, "\n")
 	for i, l := range lines {
 		lines[i] = strings.TrimRight(l, " ")
 	}
-	teatest.RequireEqualOutput(s.t, []byte(strings.Join(lines, "\n")+"\n"))
+	teatest.RequireEqualOutput(t, []byte(strings.Join(lines, "\n")+"\n"))
 }
 
 // hanging is a TCP listener that accepts connections and never answers:

@@ -232,23 +232,23 @@ func (f *instanceForm) View() string {
 		lines = append(lines,
 			st.Warn.Render("The host offers this key. Compare its fingerprint out of band before you accept it:"),
 			"",
-			"   "+st.Label.Render(components.Fit("Key type", 13))+st.Value.Render(kind),
-			"   "+st.Label.Render(components.Fit("Fingerprint", 13))+st.Bold.Render(f.fingerprint),
+			"   "+st.Label.Render(components.Fit("Key type", 13))+st.Value.Render(model.SafeText(kind)),
+			"   "+st.Label.Render(components.Fit("Fingerprint", 13))+st.Bold.Render(model.SafeText(f.fingerprint)),
 			"",
-			st.Dim.Render("On the host: ssh-keygen -lf /etc/ssh/ssh_host_"+strings.TrimPrefix(kind, "ssh-")+"_key.pub"),
+			st.Dim.Render("On the host: ssh-keygen -lf /etc/ssh/ssh_host_"+model.SafeText(strings.TrimPrefix(kind, "ssh-"))+"_key.pub"),
 			"",
 		)
 	}
 	switch {
 	case f.busy != "":
-		lines = append(lines, f.spin.View()+st.Dim.Render(" "+f.busy))
+		lines = append(lines, f.spin.View()+st.Dim.Render(" "+model.SafeText(f.busy)))
 	case f.err != nil:
 		lines = append(lines, f.c.errLines(f.err, fw)...)
 	}
 	if f.state == instanceAccepting {
 		lines = append(lines, "", f.c.help(f.ShortHelp()...))
 	}
-	return components.Box(st.Box, st.Title.Render("Add Instance")+st.Count.Render(" "+f.c.svc.Region()), indent(strings.Join(lines, "\n"), 1), f.w, f.h)
+	return components.Box(st.Box, st.Title.Render("Add Instance")+st.Count.Render(" "+model.SafeText(f.c.svc.Region())), indent(strings.Join(lines, "\n"), 1), f.w, f.h)
 }
 
 func (f *instanceForm) ShortHelp() []key.Binding {

@@ -6,6 +6,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
+	"kmsconsole/model"
 	"kmsconsole/service"
 	"kmsconsole/ui/components"
 )
@@ -22,10 +23,10 @@ func newInstanceRemoveDialog(c *common, in service.InstanceView) *confirmDialog 
 		body: func(iw int) []string {
 			st := c.st
 			row := func(label, value string) string {
-				return "  " + st.Label.Render(components.Fit(label, 12)) + st.Value.Render(value)
+				return "  " + st.Label.Render(components.Fit(label, 12)) + st.Value.Render(model.SafeText(value))
 			}
 			lines := []string{
-				st.Value.Render("Remove instance ") + st.Bold.Render(in.InstanceId) + st.Value.Render(" from the store?"),
+				st.Value.Render("Remove instance ") + st.Bold.Render(model.SafeText(in.InstanceId)) + st.Value.Render(" from the store?"),
 				"",
 				row("Instance", in.InstanceId),
 				row("Name", in.InstanceName),

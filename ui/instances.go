@@ -9,6 +9,7 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 
+	"kmsconsole/model"
 	"kmsconsole/service"
 	"kmsconsole/ui/components"
 )
@@ -135,7 +136,9 @@ func (p *instancesPage) reachability(id string) (string, lipgloss.Style) {
 	ch := p.checks[id]
 	switch {
 	case ch == nil || !ch.done:
-		return p.spin.View() + " checking…", st.Dim
+		// A cell is plain text (the table sanitises it): the spinner's
+		// frame without its own style.
+		return plainSpinner(p.spin) + " checking…", st.Dim
 	case ch.err == nil:
 		return "✓ reachable", st.OK
 	}
@@ -220,7 +223,7 @@ func (p *instancesPage) Update(msg tea.Msg) tea.Cmd {
 
 func (p *instancesPage) View() string {
 	st := p.c.st
-	title := st.Title.Render("Instances") + st.Count.Render(fmt.Sprintf(" [%d] %s", len(p.list), p.region))
+	title := st.Title.Render("Instances") + st.Count.Render(fmt.Sprintf(" [%d] %s", len(p.list), model.SafeText(p.region)))
 	iw := p.w - 4
 	var body string
 	switch {
@@ -247,14 +250,14 @@ func (p *instancesPage) detailLines(w int) []string {
 	lw := 10
 	out := []string{
 		st.Dim.Render(strings.Repeat("─", w)),
-		st.Label.Render(components.Fit("Host key", lw)) + st.Value.Render(in.Fingerprint) + st.Dim.Render("  pinned "+fmtAPITime(in.CreateTime)),
+		st.Label.Render(components.Fit("Host key", lw)) + st.Value.Render(model.SafeText(in.Fingerprint)) + st.Dim.Render("  pinned "+fmtAPITime(in.CreateTime)),
 	}
 	ch := p.checks[in.InstanceId]
 	switch {
 	case ch == nil || !ch.done:
-		out = append(out, st.Label.Render(components.Fit("Check", lw))+st.Dim.Render(fmt.Sprintf("logging in as %s with the pinned host key…", in.AdminUser)))
+		out = append(out, st.Label.Render(components.Fit("Check", lw))+st.Dim.Render(model.SafeText(fmt.Sprintf("logging in as %s with the pinned host key…", in.AdminUser))))
 	case ch.err == nil:
-		out = append(out, st.Label.Render(components.Fit("Check", lw))+st.OK.Render(fmt.Sprintf("the management login %s@%s works", in.AdminUser, in.InstanceId)))
+		out = append(out, st.Label.Render(components.Fit("Check", lw))+st.OK.Render(model.SafeText(fmt.Sprintf("the management login %s@%s works", in.AdminUser, in.InstanceId))))
 	default:
 		for i, l := range wrap(ch.err.Error(), w-lw) {
 			label := "Reason"

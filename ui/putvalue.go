@@ -108,7 +108,7 @@ func (d *putValueDialog) View() string {
 	st := d.c.st
 	w := min(80, d.w-4)
 	iw := w - 4
-	lines := []string{"", st.Label.Render(components.Fit("Secret", 15)) + st.Bold.Render(d.name), ""}
+	lines := []string{"", st.Label.Render(components.Fit("Secret", 15)) + st.Bold.Render(model.SafeText(d.name)), ""}
 	lines = append(lines, strings.Split(d.form.View(iw), "\n")...)
 	lines = append(lines, "")
 	lines = append(lines, d.c.dialogStatus(d.busy, d.spin, "Putting the value…", d.err, iw, d.ShortHelp())...)

@@ -138,7 +138,7 @@ func (d *regionsDialog) View() string {
 			if i == d.cursor {
 				lines = append(lines, st.Table.Cursor.Render(components.Fit("▸ "+label, iw)))
 			} else {
-				lines = append(lines, st.Value.Render("  "+label))
+				lines = append(lines, st.Value.Render("  "+model.SafeText(label)))
 			}
 		}
 		if len(d.shown) == 0 {

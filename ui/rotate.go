@@ -262,7 +262,7 @@ func (d *rotateDialog) View() string {
 	iw := w - 4
 	lw := 18
 	field := func(label, value string) string {
-		return st.Label.Render(components.Fit(label, lw+2)) + st.Value.Render(value)
+		return st.Label.Render(components.Fit(label, lw+2)) + st.Value.Render(model.SafeText(value))
 	}
 	inst := d.cfg.InstanceId
 	if d.inst != nil {
@@ -270,7 +270,7 @@ func (d *rotateDialog) View() string {
 	}
 	lines := []string{
 		"",
-		st.Label.Render(components.Fit("Secret", lw+2)) + st.Bold.Render(d.secret.Name),
+		st.Label.Render(components.Fit("Secret", lw+2)) + st.Bold.Render(model.SafeText(d.secret.Name)),
 		field("Instance", inst),
 		field("Credential", subTypeLabel(d.cfg.SecretSubType)),
 		"",

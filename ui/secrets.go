@@ -409,7 +409,7 @@ func (p *secretsPage) View() string {
 	st := p.c.st
 	title := st.Title.Render("Secrets") + st.Count.Render(fmt.Sprintf(" [%d]", max(p.total, len(p.all))))
 	if q := p.filter.Value(); q != "" {
-		title += st.Count.Render(fmt.Sprintf(" /%s → %d", q, len(p.view)))
+		title += st.Count.Render(fmt.Sprintf(" /%s → %d", model.SafeText(q), len(p.view)))
 	}
 	if n := len(p.selected); n > 0 {
 		title += st.Count.Render(fmt.Sprintf(" · %d selected", n))

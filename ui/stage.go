@@ -146,7 +146,7 @@ func (d *stageDialog) View() string {
 	st := d.c.st
 	w := min(76, d.w-4)
 	iw := w - 4
-	lines := []string{"", st.Label.Render(components.Fit("Secret", 12)) + st.Bold.Render(d.name), ""}
+	lines := []string{"", st.Label.Render(components.Fit("Secret", 12)) + st.Bold.Render(model.SafeText(d.name)), ""}
 	lines = append(lines, strings.Split(d.form.View(iw), "\n")...)
 	lines = append(lines, "")
 	for _, l := range wrap("Moving ACSCurrent promotes the version: ACSPrevious moves onto the version that was current. ACSCurrent and ACSPrevious can be moved but not removed.", iw) {

@@ -14,6 +14,7 @@ import (
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
+	"kmsconsole/model"
 	"kmsconsole/service"
 	"kmsconsole/ui/components"
 )
@@ -295,7 +296,9 @@ func (m *Model) View() string {
 	b.WriteString(components.Pad(m.statusView(), w))
 	b.WriteByte('\n')
 	b.WriteString(components.Pad(m.footerView(), w))
-	return b.String()
+	// The screens draw text from outside through model.SafeText; the
+	// frame guard makes sure nothing they missed can drive the terminal.
+	return components.SafeFrame(b.String())
 }
 
 func (m *Model) headerView(w int) string {
@@ -304,10 +307,10 @@ func (m *Model) headerView(w int) string {
 	parts := []string{
 		st.HeaderBrand.Render(" kmsconsole "),
 		st.HeaderKey.Render(" region "),
-		st.HeaderValue.Render(m.c.svc.Region()),
+		st.HeaderValue.Render(model.SafeText(m.c.svc.Region())),
 		st.HeaderKey.Render("  operator "),
-		st.HeaderValue.Render(a.Name),
-		st.HeaderKey.Render(" (" + a.Role + ")"),
+		st.HeaderValue.Render(model.SafeText(a.Name)),
+		st.HeaderKey.Render(" (" + model.SafeText(a.Role) + ")"),
 	}
 	line := strings.Join(parts, "")
 	// The keys that lead to the other resources, k9s style, when they fit.
@@ -346,7 +349,8 @@ func (m *Model) statusView() string {
 		case flashErr:
 			style = st.FlashErr
 		}
-		return style.Render(" " + m.flash.text)
+		// Flash texts quote names and errors: the one place they are drawn.
+		return style.Render(" " + model.SafeText(m.flash.text))
 	case m.c.rotations > 0:
 		return st.FlashInfo.Render(" A rotation is running")
 	}

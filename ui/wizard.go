@@ -539,13 +539,13 @@ func (z *wizard) View() string {
 	lines = append(lines, "")
 	switch {
 	case z.checking:
-		lines = append(lines, z.spin.View()+st.Dim.Render(fmt.Sprintf(" Checking that no other secret manages %s on %s…", z.user.Value(), z.lastKey.instance)))
+		lines = append(lines, z.spin.View()+st.Dim.Render(model.SafeText(fmt.Sprintf(" Checking that no other secret manages %s on %s…", z.user.Value(), z.lastKey.instance))))
 	case z.busy:
 		what := "Creating the secret…"
 		if z.ecs() {
 			what = fmt.Sprintf("Checking user %s on %s and trying the initial credential…", z.user.Value(), z.instances[z.instance.Selected].InstanceId)
 		}
-		lines = append(lines, z.spin.View()+st.Dim.Render(" "+what))
+		lines = append(lines, z.spin.View()+st.Dim.Render(" "+model.SafeText(what)))
 	case z.err != nil:
 		lines = append(lines, z.c.errLines(z.err, fw)...)
 	}
@@ -575,7 +575,7 @@ func (z *wizard) stepsView() string {
 func (z *wizard) reviewLines(w int) []string {
 	st := z.c.st
 	row := func(label, value string, style func(...string) string) string {
-		return "  " + st.Label.Render(components.Fit(label, 20)) + style(value)
+		return "  " + st.Label.Render(components.Fit(label, 20)) + style(model.SafeText(value))
 	}
 	desc := z.desc.Value()
 	if desc == "" {
@@ -621,7 +621,7 @@ func (z *wizard) createdLines(w int) []string {
 	st := z.c.st
 	r := z.resp
 	row := func(label, value string) string {
-		return "  " + st.Label.Render(components.Fit(label, 20)) + st.Value.Render(value)
+		return "  " + st.Label.Render(components.Fit(label, 20)) + st.Value.Render(model.SafeText(value))
 	}
 	out := []string{
 		st.OK.Render("✓ ") + st.Bold.Render("Secret created"),

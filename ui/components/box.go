@@ -5,6 +5,8 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+
+	"kmsconsole/model"
 )
 
 // BoxStyles style a Box.
@@ -126,9 +128,11 @@ func Lines(text string, w, h int) string {
 }
 
 // Wrap wraps plain text to w cells, hard-breaking long words (keys, ARNs).
+// Line breaks stay; every other control character is made visible
+// (model.SafeLines), so wrapped text from outside cannot drive the terminal.
 func Wrap(s string, w int) []string {
 	if w <= 0 {
 		return nil
 	}
-	return strings.Split(ansi.Wrap(s, w, " /-"), "\n")
+	return strings.Split(ansi.Wrap(model.SafeLines(s), w, " /-"), "\n")
 }

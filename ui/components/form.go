@@ -7,6 +7,8 @@ import (
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+
+	"kmsconsole/model"
 )
 
 // FormStyles style form fields.
@@ -290,7 +292,7 @@ func (c *Choice) View(st FormStyles, focused bool, w int, errText func(error) st
 	case c.Picker:
 		pos := "  " + st.Hint.Render(itoa(c.Selected+1)+"/"+itoa(len(c.Options)))
 		room := max(1, w-ansi.StringWidth(pos)-4)
-		opt := c.Options[c.Selected]
+		opt := model.SafeText(c.Options[c.Selected])
 		if ansi.StringWidth(opt) > room {
 			opt = fit(opt, room)
 		}
@@ -302,6 +304,7 @@ func (c *Choice) View(st FormStyles, focused bool, w int, errText func(error) st
 	default:
 		var parts []string
 		for i, o := range c.Options {
+			o = model.SafeText(o) // options name things from outside (instances, versions)
 			if i == c.Selected {
 				parts = append(parts, st.ChosenChoice.Render("(•) "+o))
 			} else {

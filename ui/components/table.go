@@ -7,6 +7,8 @@ import (
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
+
+	"kmsconsole/model"
 )
 
 // TableStyles style a Table.
@@ -29,7 +31,9 @@ type Column struct {
 	Drop  int
 }
 
-// Cell is one rendered cell: its text and style.
+// Cell is one rendered cell: its text and style. Text is plain text, often
+// from outside (names, labels, host output): the table draws it through
+// model.SafeText, so a cell cannot carry an escape sequence to the terminal.
 type Cell struct {
 	Text  string
 	Style lipgloss.Style
@@ -275,11 +279,15 @@ func (t *Table) renderRow(i int) string {
 	return line
 }
 
-// fit truncates s (plain text) with an ellipsis or pads it to w cells.
+// fit truncates s (plain text) with an ellipsis or pads it to w cells. s
+// is drawn through model.SafeText first: table cells, labels and one-line
+// fields from outside show their control characters (ESC as ␛) instead of
+// sending them to the terminal, and are measured as they are drawn.
 func fit(s string, w int) string {
 	if w <= 0 {
 		return ""
 	}
+	s = model.SafeText(s)
 	sw := ansi.StringWidth(s)
 	if sw > w {
 		return ansi.Truncate(s, w, "…")
@@ -287,5 +295,6 @@ func fit(s string, w int) string {
 	return s + strings.Repeat(" ", w-sw)
 }
 
-// Fit is fit for other packages: truncate or pad plain text to w cells.
+// Fit is fit for other packages: truncate or pad plain text to w cells,
+// control characters made visible.
 func Fit(s string, w int) string { return fit(s, w) }
