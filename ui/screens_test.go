@@ -141,7 +141,7 @@ func TestWizardReview(t *testing.T) {
 	s.press("tab")
 	s.typeText("Payments API token")
 	s.press("enter")
-	s.waitFor("3 Review")
+	s.waitFor("● 3 Review") // "○ 3 Review" is in every step's header
 	s.golden()
 }
 
@@ -232,7 +232,7 @@ func TestWizardECSCreateFails(t *testing.T) {
 	s.press("tab", "tab")
 	s.typeText("Initial-Passw0rd")
 	s.press("enter", "enter")
-	s.waitFor("3 Review")
+	s.waitFor("● 3 Review") // "○ 3 Review" is in every step's header
 	s.press("enter")
 	// The instance is a closed port: the user check fails, inline, with
 	// the API error code.
@@ -696,7 +696,7 @@ func TestWizardECSUserTakenAtCreate(t *testing.T) {
 	s.press("tab", "tab")
 	s.typeText("Initial-Passw0rd")
 	s.press("enter", "enter")
-	s.waitFor("3 Review")
+	s.waitFor("● 3 Review") // "○ 3 Review" is in every step's header
 	insertECSSecret(t, f.store, "acs/ecs/web1/app-other", "i-web1", "app")
 	s.press("enter")
 	s.waitFor("Rejected.ResourceExist: The user app on instance i-web1 is already managed by secret", "acs/ecs/web1/app-other")
