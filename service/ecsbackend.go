@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -19,9 +20,44 @@ import (
 // rotations on one host multiplex their sessions over one connection.
 type ecsBackend struct {
 	pool *ecs.Pool
+
+	mu    sync.Mutex
+	turns map[string]chan struct{} // per instance: changes under way
 }
 
-func newECSBackend() *ecsBackend { return &ecsBackend{pool: ecs.NewPool()} }
+// changesPerHost bounds the credential changes (set + verification login)
+// under way at once on one instance, across every caller in the process.
+const changesPerHost = 4
+
+// maxTurnWait bounds how long a rotation waits for its turn on a host.
+const maxTurnWait = 10 * time.Minute
+
+func newECSBackend() *ecsBackend {
+	return &ecsBackend{pool: ecs.NewPool(), turns: map[string]chan struct{}{}}
+}
+
+// changeTurn waits until fewer than changesPerHost changes run on the
+// instance, and returns the function that ends this one's turn. Nothing
+// has touched the host while waiting, so a wait that fails is not applied.
+func (b *ecsBackend) changeTurn(ctx context.Context, instanceId string) (release func(), err error) {
+	b.mu.Lock()
+	sem := b.turns[instanceId]
+	if sem == nil {
+		sem = make(chan struct{}, changesPerHost)
+		b.turns[instanceId] = sem
+	}
+	b.mu.Unlock()
+	t := time.NewTimer(maxTurnWait)
+	defer t.Stop()
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: waiting for a turn on instance %s: %w", ecs.ErrNotApplied, instanceId, ctx.Err())
+	case <-t.C:
+		return nil, fmt.Errorf("%w: %d other changes on instance %s did not end within %v", ecs.ErrNotApplied, changesPerHost, instanceId, maxTurnWait)
+	}
+}
 
 func targetOf(inst *db.InstanceRow) ecs.Target {
 	return ecs.Target{Host: inst.Host, Port: inst.Port, HostKey: inst.HostKey, AdminUser: inst.AdminUser, AdminKey: inst.AdminKey}

@@ -407,6 +407,15 @@ func (s *Service) versionExists(ctx context.Context, sec *db.SecretRow, vid stri
 // applyAndVerify sets the new credential on the host and logs in with it.
 // applied says whether the host may have been changed.
 func (s *Service) applyAndVerify(ctx context.Context, t *rotationTarget, cred model.ECSData, vid string, progress func(string)) (step string, applied bool, err error) {
+	// Changes on one host take turns (chpasswd serialises on the host's
+	// shadow lock, and each verification is a fresh login): the time
+	// budget of set and test starts once this rotation's turn comes, so
+	// fifty rotations started at once on one host all finish.
+	release, err := s.ecs.changeTurn(ctx, t.inst.InstanceId)
+	if err != nil {
+		return StepSet, false, err
+	}
+	defer release()
 	ctx, cancel := contextWithTimeout(ctx)
 	defer cancel()
 	progress(StepSet)
