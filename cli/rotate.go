@@ -13,7 +13,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"kmsconsole/model"
@@ -181,7 +180,7 @@ func (env *Env) printDryRun(svc *service.Service, items []service.FleetItem, asJ
 	nameW, instW := columnWidths(items)
 	fmt.Fprintf(env.Stdout, "%-*s  %-*s  %s\n", nameW, "SECRET", instW, "INSTANCE", "SUBTYPE")
 	for _, it := range items {
-		fmt.Fprintf(env.Stdout, "%-*s  %-*s  %s\n", nameW, printable(it.SecretName), instW, printable(it.InstanceId), printable(it.SecretSubType))
+		fmt.Fprintf(env.Stdout, "%-*s  %-*s  %s\n", nameW, model.SafeText(it.SecretName), instW, model.SafeText(it.InstanceId), model.SafeText(it.SecretSubType))
 	}
 	fmt.Fprintf(env.Stdout, "%d secret(s) would rotate; dry run: nothing changed\n", len(items))
 }
@@ -421,7 +420,7 @@ func resultDetail(r service.FleetResult) string {
 			d = "at " + r.FailedStep + ": " + d
 		}
 	}
-	return printable(d)
+	return model.SafeText(d)
 }
 
 func plainResultLine(r service.FleetResult, nameW, instW int) string {
@@ -429,50 +428,15 @@ func plainResultLine(r service.FleetResult, nameW, instW int) string {
 	if r.Result != service.FleetNotStarted {
 		ms = strconv.FormatInt(r.Ms, 10) + " ms"
 	}
-	return fmt.Sprintf("%-11s  %-*s  %-*s  %9s  %s", resultWord(r.Result), nameW, printable(r.SecretName), instW, printable(r.InstanceId), ms, resultDetail(r))
+	return fmt.Sprintf("%-11s  %-*s  %-*s  %9s  %s", resultWord(r.Result), nameW, model.SafeText(r.SecretName), instW, model.SafeText(r.InstanceId), ms, resultDetail(r))
 }
 
 // columnWidths fits the name and instance columns to the selection.
 func columnWidths(items []service.FleetItem) (nameW, instW int) {
 	nameW, instW = len("SECRET"), len("INSTANCE")
 	for _, it := range items {
-		nameW = max(nameW, utf8.RuneCountInString(printable(it.SecretName)))
-		instW = max(instW, utf8.RuneCountInString(printable(it.InstanceId)))
+		nameW = max(nameW, utf8.RuneCountInString(model.SafeText(it.SecretName)))
+		instW = max(instW, utf8.RuneCountInString(model.SafeText(it.InstanceId)))
 	}
 	return min(nameW, 64), min(instW, 32)
-}
-
-// printable shows control characters (and bidirectional overrides) as
-// escapes, so that no stored or host-given text can drive the terminal.
-func printable(s string) string {
-	clean := true
-	for _, r := range s {
-		if r == utf8.RuneError || unicode.IsControl(r) || isBidi(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); {
-		r, size := utf8.DecodeRuneInString(s[i:])
-		switch {
-		case r == utf8.RuneError && size <= 1:
-			fmt.Fprintf(&b, `\x%02x`, s[i])
-		case r < 0x80 && unicode.IsControl(r):
-			fmt.Fprintf(&b, `\x%02x`, r)
-		case unicode.IsControl(r) || isBidi(r):
-			fmt.Fprintf(&b, `\u%04x`, r)
-		default:
-			b.WriteRune(r)
-		}
-		i += size
-	}
-	return b.String()
-}
-
-func isBidi(r rune) bool {
-	return (r >= 0x202a && r <= 0x202e) || (r >= 0x2066 && r <= 0x2069) || r == 0x200e || r == 0x200f
 }

@@ -600,19 +600,19 @@ func TestRotateInterrupted(t *testing.T) {
 func TestRotatePrintable(t *testing.T) {
 	for in, want := range map[string]string{
 		"acs/ecs/web1/alice":      "acs/ecs/web1/alice",
-		"host said \x1b]52;c;x\a": `host said \x1b]52;c;x\x07`,
-		"line\nbreak\ttab":        `line\x0abreak\x09tab`,
-		"bidi \u202e evil":        `bidi \u202e evil`,
-		"bad \xff byte, ok é":     `bad \xff byte, ok é`,
-		"c1 \u009b31m":            `c1 \u009b31m`,
+		"host said \x1b]52;c;x\a": "host said ␛]52;c;x␇",
+		"line\nbreak\ttab":        "line␊break␉tab",
+		"bidi \u202e evil":        "bidi <U+202E> evil",
+		"bad \xff byte, ok é":     "bad <FF> byte, ok é",
+		"c1 \u009b31m":            "c1 <U+009B>31m",
 	} {
-		if got := printable(in); got != want {
-			t.Errorf("printable(%q) = %q, want %q", in, got, want)
+		if got := model.SafeText(in); got != want {
+			t.Errorf("model.SafeText(%q) = %q, want %q", in, got, want)
 		}
 	}
 	line := plainResultLine(service.FleetResult{SecretName: "acs/ecs/a/b", InstanceId: "i-a", Result: service.FleetFailure,
 		FailedStep: "test", Reason: "login refused\x1b[2J"}, 10, 4)
-	if strings.ContainsRune(line, 0x1b) || !strings.Contains(line, `at test: login refused\x1b[2J`) {
+	if strings.ContainsRune(line, 0x1b) || !strings.Contains(line, "at test: login refused␛[2J") {
 		t.Errorf("failure line %q", line)
 	}
 }

@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"fmt"
+	"kmsconsole/model"
 	"strconv"
 	"strings"
 	"time"
@@ -75,7 +76,7 @@ func (f *fleetRun) snapshot() fleetSnapshot {
 		interrupts: f.interrupts, elapsed: time.Since(f.start)}
 	for i, st := range f.step {
 		if st != "" && !f.ended[i] {
-			s.active = append(s.active, fmt.Sprintf("%-6s %s  %s", st, printable(f.items[i].SecretName), printable(f.items[i].InstanceId)))
+			s.active = append(s.active, fmt.Sprintf("%-6s %s  %s", st, model.SafeText(f.items[i].SecretName), model.SafeText(f.items[i].InstanceId)))
 		}
 	}
 	return s
@@ -240,9 +241,9 @@ func (env *Env) rotateInTerminal(ctx context.Context, svc *service.Service, item
 		if res.Result != service.FleetSuccess {
 			detail = resultDetail(res)
 		} else if res.Warning != "" {
-			detail = printable("warning: " + res.Warning)
+			detail = model.SafeText("warning: " + res.Warning)
 		}
-		rows = append(rows, []string{printable(res.SecretName), printable(res.InstanceId), res.Result, ms, detail})
+		rows = append(rows, []string{model.SafeText(res.SecretName), model.SafeText(res.InstanceId), res.Result, ms, detail})
 	}
 	var b strings.Builder
 	b.WriteString("\n")
