@@ -38,10 +38,10 @@ kms() { "$bin" kms "$@" >/dev/null; }
 kms CreateSecret --SecretName db/prod/password --SecretData 'Pr0d-Passw0rd!' --VersionId v1 \
 	--Description 'Production database password'
 kms PutSecretValue --SecretName db/prod/password --SecretData 'Pr0d-Passw0rd-2!' --VersionId v2
-kms CreateSecret --SecretName api/stripe/key --SecretData 'sk_live_51HxAbc' --Description 'Stripe live key'
-kms CreateSecret --SecretName ci/github/deploy-token --SecretData 'ghp_0123456789abcdef'
-kms CreateSecret --SecretName team/payments/webhook-secret --SecretData 'whsec_4f2a9c'
-kms CreateSecret --SecretName app/staging/token --SecretData 'staging-token'
+kms CreateSecret --SecretName api/stripe/key --VersionId v1 --SecretData 'sk_live_51HxAbc' --Description 'Stripe live key'
+kms CreateSecret --SecretName ci/github/deploy-token --VersionId v1 --SecretData 'ghp_0123456789abcdef'
+kms CreateSecret --SecretName team/payments/webhook-secret --VersionId v1 --SecretData 'whsec_4f2a9c'
+kms CreateSecret --SecretName app/staging/token --VersionId v1 --SecretData 'staging-token'
 kms DeleteSecret --SecretName app/staging/token --RecoveryWindowInDays 7
 
 # ---- the screens with a managed instance (and its ECS secrets) ----
