@@ -2,9 +2,6 @@ package ui
 
 import (
 	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -18,22 +15,7 @@ import (
 // tries to drive the operator's terminal.
 func hostileShell(t *testing.T, user string) {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "kmsui-shell-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { os.RemoveAll(dir) })
-	if err := os.Chmod(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	sh := filepath.Join(dir, "shell")
-	script := "#!/bin/sh\nprintf 'host says \\033]0;PWNED\\007\\033[2J\\033]52;c;cHduZWQ=\\007 no\\n' >&2\nexit 1\n"
-	if err := os.WriteFile(sh, []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if out, err := exec.Command("usermod", "-s", sh, user).CombinedOutput(); err != nil {
-		t.Fatalf("usermod: %v\n%s", err, out)
-	}
+	sshdtest.SetShell(t, user, "#!/bin/sh\nprintf 'host says \\033]0;PWNED\\007\\033[2J\\033]52;c;cHduZWQ=\\007 no\\n' >&2\nexit 1\n")
 }
 
 // TestHostOutputSSHD: a real host whose admin login answers every command

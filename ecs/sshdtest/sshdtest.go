@@ -612,7 +612,7 @@ func CreateAdmin(t testing.TB) (string, []byte) {
 // so that work on the host over SSH takes a while.
 func SlowShell(t testing.TB, user string, secs int) {
 	t.Helper()
-	setShell(t, user, fmt.Sprintf("#!/bin/sh\nsleep %d\nexec /bin/bash \"$@\"\n", secs))
+	SetShell(t, user, fmt.Sprintf("#!/bin/sh\nsleep %d\nexec /bin/bash \"$@\"\n", secs))
 }
 
 // SlowAnswerShell gives user a login shell that runs each command at once
@@ -620,11 +620,12 @@ func SlowShell(t testing.TB, user string, secs int) {
 // client still waits for the outcome, the window a dropped link hits.
 func SlowAnswerShell(t testing.TB, user string, secs int) {
 	t.Helper()
-	setShell(t, user, fmt.Sprintf("#!/bin/sh\n/bin/bash \"$@\"\nrc=$?\nsleep %d\nexit $rc\n", secs))
+	SetShell(t, user, fmt.Sprintf("#!/bin/sh\n/bin/bash \"$@\"\nrc=$?\nsleep %d\nexit $rc\n", secs))
 }
 
-// setShell makes script the login shell of user.
-func setShell(t testing.TB, user, script string) {
+// SetShell makes script the login shell of user (until cleanup removes
+// the script; the user goes with its test).
+func SetShell(t testing.TB, user, script string) {
 	t.Helper()
 	dir, err := os.MkdirTemp("", "sshdtest-shell-")
 	if err != nil {
