@@ -72,7 +72,7 @@ func (s *Service) FetchHostKey(ctx context.Context, host string, port int) (key,
 // AddInstance validates and pins a managed host and stores its admin key
 // encrypted. It logs in once with the admin key to prove it works.
 func (s *Service) AddInstance(ctx context.Context, req AddInstanceRequest) (view *InstanceView, err error) {
-	_, err = s.handle(ctx, op{action: "AddInstance", target: req.InstanceId, perm: permAdmin, what: "add instances", audit: true}, func(r *request) error {
+	err = s.handle(ctx, op{action: "AddInstance", target: req.InstanceId, perm: permAdmin, what: "add instances", audit: true}, func(r *request) error {
 		view, err = s.addInstance(ctx, r, req)
 		return err
 	})
@@ -232,7 +232,7 @@ func (s *Service) CheckInstance(ctx context.Context, id string) error {
 
 // RemoveInstance forgets an instance no secret manages.
 func (s *Service) RemoveInstance(ctx context.Context, id string) error {
-	_, err := s.handle(ctx, op{action: "RemoveInstance", target: id, perm: permAdmin, what: "remove instances", audit: true}, func(r *request) error {
+	err := s.handle(ctx, op{action: "RemoveInstance", target: id, perm: permAdmin, what: "remove instances", audit: true}, func(r *request) error {
 		return s.removeInstance(ctx, r, id)
 	})
 	return err
@@ -271,7 +271,7 @@ func (s *Service) removeInstance(ctx context.Context, r *request, id string) err
 
 // AddOperator registers an operator for serve mode.
 func (s *Service) AddOperator(ctx context.Context, name, publicKey, role string) error {
-	_, err := s.handle(ctx, op{action: "AddOperator", target: name, perm: permAdmin, what: "add operators", audit: true}, func(r *request) error {
+	err := s.handle(ctx, op{action: "AddOperator", target: name, perm: permAdmin, what: "add operators", audit: true}, func(r *request) error {
 		return s.addOperator(ctx, r, name, publicKey, role)
 	})
 	return err
@@ -340,7 +340,7 @@ func (s *Service) OperatorByKey(ctx context.Context, key ssh.PublicKey) (*model.
 // end within seconds (serve re-reads the registry), and every privileged
 // action checks the new role at once.
 func (s *Service) SetOperatorRole(ctx context.Context, name, role string) error {
-	_, err := s.handle(ctx, op{action: "SetOperatorRole", target: name, perm: permAdmin, what: "change operator roles", audit: true}, func(r *request) error {
+	err := s.handle(ctx, op{action: "SetOperatorRole", target: name, perm: permAdmin, what: "change operator roles", audit: true}, func(r *request) error {
 		return s.setOperatorRole(ctx, r, name, role)
 	})
 	return err
@@ -367,7 +367,7 @@ func (s *Service) setOperatorRole(ctx context.Context, r *request, name, role st
 
 // RemoveOperator deletes an operator.
 func (s *Service) RemoveOperator(ctx context.Context, name string) error {
-	_, err := s.handle(ctx, op{action: "RemoveOperator", target: name, perm: permAdmin, what: "remove operators", audit: true}, func(r *request) error {
+	err := s.handle(ctx, op{action: "RemoveOperator", target: name, perm: permAdmin, what: "remove operators", audit: true}, func(r *request) error {
 		return s.removeOperator(ctx, r, name)
 	})
 	return err

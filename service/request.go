@@ -62,8 +62,9 @@ type request struct {
 	wrote bool
 }
 
-// handle runs fn as action o on the request path and returns its request id.
-func (s *Service) handle(ctx context.Context, o op, fn func(r *request) error) (rid string, err error) {
+// handle runs fn as action o on the request path; fn finds the request id
+// in r.ID.
+func (s *Service) handle(ctx context.Context, o op, fn func(r *request) error) (err error) {
 	r := &request{s: s, ID: newRequestId(), op: o}
 	r.ev = model.AuditEvent{Operator: s.Actor().Name, Action: o.action, Target: o.target, RequestId: r.ID,
 		VersionId: o.versionId, Stage: o.stage, Detail: o.detail}
@@ -79,10 +80,10 @@ func (s *Service) handle(ctx context.Context, o op, fn func(r *request) error) (
 	}()
 	if o.perm == permAdmin {
 		if err := s.requireAdmin(ctx, o.what); err != nil {
-			return r.ID, err
+			return err
 		}
 	}
-	return r.ID, fn(r)
+	return fn(r)
 }
 
 // write runs fn in a write transaction that also records the success.

@@ -267,7 +267,7 @@ func newCredential(subType, user, custom string) (model.ECSData, error) {
 // (SPEC §3). On failure the host keeps the old credential.
 func (s *Service) RotateSecret(ctx context.Context, req RotateSecretRequest) (resp *RotateSecretResponse, err error) {
 	o := op{action: "RotateSecret", target: req.SecretName, versionId: req.VersionId, perm: permAdmin, what: "rotate secrets", audit: true}
-	_, err = s.handle(ctx, o, func(r *request) error {
+	err = s.handle(ctx, o, func(r *request) error {
 		resp, err = s.rotateSecret(ctx, r, req)
 		return err
 	})

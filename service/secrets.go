@@ -15,7 +15,7 @@ import (
 // CreateSecret stores a new secret with its first version as ACSCurrent.
 func (s *Service) CreateSecret(ctx context.Context, req CreateSecretRequest) (resp *CreateSecretResponse, err error) {
 	o := op{action: "CreateSecret", target: req.SecretName, perm: permAdmin, what: "create secrets", audit: true}
-	_, err = s.handle(ctx, o, func(r *request) error {
+	err = s.handle(ctx, o, func(r *request) error {
 		resp, err = s.createSecret(ctx, r, req)
 		return err
 	})
@@ -204,7 +204,7 @@ func (s *Service) GetSecretValue(ctx context.Context, req GetSecretValueRequest)
 	// is handed out only once its read is on record.
 	o := op{action: "GetSecretValue", target: req.SecretName, versionId: req.VersionId, stage: req.VersionStage,
 		perm: permAdmin, what: "read secret values", audit: true, detail: req.Purpose}
-	_, err = s.handle(ctx, o, func(r *request) error {
+	err = s.handle(ctx, o, func(r *request) error {
 		var pending bool
 		resp, pending, err = s.getSecretValue(ctx, req)
 		if err == nil && pending {
@@ -320,7 +320,7 @@ func contains(list []string, s string) bool {
 // PutSecretValue adds a version to a generic secret.
 func (s *Service) PutSecretValue(ctx context.Context, req PutSecretValueRequest) (resp *PutSecretValueResponse, err error) {
 	o := op{action: "PutSecretValue", target: req.SecretName, versionId: req.VersionId, perm: permAdmin, what: "put secret values", audit: true}
-	_, err = s.handle(ctx, o, func(r *request) error {
+	err = s.handle(ctx, o, func(r *request) error {
 		resp, err = s.putSecretValue(ctx, r, req)
 		return err
 	})
@@ -428,7 +428,7 @@ func evict(tx *db.Tx, secretId int64, labels model.Labels) error {
 // UpdateSecretVersionStage moves or removes a stage label of a generic secret.
 func (s *Service) UpdateSecretVersionStage(ctx context.Context, req UpdateSecretVersionStageRequest) (resp *NameResponse, err error) {
 	o := op{action: "UpdateSecretVersionStage", target: req.SecretName, versionId: req.MoveToVersion, perm: permAdmin, what: "move stage labels", audit: true}
-	_, err = s.handle(ctx, o, func(r *request) error {
+	err = s.handle(ctx, o, func(r *request) error {
 		resp, err = s.updateSecretVersionStage(ctx, r, req)
 		return err
 	})
@@ -721,7 +721,7 @@ func (s *Service) ListSecretVersionIds(ctx context.Context, req ListSecretVersio
 // UpdateSecret changes the description, or an ECS secret's CustomData.
 func (s *Service) UpdateSecret(ctx context.Context, req UpdateSecretRequest) (resp *NameResponse, err error) {
 	o := op{action: "UpdateSecret", target: req.SecretName, perm: permAdmin, what: "update secrets", audit: true}
-	_, err = s.handle(ctx, o, func(r *request) error {
+	err = s.handle(ctx, o, func(r *request) error {
 		resp, err = s.updateSecret(ctx, r, req)
 		return err
 	})
@@ -788,7 +788,7 @@ func (s *Service) updateSecret(ctx context.Context, r *request, req UpdateSecret
 // off. Turning it on also clears a failed state: the operator has acted.
 func (s *Service) UpdateSecretRotationPolicy(ctx context.Context, req UpdateSecretRotationPolicyRequest) (resp *NameResponse, err error) {
 	o := op{action: "UpdateSecretRotationPolicy", target: req.SecretName, perm: permAdmin, what: "change rotation policies", audit: true}
-	_, err = s.handle(ctx, o, func(r *request) error {
+	err = s.handle(ctx, o, func(r *request) error {
 		resp, err = s.updateSecretRotationPolicy(ctx, r, req)
 		return err
 	})
@@ -855,7 +855,7 @@ func (s *Service) updateSecretRotationPolicy(ctx context.Context, r *request, re
 // changes a host.
 func (s *Service) DeleteSecret(ctx context.Context, req DeleteSecretRequest) (resp *DeleteSecretResponse, err error) {
 	o := op{action: "DeleteSecret", target: req.SecretName, perm: permAdmin, what: "delete secrets", audit: true}
-	_, err = s.handle(ctx, o, func(r *request) error {
+	err = s.handle(ctx, o, func(r *request) error {
 		resp, err = s.deleteSecret(ctx, r, req)
 		return err
 	})
@@ -919,7 +919,7 @@ func (s *Service) deleteSecret(ctx context.Context, r *request, req DeleteSecret
 // RestoreSecret cancels a planned deletion.
 func (s *Service) RestoreSecret(ctx context.Context, req SecretNameRequest) (resp *NameResponse, err error) {
 	o := op{action: "RestoreSecret", target: req.SecretName, perm: permAdmin, what: "restore secrets", audit: true}
-	_, err = s.handle(ctx, o, func(r *request) error {
+	err = s.handle(ctx, o, func(r *request) error {
 		resp, err = s.restoreSecret(ctx, r, req)
 		return err
 	})
