@@ -61,7 +61,8 @@ func TestMasterKeyAndDirectoryTrustThroughTheCLI(t *testing.T) {
 		os.Chown(kp, 0, 0)
 	}
 	if out := mustRun(t, p, "kms", "GetSecretValue", "--SecretName", "app/db"); out["SecretData"] != "s3cret-value" {
-		t.Errorf("with the key fixed the value does not read back (%d bytes)", len(out["SecretData"].(string)))
+		got, _ := out["SecretData"].(string)
+		t.Errorf("with the key fixed the value does not read back (%d bytes)", len(got))
 	}
 }
 
