@@ -249,9 +249,12 @@ func startTmux(t *testing.T, shellCmd string) *tmux {
 	if err != nil {
 		t.Fatalf("tmux: %v: %s", err, out)
 	}
-	t.Cleanup(func() { exec.Command("tmux", "-L", tm.sock, "kill-server").Run() })
+	t.Cleanup(tm.kill)
 	return tm
 }
+
+// kill ends the tmux server (and the ssh client in it); safe to repeat.
+func (tm *tmux) kill() { exec.Command("tmux", "-L", tm.sock, "kill-server").Run() }
 
 // send sends one key (tmux key name or a single character) per call.
 func (tm *tmux) send(keys ...string) {

@@ -49,6 +49,25 @@ func TestSecretsFilter(t *testing.T) {
 	s.golden()
 }
 
+// TestKeysTypedInOneBurst: keys that arrive in one read ("/ECS", as over
+// SSH when typed quickly) act as if typed one by one; a paste stays text.
+func TestKeysTypedInOneBurst(t *testing.T) {
+	s := start(t, newFixture(t, model.RoleAdmin).svc, 100, 30)
+	s.waitFor("db/prod/password")
+	s.typeText("/ECS")
+	v := s.waitFor("/ECS → 2")
+	if strings.Contains(v, "db/prod/password") {
+		t.Fatalf("the filter kept a non-matching secret:\n%s", v)
+	}
+	s.press("esc")
+	s.waitFor("Secrets [5]")
+	// A paste is not keys: "/x" pasted on the list does not open the filter.
+	s.tm.Send(tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune("/x"), Paste: true})
+	if v := s.view(); strings.Contains(v, "/x") {
+		t.Fatalf("a paste acted as keys:\n%s", v)
+	}
+}
+
 func TestSecretsFilterClear(t *testing.T) {
 	s := start(t, newFixture(t, model.RoleAdmin).svc, 100, 30)
 	s.waitFor("db/prod/password")

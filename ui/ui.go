@@ -114,62 +114,16 @@ func (m *Model) resize(w, h int) {
 }
 
 func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
-	k := m.c.keys
 	switch msg := msg.(type) {
 	case tea.WindowSizeMsg:
 		m.resize(msg.Width, msg.Height)
 		return m, nil
 
 	case tea.KeyMsg:
-		m.flash = flashMsg{}
-		if key.Matches(msg, k.ForceQuit) {
-			return m, m.quit()
+		if typedBurst(msg) {
+			return m, m.updateBurst(msg)
 		}
-		if m.confirmQuit {
-			switch {
-			case key.Matches(msg, k.Yes):
-				m.confirmQuit = false
-				m.quitting = true
-				if m.c.rotations == 0 {
-					return m, tea.Quit
-				}
-			case key.Matches(msg, k.No):
-				m.confirmQuit = false
-			}
-			return m, nil
-		}
-		if m.showHelp {
-			if key.Matches(msg, k.Back, k.Help, k.Quit, k.Close) {
-				m.showHelp = false
-			}
-			return m, nil
-		}
-		top := m.top()
-		if !top.Capturing() && !isDialog(top) {
-			if h, ok := top.(holder); ok && h.holds() && key.Matches(msg, k.Instances, k.Audit, k.Region) {
-				return m, flash(flashInfo, "Wait for the rotations to finish")
-			}
-			switch {
-			case key.Matches(msg, k.Quit):
-				return m, m.quit()
-			case key.Matches(msg, k.Help):
-				m.showHelp = true
-				return m, nil
-			case key.Matches(msg, k.Instances):
-				if _, ok := top.(*instancesPage); !ok {
-					return m, msgCmd(homeMsg{newInstancesPage(m.c)})
-				}
-				return m, nil
-			case key.Matches(msg, k.Audit):
-				if _, ok := top.(*auditPage); !ok {
-					return m, msgCmd(homeMsg{newAuditPage(m.c)})
-				}
-				return m, nil
-			case key.Matches(msg, k.Region):
-				return m, push(newRegionsDialog(m.c))
-			}
-		}
-		return m, top.Update(msg)
+		return m, m.updateKey(msg)
 
 	case pushMsg:
 		msg.p.SetSize(m.c.width, m.bodyHeight())
@@ -236,6 +190,89 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		return m, nil
 	}
 	return m, m.broadcast(msg)
+}
+
+// updateKey handles one key: the root's own bindings, then the top page.
+func (m *Model) updateKey(msg tea.KeyMsg) tea.Cmd {
+	k := m.c.keys
+	m.flash = flashMsg{}
+	if key.Matches(msg, k.ForceQuit) {
+		return m.quit()
+	}
+	if m.confirmQuit {
+		switch {
+		case key.Matches(msg, k.Yes):
+			m.confirmQuit = false
+			m.quitting = true
+			if m.c.rotations == 0 {
+				return tea.Quit
+			}
+		case key.Matches(msg, k.No):
+			m.confirmQuit = false
+		}
+		return nil
+	}
+	if m.showHelp {
+		if key.Matches(msg, k.Back, k.Help, k.Quit, k.Close) {
+			m.showHelp = false
+		}
+		return nil
+	}
+	top := m.top()
+	if !top.Capturing() && !isDialog(top) {
+		if h, ok := top.(holder); ok && h.holds() && key.Matches(msg, k.Instances, k.Audit, k.Region) {
+			return flash(flashInfo, "Wait for the rotations to finish")
+		}
+		switch {
+		case key.Matches(msg, k.Quit):
+			return m.quit()
+		case key.Matches(msg, k.Help):
+			m.showHelp = true
+			return nil
+		case key.Matches(msg, k.Instances):
+			if _, ok := top.(*instancesPage); !ok {
+				return msgCmd(homeMsg{newInstancesPage(m.c)})
+			}
+			return nil
+		case key.Matches(msg, k.Audit):
+			if _, ok := top.(*auditPage); !ok {
+				return msgCmd(homeMsg{newAuditPage(m.c)})
+			}
+			return nil
+		case key.Matches(msg, k.Region):
+			return push(newRegionsDialog(m.c))
+		}
+	}
+	return top.Update(msg)
+}
+
+// typedBurst reports whether msg holds several printable keys typed in one
+// burst. Bubble Tea reports the runes of one read as one KeyMsg ("/db");
+// over SSH, keys typed quickly often arrive in one packet, and "/db" then
+// matched no binding, so the keys were lost. A paste stays whole: it is
+// text for a field.
+func typedBurst(msg tea.KeyMsg) bool {
+	return msg.Type == tea.KeyRunes && !msg.Paste && len(msg.Runes) > 1
+}
+
+// updateBurst handles a burst as the keys it holds, in order: one at a
+// time while they are commands, and the rest as one piece of text once a
+// field captures them (so a long value typed into a field stays one
+// update).
+func (m *Model) updateBurst(msg tea.KeyMsg) tea.Cmd {
+	var cmds []tea.Cmd
+	for i, r := range msg.Runes {
+		one := tea.KeyMsg{Type: tea.KeyRunes, Runes: []rune{r}, Alt: msg.Alt}
+		if m.top().Capturing() {
+			one.Runes = msg.Runes[i:]
+		}
+		cmd := m.updateKey(one)
+		cmds = append(cmds, cmd)
+		if len(one.Runes) > 1 {
+			break
+		}
+	}
+	return tea.Batch(cmds...)
 }
 
 // broadcast gives msg to every page; each ignores what is not its own.
