@@ -189,3 +189,12 @@ func secretBinding(name, versionId string) string {
 func instanceBinding(instanceId string) string {
 	return "kmsconsole/v1/instance\x00" + instanceId
 }
+
+// accessKeyBinding binds an access key's secret to its id; previous marks
+// the secret a rotation replaced, so the two cannot be swapped.
+func accessKeyBinding(accessKeyId string, previous bool) string {
+	if previous {
+		return "kmsconsole/v1/accesskey-previous\x00" + accessKeyId
+	}
+	return "kmsconsole/v1/accesskey\x00" + accessKeyId
+}

@@ -105,4 +105,20 @@ CREATE TABLE meta (
 ) WITHOUT ROWID;
 INSERT INTO meta (name, value) SELECT 'unsealed_registry_rows', 'migration 4'
 	WHERE EXISTS (SELECT 1 FROM instances) OR EXISTS (SELECT 1 FROM stages);`,
+	// 5: access keys, the API's application identities (SPEC §7). Secrets
+	// are sealed under the master key; each row carries a MAC (mac.go),
+	// since its policy and status decide what the key may do.
+	`CREATE TABLE access_keys (
+	access_key_id   TEXT PRIMARY KEY,
+	name            TEXT NOT NULL UNIQUE,
+	status          TEXT NOT NULL,
+	policy          TEXT NOT NULL,
+	create_time     INTEGER NOT NULL,
+	created_by      TEXT NOT NULL,
+	secret          BLOB NOT NULL,
+	secret_rotated  INTEGER NOT NULL,
+	previous_secret BLOB NOT NULL DEFAULT x'',
+	previous_until  INTEGER NOT NULL DEFAULT 0,
+	mac             BLOB NOT NULL
+) WITHOUT ROWID;`,
 }

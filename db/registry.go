@@ -247,7 +247,7 @@ func (t *Tx) ReleaseLease(name, holder string) error {
 // order, so tests can prove that a refused request changed nothing.
 func (s *Store) Dump() (string, error) {
 	var b strings.Builder
-	tables := []string{"secrets", "versions", "stages", "instances", "operators", "rotations", "leases", "meta"}
+	tables := []string{"secrets", "versions", "stages", "instances", "operators", "rotations", "leases", "meta", "access_keys"}
 	for _, tbl := range tables {
 		rows, err := s.r.Query("SELECT * FROM " + tbl + " ORDER BY 1, 2")
 		if err != nil {
