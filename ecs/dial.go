@@ -124,7 +124,7 @@ func pinnedConfig(hostKey, user string) (*ssh.ClientConfig, ssh.PublicKey, error
 // dropped before identification. authErr is the sentinel reported for a
 // refused login (ErrAdminAuth or ErrAuthFailed). pinned may be nil
 // (FetchHostKey).
-func handshake(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.PublicKey, authErr error) (*ssh.Client, error) {
+func (d Dialer) handshake(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.PublicKey, authErr error) (*ssh.Client, error) {
 	backoff := 40 * time.Millisecond
 	var err error
 	for attempt := 1; attempt <= dialAttempts; attempt++ {
@@ -140,7 +140,7 @@ func handshake(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned s
 			}
 		}
 		var cl *ssh.Client
-		cl, err = handshakeOnce(ctx, addr, cfg, pinned, authErr)
+		cl, err = d.handshakeOnce(ctx, addr, cfg, pinned, authErr)
 		if err == nil {
 			return cl, nil
 		}
@@ -170,21 +170,22 @@ func deadlinePassed(ctx context.Context) bool {
 	return ok && !time.Now().Before(dl)
 }
 
-func handshakeOnce(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.PublicKey, authErr error) (*ssh.Client, error) {
+func (d Dialer) handshakeOnce(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.PublicKey, authErr error) (*ssh.Client, error) {
 	if ctx.Err() != nil {
 		return nil, ctxError(ctx, addr)
 	}
-	dctx, cancel := context.WithTimeout(ctx, DialTimeout)
+	timeouts := d.Timeouts.withDefaults()
+	dctx, cancel := context.WithTimeout(ctx, timeouts.Dial)
 	defer cancel()
-	var d net.Dialer
-	raw, err := d.DialContext(dctx, "tcp", addr)
+	var nd net.Dialer
+	raw, err := nd.DialContext(dctx, "tcp", addr)
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctxError(ctx, addr)
 		}
 		return nil, fmt.Errorf("%w: connect %s: %w", ErrUnreachable, addr, err)
 	}
-	deadline := time.Now().Add(HandshakeTimeout)
+	deadline := time.Now().Add(timeouts.Handshake)
 	if dl, ok := ctx.Deadline(); ok && dl.Before(deadline) {
 		deadline = dl
 	}
@@ -204,13 +205,13 @@ func handshakeOnce(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinn
 		if ctx.Err() != nil || deadlinePassed(ctx) {
 			return nil, ctxError(ctx, addr)
 		}
-		return nil, classifyHandshake(ctx, addr, cfg, pinned, err, cc.n.Load(), cc.lost(), authErr)
+		return nil, d.classifyHandshake(ctx, addr, cfg, pinned, err, cc.n.Load(), cc.lost(), authErr)
 	}
 	_ = raw.SetDeadline(time.Time{})
 	return ssh.NewClient(conn, chans, reqs), nil
 }
 
-func classifyHandshake(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.PublicKey, err error, received int64, lost, authErr error) error {
+func (d Dialer) classifyHandshake(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.PublicKey, err error, received int64, lost, authErr error) error {
 	var hk *HostKeyMismatchError
 	if errors.As(err, &hk) {
 		return hk
@@ -243,7 +244,7 @@ func classifyHandshake(ctx context.Context, addr string, cfg *ssh.ClientConfig, 
 	if errors.As(err, &neg) && neg.What == "host key" && pinned != nil {
 		// The host has no key of the pinned type at all: report what it has.
 		got := fmt.Sprintf("(no %s key; host offers %s)", pinned.Type(), strings.Join(neg.RequestedAlgorithms, ","))
-		if line, ferr := FetchHostKey(ctx, hostOf(addr), portOf(addr)); ferr == nil {
+		if line, ferr := d.FetchHostKey(ctx, hostOf(addr), portOf(addr)); ferr == nil {
 			if fp, ferr := Fingerprint(line); ferr == nil {
 				got = fp
 			}
@@ -286,6 +287,11 @@ var fetchHostKeyAlgos = []string{
 // ("<type> <base64>"), preferring ed25519. It does not log in. Use it to pin
 // a host key (trust on first use, after an operator compared fingerprints).
 func FetchHostKey(ctx context.Context, host string, port int) (string, error) {
+	return Dialer{}.FetchHostKey(ctx, host, port)
+}
+
+// FetchHostKey is the package's FetchHostKey with d's timeouts.
+func (d Dialer) FetchHostKey(ctx context.Context, host string, port int) (string, error) {
 	if host == "" {
 		return "", errors.New("ecs: empty host")
 	}
@@ -299,7 +305,7 @@ func FetchHostKey(ctx context.Context, host string, port int) (string, error) {
 		},
 	}
 	addr := address(host, port)
-	cl, err := handshake(ctx, addr, cfg, nil, ErrAuthFailed)
+	cl, err := d.handshake(ctx, addr, cfg, nil, ErrAuthFailed)
 	if cl != nil {
 		cl.Close()
 	}
@@ -319,10 +325,11 @@ const maxSessions = DefaultMaxSessions
 
 // Client is an open management connection to one host.
 type Client struct {
-	t    Target
-	addr string
-	conn *ssh.Client
-	sem  chan struct{} // bounds concurrent sessions (sshd MaxSessions is 10)
+	t        Target
+	addr     string
+	conn     *ssh.Client
+	sem      chan struct{} // bounds concurrent sessions (sshd MaxSessions is 10)
+	timeouts Timeouts      // of the Dialer that opened it
 }
 
 // Alive reports whether the connection still answers (a keepalive round
@@ -344,9 +351,21 @@ func (c *Client) Alive(ctx context.Context) bool {
 	}
 }
 
+// Dialer opens management connections and verification logins. Its
+// Timeouts are fixed when it is made; the zero Dialer uses the defaults,
+// and the package functions Dial, FetchHostKey, VerifyPassword, … are its
+// methods on the zero Dialer.
+type Dialer struct {
+	Timeouts Timeouts
+}
+
 // Dial opens the management connection: public key login as t.AdminUser,
 // host key pinned to t.HostKey.
-func Dial(ctx context.Context, t Target) (*Client, error) {
+func Dial(ctx context.Context, t Target) (*Client, error) { return Dialer{}.Dial(ctx, t) }
+
+// Dial is the package's Dial with d's timeouts; the client's commands are
+// bounded by d's command timeout.
+func (d Dialer) Dial(ctx context.Context, t Target) (*Client, error) {
 	if t.Host == "" {
 		return nil, errors.New("ecs: empty host")
 	}
@@ -363,11 +382,11 @@ func Dial(ctx context.Context, t Target) (*Client, error) {
 	}
 	cfg.Auth = []ssh.AuthMethod{ssh.PublicKeys(signer)}
 	addr := address(t.Host, t.Port)
-	cl, err := handshake(ctx, addr, cfg, pinned, ErrAdminAuth)
+	cl, err := d.handshake(ctx, addr, cfg, pinned, ErrAdminAuth)
 	if err != nil {
 		return nil, err
 	}
-	return &Client{t: t, addr: addr, conn: cl, sem: make(chan struct{}, maxSessions)}, nil
+	return &Client{t: t, addr: addr, conn: cl, sem: make(chan struct{}, maxSessions), timeouts: d.Timeouts}, nil
 }
 
 // Close closes the management connection.
@@ -384,7 +403,12 @@ func (c *Client) Close() error {
 // costs the server's failure delay (2–4 s) once. ErrAuthFailed when the host
 // refuses the login or offers neither method.
 func VerifyPassword(ctx context.Context, host string, port int, hostKey, user, password string) error {
-	return StartVerifyPassword(ctx, host, port, hostKey, user).Supply(password)
+	return Dialer{}.VerifyPassword(ctx, host, port, hostKey, user, password)
+}
+
+// VerifyPassword is the package's VerifyPassword with d's timeouts.
+func (d Dialer) VerifyPassword(ctx context.Context, host string, port int, hostKey, user, password string) error {
+	return d.StartVerifyPassword(ctx, host, port, hostKey, user).Supply(password)
 }
 
 // PendingLogin is a verification login started before its credential
@@ -441,7 +465,12 @@ func (p *PendingLogin) Abort() {
 // StartVerifyPassword starts a password verification login as user; call
 // Supply with the password (or Abort).
 func StartVerifyPassword(ctx context.Context, host string, port int, hostKey, user string) *PendingLogin {
-	return startLogin(ctx, host, port, hostKey, user, func(p *PendingLogin, used *atomic.Bool) authCallback {
+	return Dialer{}.StartVerifyPassword(ctx, host, port, hostKey, user)
+}
+
+// StartVerifyPassword is the package's StartVerifyPassword with d's timeouts.
+func (d Dialer) StartVerifyPassword(ctx context.Context, host string, port int, hostKey, user string) *PendingLogin {
+	return d.startLogin(ctx, host, port, hostKey, user, func(p *PendingLogin, used *atomic.Bool) authCallback {
 		return passwordAuth(ctx, p, used)
 	})
 }
@@ -509,7 +538,7 @@ type authCallback = func(*ssh.ClientAuthContext) (ssh.AuthMethod, error)
 
 // startLogin begins a verification login as user; auth builds the
 // callback that waits for the PendingLogin's credential.
-func startLogin(ctx context.Context, host string, port int, hostKey, user string, auth func(*PendingLogin, *atomic.Bool) authCallback) *PendingLogin {
+func (d Dialer) startLogin(ctx context.Context, host string, port int, hostKey, user string, auth func(*PendingLogin, *atomic.Bool) authCallback) *PendingLogin {
 	p := newPendingLogin()
 	if err := ValidateUser(user); err != nil {
 		p.done <- err
@@ -522,22 +551,32 @@ func startLogin(ctx context.Context, host string, port int, hostKey, user string
 	}
 	var used atomic.Bool
 	cfg.AuthCallback = auth(p, &used)
-	go func() { p.done <- verify(ctx, address(host, port), cfg, pinned, &used) }()
+	go func() { p.done <- d.verify(ctx, address(host, port), cfg, pinned, &used) }()
 	return p
 }
 
 func VerifyKey(ctx context.Context, host string, port int, hostKey, user string, privateKeyPEM []byte) error {
+	return Dialer{}.VerifyKey(ctx, host, port, hostKey, user, privateKeyPEM)
+}
+
+// VerifyKey is the package's VerifyKey with d's timeouts.
+func (d Dialer) VerifyKey(ctx context.Context, host string, port int, hostKey, user string, privateKeyPEM []byte) error {
 	signer, err := ssh.ParsePrivateKey(privateKeyPEM)
 	if err != nil {
 		return fmt.Errorf("ecs: cannot parse private key: %w", err)
 	}
-	return StartVerifyKey(ctx, host, port, hostKey, user).Supply(signer)
+	return d.StartVerifyKey(ctx, host, port, hostKey, user).Supply(signer)
 }
 
 // StartVerifyKey starts a public-key verification login as user; call
 // Supply with the ssh.Signer of the new private key (or Abort).
 func StartVerifyKey(ctx context.Context, host string, port int, hostKey, user string) *PendingLogin {
-	return startLogin(ctx, host, port, hostKey, user, func(p *PendingLogin, used *atomic.Bool) authCallback {
+	return Dialer{}.StartVerifyKey(ctx, host, port, hostKey, user)
+}
+
+// StartVerifyKey is the package's StartVerifyKey with d's timeouts.
+func (d Dialer) StartVerifyKey(ctx context.Context, host string, port int, hostKey, user string) *PendingLogin {
+	return d.startLogin(ctx, host, port, hostKey, user, func(p *PendingLogin, used *atomic.Bool) authCallback {
 		return func(ac *ssh.ClientAuthContext) (ssh.AuthMethod, error) {
 			if contains(ac.TriedMethods, "publickey") {
 				return nil, &authStop{"public key refused"}
@@ -562,8 +601,8 @@ func StartVerifyKey(ctx context.Context, host string, port int, hostKey, user st
 	})
 }
 
-func verify(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.PublicKey, used *atomic.Bool) error {
-	cl, err := handshake(ctx, addr, cfg, pinned, ErrAuthFailed)
+func (d Dialer) verify(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.PublicKey, used *atomic.Bool) error {
+	cl, err := d.handshake(ctx, addr, cfg, pinned, ErrAuthFailed)
 	if err != nil {
 		return err
 	}
@@ -579,11 +618,13 @@ func verify(ctx context.Context, addr string, cfg *ssh.ClientConfig, pinned ssh.
 	return nil
 }
 
-func commandContext(ctx context.Context) (context.Context, context.CancelFunc) {
+// commandContext bounds one remote command by the client's command
+// timeout, unless the caller's context already has a deadline.
+func (c *Client) commandContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	if _, ok := ctx.Deadline(); ok {
 		return context.WithCancel(ctx)
 	}
-	return context.WithTimeout(ctx, CommandTimeout)
+	return context.WithTimeout(ctx, c.timeouts.withDefaults().Command)
 }
 
 func contains(list []string, s string) bool {

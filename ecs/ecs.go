@@ -22,16 +22,38 @@ import (
 	"kmsconsole/model"
 )
 
-// Timeouts used when the caller's context carries no (earlier) deadline.
-var (
-	// DialTimeout bounds the TCP connect.
-	DialTimeout = 5 * time.Second
-	// HandshakeTimeout bounds SSH version exchange, key exchange and
+// Default timeouts, used when the caller's context carries no (earlier)
+// deadline and the Dialer sets none.
+const (
+	// DefaultDialTimeout bounds the TCP connect.
+	DefaultDialTimeout = 5 * time.Second
+	// DefaultHandshakeTimeout bounds SSH version exchange, key exchange and
 	// authentication (a refused password costs sshd 2–4 s by design).
-	HandshakeTimeout = 15 * time.Second
-	// CommandTimeout bounds one remote command.
-	CommandTimeout = 60 * time.Second
+	DefaultHandshakeTimeout = 15 * time.Second
+	// DefaultCommandTimeout bounds one remote command.
+	DefaultCommandTimeout = 60 * time.Second
 )
+
+// Timeouts bound the steps of a connection when the caller's context
+// carries no earlier deadline. A zero field means its default.
+type Timeouts struct {
+	Dial      time.Duration // the TCP connect
+	Handshake time.Duration // SSH version exchange, key exchange, authentication
+	Command   time.Duration // one remote command
+}
+
+func (t Timeouts) withDefaults() Timeouts {
+	if t.Dial <= 0 {
+		t.Dial = DefaultDialTimeout
+	}
+	if t.Handshake <= 0 {
+		t.Handshake = DefaultHandshakeTimeout
+	}
+	if t.Command <= 0 {
+		t.Command = DefaultCommandTimeout
+	}
+	return t
+}
 
 // Typed errors. Use errors.Is (and errors.As for *HostKeyMismatchError).
 var (

@@ -33,7 +33,7 @@ type Pool struct {
 	// redialled before anything runs instead of failing mid-rotation.
 	CheckAfter time.Duration
 
-	// dial opens a connection (Dial; tests may replace it).
+	// dial opens a connection (its Dialer's Dial; tests may replace it).
 	dial func(ctx context.Context, t Target) (*Client, error)
 
 	mu     sync.Mutex
@@ -70,10 +70,14 @@ const (
 	defaultCheckAfter  = 2 * time.Second
 )
 
-// NewPool returns a pool with the default limits.
-func NewPool() *Pool {
+// NewPool returns a pool with the default limits, dialling with the
+// default timeouts.
+func NewPool() *Pool { return Dialer{}.NewPool() }
+
+// NewPool returns a pool with the default limits whose connections d opens.
+func (d Dialer) NewPool() *Pool {
 	return &Pool{MaxSessions: DefaultMaxSessions, MaxConns: DefaultMaxConns, IdleTimeout: defaultIdleTimeout,
-		CheckAfter: defaultCheckAfter, dial: Dial, hosts: map[string]*poolHost{}}
+		CheckAfter: defaultCheckAfter, dial: d.Dial, hosts: map[string]*poolHost{}}
 }
 
 // ErrPoolClosed: the pool was closed (the process is shutting down).

@@ -132,7 +132,7 @@ func (c *Client) run(ctx context.Context, cmd string, stdin []byte) (*result, er
 	if c == nil || c.conn == nil {
 		return nil, errors.New("ecs: client not connected")
 	}
-	cctx, cancel := commandContext(ctx)
+	cctx, cancel := c.commandContext(ctx)
 	defer cancel()
 	select {
 	case c.sem <- struct{}{}:
