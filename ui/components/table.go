@@ -3,6 +3,7 @@
 package components
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/charmbracelet/lipgloss"
@@ -20,15 +21,44 @@ type TableStyles struct {
 	Empty    lipgloss.Style
 }
 
-// Column describes one table column. Width is the natural width; the Flex
-// column takes what is left (at least Min). Columns with a Drop rank are
-// hidden, highest rank first, when the table is too narrow.
+// Column describes one table column.
+//
+// Width is the natural width of a fixed column. A Flex column takes the
+// width the others leave, at least Min (below that, lower-priority columns
+// drop first) and at most Max when Max > 0: a capped column stops growing
+// on a wide screen and its longer cells end in "…" (the full text belongs
+// in the details).
+//
+// When the columns do not all fit, whole columns drop, least important
+// first, until the rest fit at their widths:
+//   - Priority > 0 ranks a column: the lowest Priority drops first;
+//   - Drop > 0 is the older spelling: those columns drop before any ranked
+//     by Priority, the highest Drop first;
+//   - a column with neither (the zero value) is essential and never drops,
+//     nor does the most important column of a table whose columns are all
+//     ranked.
+//
+// Columns that set neither Priority nor Max lay out as before.
 type Column struct {
-	Title string
-	Width int
-	Min   int
-	Flex  bool
-	Drop  int
+	Title    string
+	Width    int
+	Min      int
+	Max      int
+	Flex     bool
+	Priority int
+	Drop     int
+}
+
+// dropOrder is the column's place in the order in which columns drop:
+// lower goes first; ok is false for an essential column.
+func (c Column) dropOrder() (order int, ok bool) {
+	switch {
+	case c.Priority > 0:
+		return c.Priority, true
+	case c.Drop > 0:
+		return -c.Drop, true
+	}
+	return 0, false
 }
 
 // Cell is one rendered cell: its text and style. Text is plain text, often
@@ -131,34 +161,55 @@ func (t *Table) markWidth() int {
 	return 3
 }
 
-// layout computes the column widths for the current width, hiding
-// droppable columns until the rest fits.
+// layout computes the column widths for the current width: it drops
+// whole columns, least important first, until the rest fit, then gives the
+// flexible columns the room left (up to their Max). A hidden column has
+// width -1.
 func (t *Table) layout() {
-	t.widths = make([]int, len(t.Columns))
+	n := len(t.Columns)
+	t.widths = make([]int, n)
 	avail := t.width - t.markWidth()
-	hidden := make([]bool, len(t.Columns))
+	hidden := make([]bool, n)
+
+	// The most important column of a fully ranked table never drops.
+	keep, keepOrder := -1, 0
+	for i, c := range t.Columns {
+		o, ok := c.dropOrder()
+		if !ok {
+			keep = -1
+			break
+		}
+		if keep < 0 || o > keepOrder {
+			keep, keepOrder = i, o
+		}
+	}
+
 	for {
-		need, flexMin := 0, 0
-		shown := 0
+		need, shown := 0, 0
 		for i, c := range t.Columns {
 			if hidden[i] {
 				continue
 			}
 			shown++
 			if c.Flex {
-				flexMin += max(c.Min, len(c.Title))
+				need += c.minWidth()
 			} else {
-				need += max(c.Width, ansi.StringWidth(c.Title))
+				need += c.fixedWidth()
 			}
 		}
-		need += flexMin + gap*max(0, shown-1)
+		need += gap * max(0, shown-1)
 		if need <= avail {
 			break
 		}
-		drop, rank := -1, 0
+		drop, dropOrder := -1, 0
 		for i, c := range t.Columns {
-			if !hidden[i] && c.Drop > rank {
-				drop, rank = i, c.Drop
+			o, ok := c.dropOrder()
+			if hidden[i] || !ok || i == keep {
+				continue
+			}
+			// Equal ranks drop left to right.
+			if drop < 0 || o < dropOrder {
+				drop, dropOrder = i, o
 			}
 		}
 		if drop < 0 {
@@ -166,7 +217,9 @@ func (t *Table) layout() {
 		}
 		hidden[drop] = true
 	}
-	used, shown, flex := 0, 0, -1
+
+	used, shown := 0, 0
+	var flex []int
 	for i, c := range t.Columns {
 		if hidden[i] {
 			t.widths[i] = -1
@@ -174,18 +227,80 @@ func (t *Table) layout() {
 		}
 		shown++
 		if c.Flex {
-			flex = i
+			flex = append(flex, i)
 			continue
 		}
-		t.widths[i] = max(c.Width, ansi.StringWidth(c.Title))
+		t.widths[i] = c.fixedWidth()
 		used += t.widths[i]
 	}
 	used += gap * max(0, shown-1)
-	if flex >= 0 {
-		// Min decides what to drop; when nothing is left to drop the
-		// flex column shrinks below it rather than push the table out.
-		t.widths[flex] = max(avail-used, len(t.Columns[flex].Title), 8)
+	t.shareFlex(flex, avail-used)
+
+	// Essential columns wider than the table: narrow the rightmost ones
+	// (their cells end in "…") so that no line is wider than the table.
+	total := gap * max(0, shown-1)
+	for _, w := range t.widths {
+		total += max(0, w)
 	}
+	for i := n - 1; i >= 0 && total > avail; i-- {
+		if t.widths[i] <= 1 {
+			continue
+		}
+		cut := min(total-avail, t.widths[i]-1)
+		t.widths[i] -= cut
+		total -= cut
+	}
+}
+
+// shareFlex splits room between the flexible columns: evenly, none above
+// its Max, none below its floor. With nothing left for them they keep the
+// floor and the last step of layout narrows the table to fit.
+func (t *Table) shareFlex(flex []int, room int) {
+	if len(flex) == 0 {
+		return
+	}
+	for _, i := range flex {
+		t.widths[i] = t.Columns[i].floorWidth()
+		room -= t.widths[i]
+	}
+	open := slices.Clone(flex)
+	for room > 0 && len(open) > 0 {
+		share := max(1, room/len(open))
+		next := open[:0]
+		for _, i := range open {
+			if room == 0 {
+				next = append(next, i)
+				continue
+			}
+			add := min(share, room)
+			if m := t.Columns[i].Max; m > 0 {
+				add = min(add, max(0, m-t.widths[i]))
+			}
+			t.widths[i] += add
+			room -= add
+			if m := t.Columns[i].Max; m == 0 || t.widths[i] < m {
+				next = append(next, i)
+			}
+		}
+		open = next
+	}
+}
+
+// fixedWidth is the width of a fixed column: its Width, or its title's.
+func (c Column) fixedWidth() int { return max(c.Width, ansi.StringWidth(c.Title)) }
+
+// minWidth is the width a flexible column needs before others drop.
+func (c Column) minWidth() int { return max(c.Min, ansi.StringWidth(c.Title)) }
+
+// floorWidth is the narrowest a flexible column gets when nothing is left
+// to drop: its title, and 8 cells (so a name stays recognisable), but never
+// above its Max.
+func (c Column) floorWidth() int {
+	f := max(ansi.StringWidth(c.Title), 8)
+	if c.Max > 0 {
+		f = min(f, max(c.Max, ansi.StringWidth(c.Title)))
+	}
+	return f
 }
 
 // View renders the header and the visible rows, exactly width×height.
@@ -273,10 +388,8 @@ func (t *Table) renderRow(i int) string {
 	if cur {
 		return t.Styles.Cursor.Render(fit(line, t.width))
 	}
-	if w := ansi.StringWidth(line); w < t.width {
-		line += strings.Repeat(" ", t.width-w)
-	}
-	return line
+	// Pad, or cut a table narrower than its essential columns.
+	return Pad(line, t.width)
 }
 
 // fit truncates s (plain text) with an ellipsis or pads it to w cells. s
