@@ -65,6 +65,7 @@ func (s *syncBuffer) String() string {
 type harness struct {
 	t          *testing.T
 	dir        string
+	store      *db.Store // the store svc works on, for reads behind its back
 	svc        *service.Service
 	srv        *Server
 	port       int
@@ -88,7 +89,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	t.Cleanup(func() { store.Close() })
 	svc := service.New(store, service.Options{Region: "cn-hangzhou"})
 	t.Cleanup(svc.Close)
-	h := &harness{t: t, dir: dir, svc: svc, log: &syncBuffer{}}
+	h := &harness{t: t, dir: dir, store: store, svc: svc, log: &syncBuffer{}}
 	if cfg.HostKeyPath == "" {
 		cfg.HostKeyPath = DefaultHostKeyPath(filepath.Join(dir, "data", "kms.db"))
 	}

@@ -33,7 +33,7 @@ func TestOperatorKeyFromOverSSH(t *testing.T) {
 		{"nopty", `no-pty,from="127.0.0.1"`, false, `option "no-pty" is not supported`},
 	}
 	keys := map[string]string{}
-	err := h.svc.Store().Write(context.Background(), func(tx *db.Tx) error {
+	err := h.store.Write(context.Background(), func(tx *db.Tx) error {
 		for _, r := range rows {
 			pub, priv := sshdtest.GenerateKey(t, "ed25519")
 			keys[r.name] = h.keyFile(r.name, priv)

@@ -194,9 +194,6 @@ func (s *Server) HostKey() string {
 // Fingerprint is the host key's SHA256 fingerprint, as ssh prints it.
 func (s *Server) Fingerprint() string { return gossh.FingerprintSHA256(s.pub) }
 
-// Service is the base service serve works on (tests read the store with it).
-func (s *Server) Service() *service.Service { return s.svc }
-
 // ListenAndServe listens on cfg.Listen and serves until ctx ends.
 func (s *Server) ListenAndServe(ctx context.Context) error {
 	l, err := net.Listen("tcp", s.cfg.Listen)

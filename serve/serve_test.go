@@ -519,7 +519,7 @@ func TestShutdownLetsRotationFinish(t *testing.T) {
 		o, e, c := h.ssh(alice, "kms", "RotateSecret", "--SecretName", m.secret, "--VersionId", "v-during-shutdown")
 		res <- result{o, e, c}
 	}()
-	waitPending(t, h.svc, m.secret, "v-during-shutdown")
+	waitPending(t, h.store, m.secret, "v-during-shutdown")
 
 	stopped := make(chan error, 1)
 	go func() { stopped <- h.stop() }()
@@ -573,12 +573,12 @@ func TestShutdownLetsRotationFinish(t *testing.T) {
 
 // waitPending waits until the rotation to vid has stored its ACSPending
 // version (step 1 done: the host is about to be changed).
-func waitPending(t *testing.T, svc *service.Service, name, vid string) {
+func waitPending(t *testing.T, store *db.Store, name, vid string) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		var pending string
-		err := svc.Store().Read(context.Background(), func(tx *db.Tx) error {
+		err := store.Read(context.Background(), func(tx *db.Tx) error {
 			sec, err := tx.SecretByName(name)
 			if err != nil || sec == nil {
 				return err
@@ -636,7 +636,7 @@ func TestClientDropsDuringConsoleRotation(t *testing.T) {
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var current, pending string
-		err := h.svc.Store().Read(context.Background(), func(tx *db.Tx) error {
+		err := h.store.Read(context.Background(), func(tx *db.Tx) error {
 			sec, err := tx.SecretByName(m.secret)
 			if err != nil {
 				return err

@@ -36,13 +36,10 @@ const (
 	maxRetries = 5
 )
 
-// afterStep, when set (by tests only), runs after each step has completed:
-// the crash tests SIGKILL their process there.
-var afterStep func(step string)
-
-func stepDone(step string) {
-	if afterStep != nil {
-		afterStep(step)
+// stepDone tells Options.AfterStep that a rotation step has completed.
+func (s *Service) stepDone(step string) {
+	if s.opts.AfterStep != nil {
+		s.opts.AfterStep(step)
 	}
 }
 
@@ -370,7 +367,7 @@ func (s *Service) rotateSecret(ctx context.Context, r *request, req RotateSecret
 	if err != nil {
 		return nil, err
 	}
-	stepDone(StepCreate)
+	s.stepDone(StepCreate)
 
 	// 2. set, 3. test
 	step, applied, err := s.applyAndVerify(ctx, t, cred, req.VersionId, progress)
@@ -438,7 +435,7 @@ func (s *Service) applyAndVerify(ctx context.Context, t *rotationTarget, cred mo
 			!errors.Is(err, ecs.ErrAdminAuth) && !isHostKeyMismatch(err)
 		return StepSet, applied, err
 	}
-	stepDone(StepSet)
+	s.stepDone(StepSet)
 	progress(StepTest)
 	err = supply(pending, t.cfg.SecretSubType, cred)
 	if isConnectionError(err) {
@@ -449,7 +446,7 @@ func (s *Service) applyAndVerify(ctx context.Context, t *rotationTarget, cred mo
 	if err != nil {
 		return StepTest, true, err
 	}
-	stepDone(StepTest)
+	s.stepDone(StepTest)
 	return StepTest, true, nil
 }
 

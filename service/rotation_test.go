@@ -459,12 +459,11 @@ func TestRotationCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := New(store, Options{Actor: Actor{Name: "doomed", Role: model.RoleAdmin}})
-	afterStep = func(s string) {
+	svc := New(store, Options{Actor: Actor{Name: "doomed", Role: model.RoleAdmin}, AfterStep: func(s string) {
 		if s == step {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}
-	}
+	}})
 	svc.RotateSecret(context.Background(), RotateSecretRequest{SecretName: os.Getenv("KMSCONSOLE_CRASH_SECRET")})
 	t.Fatal("the process should have been killed")
 }

@@ -52,6 +52,10 @@ type Options struct {
 	Now    func() time.Time // injectable clock; defaults to time.Now
 	// OnRotationFailure, when set, is told about each failed rotation.
 	OnRotationFailure func(RotationFailureEvent)
+	// AfterStep, when set, runs after each rotation step (StepCreate,
+	// StepSet, StepTest) has completed: the crash tests kill their process
+	// there to leave a rotation half-way.
+	AfterStep func(step string)
 }
 
 // Service is the API over one store, acting for one actor in one region.
@@ -159,9 +163,6 @@ func (s *Service) Actor() Actor {
 	}
 	return a
 }
-
-// Store exposes the store for tests and tools.
-func (s *Service) Store() *db.Store { return s.store }
 
 func (s *Service) now() time.Time { return s.opts.Now().UTC().Truncate(time.Second) }
 

@@ -21,7 +21,7 @@ import (
 // loaded (MB-peak-rss). Goals: < 100 ms, < 60 MB.
 func BenchmarkBinaryFirstFrame10k(b *testing.B) {
 	bin := buildBinary(b)
-	dbPath := seedMany(b, 10000).Store().Path
+	dbPath := seedStore(b, 10000).Path
 	// The last name in the list's order: on screen after End only once
 	// every secret, not just the first screenful, has loaded.
 	var last string

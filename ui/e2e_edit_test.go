@@ -22,7 +22,7 @@ func TestE2EEditAndRemoveInstance(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, adminKey := fixedPrivateKey(t, 2)
-	if err := svc.Store().Write(ctx, func(tx *db.Tx) error {
+	if err := openStore(t, dbPath).Write(ctx, func(tx *db.Tx) error {
 		return tx.InsertInstance(&db.InstanceRow{Instance: model.Instance{InstanceId: "i-spare", InstanceName: "spare",
 			RegionId: "cn-hangzhou", Host: "127.0.0.1", Port: 1, AdminUser: "root", HostKey: fixedHostKey(1), CreateTime: fixedNow}, AdminKey: adminKey})
 	}); err != nil {

@@ -59,7 +59,7 @@ func TestE2ENoTerminalInjection(t *testing.T) {
 	if _, err := svc.CreateSecret(ctx, service.CreateSecretRequest{SecretName: name, SecretData: value, VersionId: "v1"}); err != nil {
 		t.Fatal(err)
 	}
-	if err := svc.Store().Write(ctx, func(tx *db.Tx) error {
+	if err := openStore(t, dbPath).Write(ctx, func(tx *db.Tx) error {
 		r, err := tx.SecretByName(name)
 		if err != nil {
 			return err

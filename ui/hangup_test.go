@@ -67,7 +67,7 @@ func TestHangupLetsRotationFinish(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 
-	current, pending := storeLabels(t, svc.Store(), name)
+	current, pending := storeLabels(t, openStore(t, dbPath), name)
 	if pending != "" {
 		t.Fatalf("an ACSPending (%s) was left: the hang-up cut the rotation short", pending)
 	}
@@ -81,6 +81,18 @@ func TestHangupLetsRotationFinish(t *testing.T) {
 	if err := ecs.VerifyPassword(ctx, srv.Host, srv.Port, srv.HostKey, user, initial); !errors.Is(err, ecs.ErrAuthFailed) {
 		t.Fatalf("the old password should be refused, got %v", err)
 	}
+}
+
+// openStore opens the store at dbPath for a test that reads or writes it
+// behind the service's back; it is closed when the test ends.
+func openStore(t *testing.T, dbPath string) *db.Store {
+	t.Helper()
+	store, err := db.Open(dbPath, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	return store
 }
 
 // storeLabels reads a secret's ACSCurrent and ACSPending straight from the

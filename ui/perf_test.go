@@ -22,6 +22,12 @@ func seedName(i int) string { return fmt.Sprintf("team%02d/service%05d/password"
 // seedMany writes n generic secrets straight into a new store.
 func seedMany(tb testing.TB, n int) *service.Service {
 	tb.Helper()
+	return service.New(seedStore(tb, n), service.Options{Region: "cn-hangzhou", Actor: service.Actor{Name: "alice", Role: model.RoleAdmin}, Now: fixedClock})
+}
+
+// seedStore is seedMany's store.
+func seedStore(tb testing.TB, n int) *db.Store {
+	tb.Helper()
 	store, err := db.Open(filepath.Join(tb.TempDir(), "kms.db"), "")
 	if err != nil {
 		tb.Fatal(err)
@@ -45,7 +51,7 @@ func seedMany(tb testing.TB, n int) *service.Service {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	return service.New(store, service.Options{Region: "cn-hangzhou", Actor: service.Actor{Name: "alice", Role: model.RoleAdmin}, Now: fixedClock})
+	return store
 }
 
 // runCmd runs a command the way the program would (batches in parallel)
