@@ -1,6 +1,8 @@
-// Package cli is kmsconsole's command line: global flags, the `kms` actions
-// with the cloud CLI's names and JSON, and the instance, operator and audit
-// commands. main.go only calls Run.
+// Package cli is kmsconsole's command line: a table of commands, each
+// declared once with its flags (command.go), from which parsing and help
+// are made; the global flags; the `kms` actions with the cloud CLI's names
+// and JSON; the instance, operator, rotate and audit commands. Package app
+// adds the console and serve and calls Run.
 package cli
 
 import (
@@ -13,14 +15,12 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
-	"time"
 
 	"github.com/charmbracelet/x/term"
 	"github.com/google/uuid"
 
 	"kmsconsole/db"
 	"kmsconsole/model"
-	"kmsconsole/scheduler"
 	"kmsconsole/service"
 )
 
@@ -31,10 +31,6 @@ type Env struct {
 	DBPath         string
 	Region         string
 	KeyPath        string
-	// Console opens the interactive console; nil in tests of the CLI alone.
-	Console func(svc *service.Service) error
-	// Serve runs serve mode with the remaining arguments.
-	Serve func(env *Env, svc *service.Service, args []string) error
 	// Service, when set, is used instead of opening the store: serve mode
 	// runs `ssh host kms ...` commands with the session operator's service.
 	// Store-level flags (--db) and local-only commands are then refused.
@@ -44,71 +40,69 @@ type Env struct {
 	Context context.Context
 }
 
-// Run executes one command line and returns the process exit code.
-func Run(args []string, env *Env) int {
-	rest, err := env.takeGlobalFlags(args)
-	if err != nil {
-		return env.fail(err)
-	}
-	if len(rest) == 0 {
-		if env.Console == nil {
-			return env.fail(fmt.Errorf("no command given; see kmsconsole --help"))
-		}
-		if !isTerminal(env.Stdin) || !isTerminal(env.Stdout) {
-			return env.fail(model.Errorf(model.CodeInvalidParameter,
-				"the console needs a terminal (standard input and output are not one); scripts use 'kmsconsole kms <Action>', see kmsconsole --help"))
-		}
-		return env.withService(func(svc *service.Service) error {
-			// The scheduler runs while the console is open (SPEC §3);
-			// its first pass settles rotations a crash interrupted.
-			ctx, cancel := context.WithCancel(context.Background())
-			go scheduler.Run(ctx, svc, scheduler.DefaultTick, nil)
-			err := env.Console(svc)
-			cancel()
-			drainCtx, stop := context.WithTimeout(context.Background(), 2*time.Minute)
-			defer stop()
-			svc.Drain(drainCtx)
-			return err
-		})
-	}
-	cmd, rest := rest[0], rest[1:]
-	if env.Service != nil && cmd != "kms" && cmd != "audit" && cmd != "rotate" && !isHelp(cmd) {
-		return env.fail(model.Errorf(model.CodeNoPermission, "over SSH only 'kms', 'rotate' and 'audit' commands run; %q is for the store's host", cmd))
-	}
-	if isHelp(cmd) {
-		fmt.Fprint(env.Stdout, mainHelp)
-		return 0
-	}
-	switch cmd {
-	case "kms":
-		return env.kms(rest)
-	case "instance":
-		return env.instance(rest)
-	case "operator":
-		return env.operator(rest)
-	case "audit":
-		return env.audit(rest)
-	case "rotate":
-		return env.rotate(rest)
-	case "serve":
-		if len(rest) > 0 && isHelp(rest[0]) {
-			fmt.Fprint(env.Stdout, serveHelp)
-			return 0
-		}
-		if env.Serve == nil {
-			return env.fail(fmt.Errorf("serve is not available in this build"))
-		}
-		return env.withService(func(svc *service.Service) error { return env.Serve(env, svc, rest) })
-	}
-	return env.fail(model.Errorf(model.CodeInvalidParameter, "unknown command %q; see kmsconsole --help", cmd))
+// Commands are kmsconsole's own commands, in the order help lists them.
+// The console and serve are added by the caller of Run (package app):
+// serve runs this package for its SSH commands, so this package cannot
+// import it.
+func Commands() []*Command {
+	return []*Command{kmsCommand(), instanceCommand(), operatorCommand(), rotateCommand(), auditCommand()}
 }
 
-func isHelp(s string) bool { return s == "--help" || s == "-h" || s == "help" }
+// Run executes one command line against Commands and extra, and returns
+// the process exit code. The command named "" in extra, if any, runs when
+// the line names none.
+func Run(args []string, env *Env, extra ...*Command) int {
+	cmds := append(Commands(), extra...)
+	rest, err := env.takeGlobalFlags(args, cmds)
+	if err != nil {
+		return env.Fail(err)
+	}
+	if len(rest) == 0 {
+		if c := findCommand(cmds, ""); c != nil && env.Service == nil {
+			return c.Run(env, &Args{cmd: c, values: map[string][]string{}})
+		}
+		return env.Fail(fmt.Errorf("no command given; see kmsconsole --help"))
+	}
+	name, rest := rest[0], rest[1:]
+	if isHelp(name) {
+		fmt.Fprint(env.Stdout, mainHelp(cmds, env.Service != nil))
+		return 0
+	}
+	c := findCommand(cmds, name)
+	if c == nil || name == "" {
+		return env.Fail(model.Errorf(model.CodeInvalidParameter, "unknown command %q; see kmsconsole --help", name))
+	}
+	if env.Service != nil && !c.Remote {
+		return env.Fail(model.Errorf(model.CodeNoPermission, "over SSH only %s commands run; %q is for the store's host", remoteNames(cmds), name))
+	}
+	path := name
+	for c.Subs != nil {
+		if len(rest) == 0 || isHelp(rest[0]) {
+			fmt.Fprint(env.Stdout, groupHelp(path, c))
+			return 0
+		}
+		sub := findCommand(c.Subs, rest[0])
+		if sub == nil || rest[0] == "" {
+			return env.Fail(c.unknownSub(path, rest[0]))
+		}
+		c, path, rest = sub, path+" "+sub.Name, rest[1:]
+	}
+	a, err := c.parse(path, rest)
+	if err == errHelp {
+		fmt.Fprint(env.Stdout, commandHelp(path, c))
+		return 0
+	}
+	if err != nil {
+		return env.Fail(err)
+	}
+	return c.Run(env, a)
+}
 
 // takeGlobalFlags removes --db and --region wherever they appear at a flag
-// position (every flag takes a value, so positions are unambiguous; only
-// rotate's --all, --dry-run and --json take none).
-func (env *Env) takeGlobalFlags(args []string) ([]string, error) {
+// position. Every other flag takes a value, unless the command the line
+// names so far declares it a switch (rotate --all), so positions are
+// unambiguous.
+func (env *Env) takeGlobalFlags(args []string, cmds []*Command) ([]string, error) {
 	if env.DBPath == "" && env.Service == nil {
 		env.DBPath = os.Getenv("KMSCONSOLE_DB")
 	}
@@ -149,9 +143,12 @@ func (env *Env) takeGlobalFlags(args []string) ([]string, error) {
 				env.Region = value
 			}
 		default:
-			boolFlag := len(rest) > 0 && rest[0] == "rotate" && rotateBoolFlag(name)
+			var f *Flag
+			if c := resolve(cmds, rest); c != nil {
+				f = c.flag(name)
+			}
 			rest = append(rest, a)
-			if !inline && !boolFlag && i+1 < len(args) {
+			if !inline && (f == nil || !f.Switch) && i+1 < len(args) {
 				rest = append(rest, args[i+1])
 				i++
 			}
@@ -166,23 +163,25 @@ func (env *Env) takeGlobalFlags(args []string) ([]string, error) {
 	return rest, nil
 }
 
-// withService opens the store, runs fn, and reports its error.
-func (env *Env) withService(fn func(*service.Service) error) int {
+// WithService runs fn on the service of the command (serve's session
+// service, or the store of --db opened for it), and returns the exit
+// status: 1, with the error reported, if fn or the opening failed.
+func (env *Env) WithService(fn func(*service.Service) error) int {
 	if env.Service != nil {
 		if err := fn(env.Service); err != nil {
-			return env.fail(err)
+			return env.Fail(err)
 		}
 		return 0
 	}
 	store, err := db.Open(env.DBPath, env.KeyPath)
 	if err != nil {
-		return env.fail(err)
+		return env.Fail(err)
 	}
 	defer store.Close()
 	svc := service.New(store, service.Options{Region: env.Region})
 	defer svc.Close()
 	if err := fn(svc); err != nil {
-		return env.fail(err)
+		return env.Fail(err)
 	}
 	return 0
 }
@@ -206,7 +205,9 @@ type errorBody struct {
 	Fingerprint string `json:",omitempty"`
 }
 
-func (env *Env) fail(err error) int {
+// Fail reports err as the JSON error body on stderr and returns exit
+// status 1.
+func (env *Env) Fail(err error) int {
 	body := errorBody{RequestId: uuid.NewString()}
 	if hk, ok := err.(*service.HostKeyUnconfirmedError); ok {
 		body.HostKey, body.Fingerprint = hk.HostKey, hk.Fingerprint
@@ -230,47 +231,6 @@ func writeJSON(w io.Writer, v any) {
 		return
 	}
 	w.Write(b.Bytes())
-}
-
-// kms runs `kmsconsole kms <Action> --Param value ...`.
-func (env *Env) kms(args []string) int {
-	if len(args) == 0 || isHelp(args[0]) {
-		fmt.Fprint(env.Stdout, kmsHelp())
-		return 0
-	}
-	a := findAction(args[0])
-	if a == nil {
-		return env.fail(model.Errorf(model.CodeUnsupportedAction, "unknown action %q; see kmsconsole kms --help", args[0]))
-	}
-	if len(args) > 1 && isHelp(args[1]) {
-		fmt.Fprint(env.Stdout, actionHelp(a))
-		return 0
-	}
-	params, err := parseParams(args[1:])
-	if err != nil {
-		return env.fail(err)
-	}
-	if params["SecretData"] == "-" {
-		value, err := readSecretData(env.Stdin)
-		if err != nil {
-			return env.fail(err)
-		}
-		params["SecretData"] = value
-	}
-	req := a.newRequest()
-	if err := decode(a.name, params, req); err != nil {
-		return env.fail(err)
-	}
-	ctx, cancel := env.commandContext()
-	defer cancel()
-	return env.withService(func(svc *service.Service) error {
-		resp, err := a.run(ctx, svc, req)
-		if err != nil {
-			return err
-		}
-		writeJSON(env.Stdout, resp)
-		return nil
-	})
 }
 
 // maxStdinSecretData bounds what `--SecretData -` reads: above the largest
@@ -305,9 +265,9 @@ func readSecretData(stdin io.Reader) (string, error) {
 	return v, nil
 }
 
-// isTerminal reports whether f is a terminal (not /dev/null, a pipe or a
+// IsTerminal reports whether f is a terminal (not /dev/null, a pipe or a
 // file). charmbracelet/x/term is what Bubble Tea itself asks.
-func isTerminal(f any) bool {
+func IsTerminal(f any) bool {
 	file, ok := f.(*os.File)
 	return ok && term.IsTerminal(file.Fd())
 }

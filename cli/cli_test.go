@@ -8,7 +8,6 @@ import (
 	"testing"
 
 	"kmsconsole/db"
-	"kmsconsole/service"
 )
 
 // run executes one command line against the store at dbPath.
@@ -206,7 +205,7 @@ func TestVersionEvictionKeepsTenAndLabelled(t *testing.T) {
 func TestHelpEverywhere(t *testing.T) {
 	p := tempDB(t)
 	for _, args := range [][]string{{"--help"}, {"kms", "--help"}, {"kms", "CreateSecret", "--help"}, {"instance", "--help"},
-		{"operator", "--help"}, {"audit", "--help"}, {"serve", "--help"}} {
+		{"operator", "--help"}, {"operator", "set-role", "--help"}, {"audit", "--help"}, {"rotate", "--help"}} {
 		out, _, code := run(t, p, args...)
 		if code != 0 || !strings.Contains(out, "Usage") {
 			t.Errorf("%v: exit %d, %q", args, code, out)
@@ -369,20 +368,19 @@ func mustRunPlain(t testing.TB, dbPath string, args ...string) map[string]any {
 	return m
 }
 
-// TestConsoleNeedsATerminal: `kmsconsole` with no command, run from a script
-// (no terminal), says what to use instead, and never starts the console.
-func TestConsoleNeedsATerminal(t *testing.T) {
+// TestNoCommand: a line that names no command runs the table's "" command
+// (package app adds the console there); without one it is an error.
+func TestNoCommand(t *testing.T) {
 	p := tempDB(t)
 	var out, errb bytes.Buffer
-	started := false
-	env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, DBPath: p, Region: "cn-hangzhou",
-		Console: func(*service.Service) error { started = true; return nil }}
-	if code := Run(nil, env); code != 1 || started {
-		t.Fatalf("exit %d, console started %v", code, started)
+	env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, DBPath: p, Region: "cn-hangzhou"}
+	if code := Run([]string{"--region", "us-west-1"}, env); code != 1 || !strings.Contains(errb.String(), "no command given") {
+		t.Fatalf("without a console: exit %d %s", code, errb.String())
 	}
-	code, msg, status := errorOf(t, errb.String())
-	if code != "InvalidParameter" || status != 400 || !strings.Contains(msg, "needs a terminal") || !strings.Contains(msg, "kmsconsole kms <Action>") {
-		t.Fatalf("%s %d %s", code, status, msg)
+	ran := false
+	console := &Command{Name: "", Summary: "Open the console.", Run: func(env *Env, a *Args) int { ran = true; return 0 }}
+	if code := Run([]string{"--region", "us-west-1"}, &Env{Stdout: &out, Stderr: &errb, DBPath: p}, console); code != 0 || !ran {
+		t.Fatalf("with a console: exit %d, ran %v", code, ran)
 	}
 }
 

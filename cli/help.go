@@ -2,145 +2,235 @@ package cli
 
 import (
 	"encoding/json"
-	"fmt"
-	"reflect"
 	"strings"
+	"unicode/utf8"
 )
+
+// The help is made from the command table: the main help lists every
+// command, a group's help its commands, a command's help its flags.
 
 func jsonLine(v any) (string, error) {
 	b, err := json.Marshal(v)
 	return string(b), err
 }
 
-const mainHelp = `kmsconsole — a Secrets Manager console for machines you run yourself.
+// helpWidth is the width help is wrapped to.
+const helpWidth = 80
 
-Usage:
-  kmsconsole [--db PATH] [--region ID]              open the console
-  kmsconsole kms <Action> --Param value ...         KMS API (as 'aliyun kms')
-  kmsconsole instance add|list|show|remove ...      managed ECS instances
-  kmsconsole operator add|list|remove ...           operators for serve mode
-  kmsconsole rotate [NAME ...] [--all] ...          rotate many ECS secrets at once
-  kmsconsole audit [--limit N] [--filter TEXT]      recent audit events (JSON lines)
-  kmsconsole serve [--listen ADDR]                  serve the console over SSH
+// globalFlags are read anywhere on the line (takeGlobalFlags).
+var globalFlags = []Flag{
+	{Name: "db", Value: "PATH", Usage: "the store file (env KMSCONSOLE_DB; default $XDG_DATA_HOME/kmsconsole/kms.db)"},
+	{Name: "region", Value: "ID", Usage: "the region to work in (env KMSCONSOLE_REGION; default cn-hangzhou)"},
+}
 
-Global flags (anywhere on the line):
-  --db PATH      store file (env KMSCONSOLE_DB; default $XDG_DATA_HOME/kmsconsole/kms.db)
-  --region ID    region (env KMSCONSOLE_REGION; default cn-hangzhou)
-Environment:
-  KMSCONSOLE_MASTER_KEY_FILE   master key (default: master.key beside the store)
-
-Run 'kmsconsole <command> --help' for a command's flags.
-`
-
-func kmsHelp() string {
+// mainHelp lists every command of the table and the global flags; over
+// SSH (remote), only the commands that run there.
+func mainHelp(cmds []*Command, remote bool) string {
 	var b strings.Builder
-	b.WriteString("Usage: kmsconsole kms <Action> --Param value ...\n\n")
-	b.WriteString("Parameters use the cloud KMS CLI's names; lists are JSON ('[\"MyPendingLabel\"]'),\n")
-	b.WriteString("booleans true/false. --SecretData - reads the value from standard input\n")
-	b.WriteString("(one trailing newline dropped), so it stays out of argv and shell history.\n")
-	b.WriteString("Success: JSON on stdout, exit 0. Failure: JSON with\n")
-	b.WriteString("Code, Message and HttpStatus on stderr, exit 1.\n\nActions:\n")
-	for _, a := range actions {
-		fmt.Fprintf(&b, "  %-27s %s\n", a.name, a.summary)
+	b.WriteString("kmsconsole — a Secrets Manager console for machines you run yourself.\n\n")
+	if remote {
+		b.WriteString("Usage over SSH: COMMAND [flags] (the console: no command, with a terminal)\n\nCommands:\n")
+	} else {
+		b.WriteString("Usage: kmsconsole [--db PATH] [--region ID] [COMMAND] [flags]\n\nCommands:\n")
 	}
-	b.WriteString("\nRun 'kmsconsole kms <Action> --help' for an action's parameters.\n")
+	var rows []row
+	for _, c := range withConsoleFirst(cmds) {
+		if remote && !c.Remote {
+			continue
+		}
+		left := "  " + words(c.Name, c.Params)
+		if c.Name == "" {
+			left = "  (no command)"
+		}
+		rows = append(rows, row{left, c.Summary})
+		for _, s := range c.Subs {
+			rows = append(rows, row{"    " + words(s.Name, s.Params), s.Summary})
+		}
+	}
+	writeRows(&b, rows)
+	if !remote {
+		b.WriteString("\nGlobal flags (anywhere on the line):\n")
+		writeRows(&b, flagRows(globalFlags))
+		b.WriteString("Environment:\n")
+		writeRows(&b, []row{{"  KMSCONSOLE_MASTER_KEY_FILE", "the master key (default: master.key beside the store)"}})
+		b.WriteString("\nRun 'kmsconsole COMMAND --help' for a command's flags.\n")
+	} else {
+		b.WriteString("\nRun 'COMMAND --help' for a command's flags.\n")
+	}
 	return b.String()
 }
 
-func actionHelp(a *action) string {
+// groupHelp is the help of a group: its commands.
+func groupHelp(path string, c *Command) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Usage: kmsconsole kms %s [--Param value ...]\n\n%s\n\nParameters:\n", a.name, a.summary)
-	t := reflect.TypeOf(a.request).Elem()
-	for _, n := range paramNames(t) {
-		fmt.Fprintf(&b, "  --%s\n", n)
+	params := c.Params
+	if params == "" {
+		params = "<" + c.subNoun() + ">"
+	}
+	writeWrapped(&b, "Usage: ", strings.Fields("kmsconsole "+path+" "+params+" [flags]"))
+	b.WriteString("\n")
+	writeWrapped(&b, "", strings.Fields(c.Summary))
+	if c.Help != "" {
+		b.WriteString("\n" + strings.TrimRight(c.Help, "\n") + "\n")
+	}
+	b.WriteString("\n" + strings.ToUpper(c.subNoun()[:1]) + c.subNoun()[1:] + "s:\n")
+	var rows []row
+	for _, s := range c.Subs {
+		rows = append(rows, row{"  " + words(s.Name, s.Params), s.Summary})
+	}
+	writeRows(&b, rows)
+	b.WriteString("\nRun 'kmsconsole " + path + " " + params + " --help' for a" + article(c.subNoun()) + " " + c.subNoun() + "'s flags.\n")
+	return b.String()
+}
+
+// commandHelp is the help of one command: synopsis, summary, every flag.
+func commandHelp(path string, c *Command) string {
+	var b strings.Builder
+	writeWrapped(&b, "Usage: ", synopsis(path, c))
+	b.WriteString("\n")
+	writeWrapped(&b, "", strings.Fields(c.Summary))
+	if len(c.Flags) > 0 {
+		b.WriteString("\nFlags:\n")
+		writeRows(&b, flagRows(c.Flags))
+	}
+	if c.Help != "" {
+		b.WriteString("\n" + strings.TrimRight(c.Help, "\n") + "\n")
 	}
 	return b.String()
 }
 
-const instanceHelp = `Usage:
-  kmsconsole instance add --InstanceId ID --RegionId REGION --Host HOST [--Port 22]
-        [--InstanceName NAME] [--AdminUser root] --AdminKeyFile PATH
-        (--HostKey '<type> <base64>' | --AcceptHostKey SHA256:...)
-      Register a managed host. Without --HostKey the host key is fetched and its
-      fingerprint printed; repeat with --AcceptHostKey set to that fingerprint
-      (checked out of band) to pin it. The admin key is stored encrypted.
-  kmsconsole instance list                      instances of the region
-  kmsconsole instance show ID | --InstanceId ID
-  kmsconsole instance remove ID | --InstanceId ID   (refused while secrets manage it)
-`
+// synopsis is a command's usage line as units that wrapping keeps whole:
+// required flags bare, the others in brackets.
+func synopsis(path string, c *Command) []string {
+	units := append(strings.Fields("kmsconsole "+path), strings.Fields(c.Params)...)
+	for _, f := range c.Flags {
+		u := "--" + f.Name
+		if !f.Switch {
+			u += " " + f.value()
+		}
+		if !f.Required {
+			u = "[" + u + "]"
+		}
+		if f.Repeat {
+			u += "..."
+		}
+		units = append(units, u)
+	}
+	return units
+}
 
-const operatorHelp = `Usage:
-  kmsconsole operator add --name NAME --key FILE_OR_LINE [--role admin|readonly]
-  kmsconsole operator list
-  kmsconsole operator set-role --name NAME --role admin|readonly
-  kmsconsole operator remove --name NAME
-Operators log in to 'kmsconsole serve' with their SSH key. readonly operators can
-list and describe but never reveal a value or change anything. A removed
-operator, or one whose role changed, loses the consoles already open within
-seconds. A key line may carry from="PATTERNS" (addresses, CIDR, * ? wildcards,
-! negation, as in authorized_keys): serve then admits the key only from there.
-Any other option (command=, no-pty, restrict, …) is refused, since serve would
-not enforce it.
-`
+func (f *Flag) value() string {
+	if f.Value == "" {
+		return "VALUE"
+	}
+	return f.Value
+}
 
-const auditHelp = `Usage: kmsconsole audit [--limit 50] [--filter TEXT]
-Prints the latest audit events, oldest first, one JSON object per line: time,
-operator, action, target, result and error. Values are never recorded.
-`
+func flagRows(flags []Flag) []row {
+	rows := make([]row, len(flags))
+	for i, f := range flags {
+		left := "  --" + f.Name
+		if !f.Switch {
+			left += " " + f.value()
+		}
+		usage := f.Usage
+		if f.Default != "" {
+			usage += " (default " + f.Default + ")"
+		}
+		if f.Repeat {
+			usage += " (repeatable)"
+		}
+		rows[i] = row{left, usage}
+	}
+	return rows
+}
 
-const rotateHelp = `Usage: kmsconsole rotate [NAME ...] [--all] [--instance ID]... [--filter TEXT]
-                         [--dry-run] [--parallel 16] [--per-host 4] [--json]
-Rotates managed ECS secrets of the region now, many at once: each one goes
-through create, set, test, finish as RotateSecret does (a rotation a crash left
-half-way is settled first). Values are never printed.
+// row is one line of a two-column list: what to type, what it does.
+type row struct{ left, right string }
 
-Selection (names, or the other three; --instance and --filter narrow --all):
-  NAME ...           these secrets (managed ECS secrets only)
-  --all              every managed ECS secret of the region
-  --instance ID      those on instance ID (repeatable)
-  --filter TEXT      those whose name contains TEXT
-Options:
-  --dry-run          list what would rotate (name, instance, subtype); change nothing
-  --parallel N       rotations at once, 1-256 (default 16)
-  --per-host M       rotations at once on one instance, 1-256 (default 4)
-  --json             one JSON line per secret as it finishes (SecretName,
-                     InstanceId, VersionId, Result, FailedStep, Code, Reason, Ms,
-                     RemovedKeyLines for key pairs), then a Summary line
-Flags take '--flag value' or '--flag=value'.
+// maxLeft bounds the first column: a longer entry puts its text on the
+// next line instead of pushing every row's text to the right.
+const maxLeft = 34
 
-On a terminal a live view shows progress, the ok / failed / running counts and an
-ETA, then a table of results; otherwise one line per secret as it finishes, then
-a summary line. Exit status 0 when every selected secret rotated (and for a dry
-run), 1 otherwise. Result is Success, Failure or NotStarted.
+// writeRows writes rows with the right column aligned and wrapped.
+func writeRows(b *strings.Builder, rows []row) {
+	col := 0
+	for _, r := range rows {
+		if n := utf8.RuneCountInString(r.left); n <= maxLeft {
+			col = max(col, n)
+		}
+	}
+	col += 2
+	pad := strings.Repeat(" ", col)
+	for _, r := range rows {
+		lines := wrapUnits(strings.Fields(r.right), helpWidth-col)
+		if len(lines) == 0 {
+			lines = []string{""}
+		}
+		n := utf8.RuneCountInString(r.left)
+		if n > col-2 {
+			b.WriteString(r.left + "\n")
+		} else {
+			lines[0] = r.left + strings.Repeat(" ", col-n) + lines[0]
+			b.WriteString(strings.TrimRight(lines[0], " ") + "\n")
+			lines = lines[1:]
+		}
+		for _, l := range lines {
+			b.WriteString(pad + l + "\n")
+		}
+	}
+}
 
-Ctrl+C, SIGINT or SIGTERM: no new rotation starts, the running ones finish (a
-rotation is never cut short; further signals only say what is awaited), then the
-results are printed and the status is 1 if any secret did not rotate. Over serve
-('ssh -p 2222 HOST rotate --all') closing the session does the same; the
-operator needs the admin role.
-`
+// writeWrapped writes units after prefix, wrapped, continuation lines
+// indented under the first unit.
+func writeWrapped(b *strings.Builder, prefix string, units []string) {
+	indent := utf8.RuneCountInString(prefix)
+	if len(units) > 1 && strings.HasPrefix(prefix, "Usage") {
+		indent += utf8.RuneCountInString(units[0]) + 1
+	}
+	lines := wrapUnits(units, helpWidth-indent)
+	for i, l := range lines {
+		if i == 0 {
+			b.WriteString(prefix + l + "\n")
+		} else {
+			b.WriteString(strings.Repeat(" ", indent) + l + "\n")
+		}
+	}
+}
 
-const serveHelp = `Usage: kmsconsole serve [--listen 127.0.0.1:2222] [--on-rotation-failure CMD]
-                        [--host-key PATH]
-Serves the console over SSH to registered operators and runs the scheduler.
+// wrapUnits joins units with spaces into lines of at most width runes,
+// never splitting a unit (a long unit has a line to itself).
+func wrapUnits(units []string, width int) []string {
+	var lines []string
+	var cur strings.Builder
+	n := 0
+	for _, u := range units {
+		w := utf8.RuneCountInString(u)
+		if n > 0 && n+1+w > width {
+			lines = append(lines, cur.String())
+			cur.Reset()
+			n = 0
+		}
+		if n > 0 {
+			cur.WriteByte(' ')
+			n++
+		}
+		cur.WriteString(u)
+		n += w
+	}
+	if n > 0 {
+		lines = append(lines, cur.String())
+	}
+	return lines
+}
 
-  --listen ADDR               address to listen on (default 127.0.0.1:2222; use
-                              0.0.0.0:2222 to accept other machines)
-  --on-rotation-failure CMD   run CMD with /bin/sh after each failed rotation,
-                              the event as JSON on stdin (never a value)
-  --host-key PATH             the server's ed25519 host key (default
-                              serve_host_ed25519 beside the store; created 0600)
+func words(parts ...string) string {
+	return strings.Join(strings.Fields(strings.Join(parts, " ")), " ")
+}
 
-Only public keys of registered operators log in ('kmsconsole operator add'); the
-registry is read on every login, so changes need no restart. Each operator acts
-with their own role, and the audit log names them.
-  ssh -p 2222 HOST                       the console (needs a terminal)
-  ssh -p 2222 HOST kms ListSecrets       one 'kms ...', 'rotate ...' or 'audit'
-                                         command: its answer, exit status 0 or 1
-
-At start, rotations a crash interrupted are settled. On SIGINT/SIGTERM serve
-stops accepting connections, lets running rotations finish (up to 2 minutes;
-new ones are refused), ends the sessions and exits 0; a second signal stops at
-once. Logs go to stderr (logins, refused key fingerprints, scheduler work),
-never a value.
-`
+func article(noun string) string {
+	if strings.ContainsRune("aeiou", rune(noun[0])) {
+		return "n"
+	}
+	return ""
+}

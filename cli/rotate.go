@@ -37,105 +37,74 @@ type rotateArgs struct {
 	perHost  int
 }
 
-// rotateBoolFlag reports the flags of rotate that take no value, so that
-// the global flag scan does not swallow the word after them.
-func rotateBoolFlag(name string) bool {
-	return name == "all" || name == "dry-run" || name == "json"
+// rotateCommand is `kmsconsole rotate [NAME ...] [--all] [--instance ID]...
+// [--filter TEXT] [--dry-run] [--parallel N] [--per-host M] [--json]`.
+func rotateCommand() *Command {
+	return &Command{
+		Name: "rotate", Params: "[NAME ...]", Remote: true, Run: rotate,
+		Summary: "Rotate many managed ECS secrets of the region at once.",
+		Flags: []Flag{
+			{Name: "all", Switch: true, Usage: "every managed ECS secret of the region"},
+			{Name: "instance", Value: "ID", Repeat: true, Usage: "those on instance ID"},
+			{Name: "filter", Value: "TEXT", Usage: "those whose name contains TEXT"},
+			{Name: "dry-run", Switch: true, Usage: "list what would rotate (name, instance, subtype); change nothing"},
+			{Name: "parallel", Value: "N", Default: strconv.Itoa(service.DefaultFleetParallel), Usage: fmt.Sprintf("rotations at once, 1-%d", maxRotateParallel)},
+			{Name: "per-host", Value: "M", Default: strconv.Itoa(service.DefaultFleetPerHost), Usage: fmt.Sprintf("rotations at once on one instance, 1-%d", maxRotateParallel)},
+			{Name: "json", Switch: true, Usage: "one JSON line per secret as it finishes (SecretName, InstanceId, VersionId, Result, FailedStep, Code, Reason, Ms, RemovedKeyLines for key pairs), then a Summary line"},
+		},
+		Help: `Each secret goes through create, set, test, finish as RotateSecret does (a
+rotation a crash left half-way is settled first). Select secrets by NAME, or
+with --all, --instance and --filter (the last two narrow --all). Values are
+never printed.
+
+On a terminal a live view shows progress, the ok / failed / running counts and an
+ETA, then a table of results; otherwise one line per secret as it finishes, then
+a summary line. Exit status 0 when every selected secret rotated (and for a dry
+run), 1 otherwise. Result is Success, Failure or NotStarted.
+
+Ctrl+C, SIGINT or SIGTERM: no new rotation starts, the running ones finish (a
+rotation is never cut short; further signals only say what is awaited), then the
+results are printed and the status is 1 if any secret did not rotate. Over serve
+('ssh -p 2222 HOST rotate --all') closing the session does the same; the
+operator needs the admin role.
+`,
+	}
 }
 
-func parseRotateArgs(args []string) (rotateArgs, error) {
-	ra := rotateArgs{parallel: service.DefaultFleetParallel, perHost: service.DefaultFleetPerHost}
-	seen := map[string]bool{}
-	for i := 0; i < len(args); i++ {
-		a := args[i]
-		if a == "--" {
-			ra.sel.Names = append(ra.sel.Names, args[i+1:]...)
-			break
+func rotateArgsOf(a *Args) (rotateArgs, error) {
+	ra := rotateArgs{dryRun: a.Switch("dry-run"), json: a.Switch("json")}
+	ra.sel.Names = a.Params
+	ra.sel.All = a.Switch("all")
+	for _, id := range a.Values("instance") {
+		if id == "" {
+			return ra, model.InvalidParam("instance", "--instance needs an instance id")
 		}
-		if !strings.HasPrefix(a, "-") {
-			ra.sel.Names = append(ra.sel.Names, a)
-			continue
+		ra.sel.Instances = append(ra.sel.Instances, id)
+	}
+	if a.Given("filter") && a.Value("filter") == "" {
+		return ra, model.InvalidParam("filter", "--filter needs a non-empty part of a secret name")
+	}
+	ra.sel.Filter = a.Value("filter")
+	for _, p := range []struct {
+		name string
+		n    *int
+	}{{"parallel", &ra.parallel}, {"per-host", &ra.perHost}} {
+		v := a.Value(p.name)
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > maxRotateParallel {
+			return ra, model.InvalidParam(p.name, "--%s must be a whole number from 1 to %d, got %q", p.name, maxRotateParallel, v)
 		}
-		if !strings.HasPrefix(a, "--") || len(a) == 2 {
-			return ra, model.InvalidParam(a, "unknown flag %q; see kmsconsole rotate --help", a)
-		}
-		name, value, inline := strings.Cut(a[2:], "=")
-		if seen[name] && name != "instance" {
-			return ra, model.InvalidParam(name, "--%s given more than once", name)
-		}
-		seen[name] = true
-		if rotateBoolFlag(name) {
-			on := true
-			if inline {
-				switch value {
-				case "true":
-				case "false":
-					on = false
-				default:
-					return ra, model.InvalidParam(name, "--%s takes no value (or =true / =false), got %q", name, value)
-				}
-			}
-			switch name {
-			case "all":
-				ra.sel.All = on
-			case "dry-run":
-				ra.dryRun = on
-			case "json":
-				ra.json = on
-			}
-			continue
-		}
-		switch name {
-		case "instance", "filter", "parallel", "per-host":
-		default:
-			return ra, model.InvalidParam(name, "unknown flag --%s; rotate takes NAME..., --all, --instance, --filter, --dry-run, --parallel, --per-host and --json", name)
-		}
-		if !inline {
-			if i+1 >= len(args) || strings.HasPrefix(args[i+1], "--") {
-				return ra, model.InvalidParam(name, "--%s needs a value", name)
-			}
-			i++
-			value = args[i]
-		}
-		switch name {
-		case "instance":
-			if value == "" {
-				return ra, model.InvalidParam("instance", "--instance needs an instance id")
-			}
-			ra.sel.Instances = append(ra.sel.Instances, value)
-		case "filter":
-			if value == "" {
-				return ra, model.InvalidParam("filter", "--filter needs a non-empty part of a secret name")
-			}
-			ra.sel.Filter = value
-		case "parallel", "per-host":
-			n, err := strconv.Atoi(value)
-			if err != nil || n < 1 || n > maxRotateParallel {
-				return ra, model.InvalidParam(name, "--%s must be a whole number from 1 to %d, got %q", name, maxRotateParallel, value)
-			}
-			if name == "parallel" {
-				ra.parallel = n
-			} else {
-				ra.perHost = n
-			}
-		}
+		*p.n = n
 	}
 	return ra, nil
 }
 
-// rotate runs `kmsconsole rotate [NAME ...] [--all] [--instance ID]...
-// [--filter TEXT] [--dry-run] [--parallel N] [--per-host M] [--json]`.
-// It exits 0 only when every selected secret rotated (or for a dry run).
-func (env *Env) rotate(args []string) int {
-	for i, a := range args {
-		if a == "--help" || a == "-h" || (i == 0 && a == "help") {
-			fmt.Fprint(env.Stdout, rotateHelp)
-			return 0
-		}
-	}
-	ra, err := parseRotateArgs(args)
+// rotate runs `kmsconsole rotate`. It exits 0 only when every selected
+// secret rotated (or for a dry run).
+func rotate(env *Env, a *Args) int {
+	ra, err := rotateArgsOf(a)
 	if err != nil {
-		return env.fail(err)
+		return env.Fail(err)
 	}
 	base := env.Context
 	if base == nil {
@@ -144,7 +113,7 @@ func (env *Env) rotate(args []string) int {
 	ctx, cancel := context.WithCancel(base)
 	defer cancel()
 	exit := 0
-	if code := env.withService(func(svc *service.Service) error {
+	if code := env.WithService(func(svc *service.Service) error {
 		items, err := svc.SelectFleet(ctx, ra.sel)
 		if err != nil {
 			return err
@@ -188,10 +157,10 @@ func (env *Env) printDryRun(svc *service.Service, items []service.FleetItem, asJ
 // rotateFleet runs the batch and reports it; it returns the exit status.
 func (env *Env) rotateFleet(ctx context.Context, cancel context.CancelFunc, svc *service.Service, items []service.FleetItem, ra rotateArgs) int {
 	fr := newFleetRun(items, cancel)
-	tty := !ra.json && isTerminal(env.Stdout)
+	tty := !ra.json && IsTerminal(env.Stdout)
 	// The live view shows interruptions itself; otherwise (or when stderr
 	// is not that terminal) stderr says what the batch waits for.
-	if !tty || !isTerminal(env.Stderr) {
+	if !tty || !IsTerminal(env.Stderr) {
 		fr.notify = func(msg string) { fmt.Fprintln(env.Stderr, "kmsconsole rotate: "+msg) }
 	}
 	// A local process stops on its own signals; over serve the session's

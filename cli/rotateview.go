@@ -212,7 +212,7 @@ func (env *Env) rotateInTerminal(ctx context.Context, svc *service.Service, item
 	// Signals are ours (fr.handleSignals): Bubble Tea's own handler would
 	// end the program on SIGINT while rotations still run.
 	popts := []tea.ProgramOption{tea.WithOutput(env.Stdout), tea.WithoutSignalHandler()}
-	if isTerminal(env.Stdin) {
+	if IsTerminal(env.Stdin) {
 		popts = append(popts, tea.WithInput(env.Stdin))
 	} else {
 		popts = append(popts, tea.WithInput(nil))
