@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
@@ -19,6 +18,7 @@ const auditLimit = 1000
 
 // auditPage shows the latest audit events (never a value), filterable.
 type auditPage struct {
+	pageBase
 	c      *common
 	events []model.AuditEvent
 	lower  []string
@@ -39,7 +39,7 @@ type auditLoadedMsg struct {
 }
 
 func newAuditPage(c *common) *auditPage {
-	p := &auditPage{c: c, spin: c.spinner()}
+	p := &auditPage{pageBase: newPageBase(), c: c, spin: c.spinner()}
 	p.filter = c.st.input("operator, action, secret, result or error…")
 	p.filter.Prompt = "/"
 	p.filter.PromptStyle = c.st.Count
@@ -110,7 +110,6 @@ func (p *auditPage) refilter() {
 }
 
 func (p *auditPage) Update(msg tea.Msg) tea.Cmd {
-	k := p.c.keys
 	switch msg := msg.(type) {
 	case auditLoadedMsg:
 		p.loaded, p.err, p.events = true, msg.err, msg.events
@@ -130,21 +129,10 @@ func (p *auditPage) Update(msg tea.Msg) tea.Cmd {
 	case secretChangedMsg, instancesChangedMsg:
 		return p.Init()
 	case tea.KeyMsg:
+		if cmd, ok := p.actions().handle(msg); ok {
+			return cmd
+		}
 		if p.filtering {
-			switch {
-			case key.Matches(msg, k.FilterApply):
-				p.filtering = false
-				p.filter.Blur()
-				p.layout()
-				return nil
-			case key.Matches(msg, k.FilterClear):
-				p.filtering = false
-				p.filter.Blur()
-				p.filter.SetValue("")
-				p.layout()
-				p.refilter()
-				return nil
-			}
 			before := p.filter.Value()
 			var cmd tea.Cmd
 			p.filter, cmd = p.filter.Update(msg)
@@ -153,37 +141,43 @@ func (p *auditPage) Update(msg tea.Msg) tea.Cmd {
 			}
 			return cmd
 		}
-		switch {
-		case key.Matches(msg, k.Back):
-			if p.filter.Value() != "" {
-				p.filter.SetValue("")
-				p.layout()
-				p.refilter()
-				return nil
-			}
-			return pop()
-		case key.Matches(msg, k.Filter):
+	}
+	return nil
+}
+
+func (p *auditPage) actions() actions {
+	k := p.c.keys
+	listing := func() bool { return !p.filtering }
+	filtered := func() bool { return listing() && p.filter.Value() != "" }
+	clear := func() tea.Cmd {
+		p.filtering = false
+		p.filter.Blur()
+		p.filter.SetValue("")
+		p.layout()
+		p.refilter()
+		return nil
+	}
+	as := actions{
+		{key: k.FilterApply, enabled: p.Capturing, hint: true, run: func() tea.Cmd {
+			p.filtering = false
+			p.filter.Blur()
+			p.layout()
+			return nil
+		}},
+		{key: k.FilterClear, enabled: p.Capturing, hint: true, run: clear},
+		{key: k.Filter, title: "Filter the events", enabled: listing, hint: true, run: func() tea.Cmd {
 			p.filtering = true
 			p.layout()
 			return p.filter.Focus()
-		case key.Matches(msg, k.Refresh):
-			p.loaded = false
-			return p.Init()
-		case key.Matches(msg, k.Up):
-			p.table.Move(-1)
-		case key.Matches(msg, k.Down):
-			p.table.Move(1)
-		case key.Matches(msg, k.PageUp):
-			p.table.Page(-1)
-		case key.Matches(msg, k.PageDown):
-			p.table.Page(1)
-		case key.Matches(msg, k.Home):
-			p.table.Home()
-		case key.Matches(msg, k.End):
-			p.table.End()
-		}
+		}},
+		{key: k.FilterClear, title: "Clear the filter", enabled: filtered, hint: true, run: clear},
+		{key: k.Back, title: "Back to the secrets", enabled: func() bool { return listing() && !filtered() }, hint: true, run: pop},
 	}
-	return nil
+	as = append(as, p.c.listActions(&p.table, listing, true, true, nil)...)
+	return append(as, action{key: k.Refresh, title: "Load the latest events", enabled: listing, hint: true, run: func() tea.Cmd {
+		p.loaded = false
+		return p.Init()
+	}})
 }
 
 func (p *auditPage) View() string {
@@ -229,17 +223,4 @@ func (p *auditPage) detailLines(w int) []string {
 		out = append(out, st.Dim.Render("request "+model.SafeText(e.RequestId)))
 	}
 	return out
-}
-
-func (p *auditPage) ShortHelp() []key.Binding {
-	k := p.c.keys
-	if p.filtering {
-		return []key.Binding{k.FilterApply, k.FilterClear}
-	}
-	return []key.Binding{k.Filter, k.Back, k.Up, k.Down, k.Refresh}
-}
-
-func (p *auditPage) FullHelp() [][]key.Binding {
-	k := p.c.keys
-	return [][]key.Binding{{k.Filter, k.FilterClear, k.Refresh, k.Back}, k.navigation()}
 }

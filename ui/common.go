@@ -4,10 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"reflect"
 	"strings"
+	"sync/atomic"
 	"time"
 
-	"github.com/charmbracelet/bubbles/help"
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -19,6 +20,8 @@ import (
 
 // common is what every screen needs, passed down at construction (no
 // globals): the service, styles, keys, clock and the program's output.
+// What the session as a whole keeps track of (the page stack, the running
+// rotations) belongs to the root model, not here.
 type common struct {
 	svc    *service.Service
 	st     *styles
@@ -28,11 +31,6 @@ type common struct {
 	out    io.Writer // where OSC 52 (clipboard) sequences go
 	width  int
 	height int
-	// rotations counts the rotations this session started and has not
-	// seen end. It is only touched on the program's goroutine: counted
-	// when a screen starts one (in Update), uncounted by the root when
-	// its end arrives, so q can never slip in between.
-	rotations int
 }
 
 func (c *common) canMutate() bool { return c.svc.CanMutate() }
@@ -49,19 +47,36 @@ func plainSpinner(s spinner.Model) string {
 }
 
 // page is one screen. The root owns a stack of pages: the top one gets the
-// keys; every page gets the other messages (each ignores what is not its
-// own), so a result arriving for a page below the top is not lost.
+// keys; the results of the commands a page starts come back to that page
+// alone (replyMsg), and notifications (secretChangedMsg,
+// instancesChangedMsg) go to every page.
 type page interface {
 	Init() tea.Cmd
 	Update(msg tea.Msg) tea.Cmd
 	// View renders the page body in exactly the size given by SetSize.
 	View() string
 	SetSize(w, h int)
-	help.KeyMap
+	// actions is the page's key table (actions.go): its key handling,
+	// footer, ? overlay and : palette.
+	actions() actions
 	// Capturing reports that a text field has the focus: the root then
-	// leaves single-letter keys (q, ?, i, a, g) to the page.
+	// leaves single-letter keys (q, ?, :, i, a, g) to the page.
 	Capturing() bool
+	// id addresses the page's replies.
+	id() pageID
 }
+
+// pageID names one page for as long as it lives; replies to a page that is
+// gone are dropped.
+type pageID int64
+
+var pageIDs atomic.Int64
+
+// pageBase gives a page its id; every page embeds one, made by newPageBase.
+type pageBase struct{ pid pageID }
+
+func newPageBase() pageBase   { return pageBase{pid: pageID(pageIDs.Add(1))} }
+func (b pageBase) id() pageID { return b.pid }
 
 // holder is a page that must stay on screen while it works (a fleet
 // rotation starting its next secrets): i, a and g do not leave it.
@@ -73,7 +88,8 @@ type dialog interface {
 	dialog()
 }
 
-// Navigation and notification messages, handled by the root.
+// Messages for the root: navigation, notifications and requests. Every
+// other message a page's command returns is a reply to that page.
 type (
 	pushMsg struct{ p page }
 	popMsg  struct{}
@@ -91,7 +107,75 @@ type (
 	// rotated, deleted, restored): lists and details reload.
 	secretChangedMsg    struct{ name string }
 	instancesChangedMsg struct{}
+	// replyMsg is msg for the page to alone; the root drops it when that
+	// page is gone.
+	replyMsg struct {
+		to  pageID
+		msg tea.Msg
+	}
 )
+
+// rootMsg marks the messages the root handles itself; address leaves them
+// as they are.
+type rootMsg interface{ forRoot() }
+
+func (pushMsg) forRoot()             {}
+func (popMsg) forRoot()              {}
+func (replaceMsg) forRoot()          {}
+func (homeMsg) forRoot()             {}
+func (regionMsg) forRoot()           {}
+func (flashMsg) forRoot()            {}
+func (secretChangedMsg) forRoot()    {}
+func (instancesChangedMsg) forRoot() {}
+func (replyMsg) forRoot()            {}
+
+// address makes the messages of cmd, a command page to started, replies to
+// that page: the one addressing convention of the console. The root
+// applies it to every command a page returns, so a page never checks
+// whether a result is its own, and a result for a page that has gone (a
+// closed dialog, a region switched away from) reaches no one. Batches and
+// sequences are addressed command by command; the root's own messages
+// (rootMsg) and Bubble Tea's stay as they are.
+func address(to pageID, cmd tea.Cmd) tea.Cmd {
+	if cmd == nil {
+		return nil
+	}
+	return func() tea.Msg { return addressed(to, cmd()) }
+}
+
+var cmdsType = reflect.TypeOf([]tea.Cmd(nil))
+
+func addressed(to pageID, msg tea.Msg) tea.Msg {
+	switch m := msg.(type) {
+	case nil:
+		return nil
+	case rootMsg:
+		return m
+	case tea.BatchMsg:
+		out := make(tea.BatchMsg, len(m))
+		for i, c := range m {
+			out[i] = address(to, c)
+		}
+		return out
+	}
+	t := reflect.TypeOf(msg)
+	if t.PkgPath() == cmdsType.Elem().PkgPath() {
+		// tea.Sequence's message is unexported: a []tea.Cmd underneath.
+		if t.ConvertibleTo(cmdsType) {
+			cmds := reflect.ValueOf(msg).Convert(cmdsType).Interface().([]tea.Cmd)
+			wrapped := make([]tea.Cmd, len(cmds))
+			for i, c := range cmds {
+				wrapped[i] = address(to, c)
+			}
+			if seq := tea.Sequence(wrapped...); seq != nil {
+				return seq()
+			}
+			return nil
+		}
+		return msg // tea.QuitMsg and the like
+	}
+	return replyMsg{to: to, msg: msg}
+}
 
 type flashKind int
 

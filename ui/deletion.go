@@ -7,7 +7,6 @@ import (
 	"time"
 
 	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"kmsconsole/model"
@@ -18,17 +17,15 @@ import (
 // deletionDialog is "Plan Deletion Secret": delete in 7–30 days (default
 // 30), or delete immediately after typing the secret's name.
 type deletionDialog struct {
-	c      *common
+	pageBase
+	formKit
 	secret model.Secret
 
-	form    components.Form
 	mode    *components.Choice
 	days    *components.TextField
 	confirm *components.TextField
 
-	busy bool
-	err  error
-	spin spinner.Model
+	wait waiter[deleted]
 	w, h int
 }
 
@@ -37,15 +34,15 @@ const (
 	deleteNow = "Delete Secret Immediately"
 )
 
-type deletedMsg struct {
-	name string
+// deleted is the end of a deletion: the answer, and whether it was
+// immediate.
+type deleted struct {
 	resp *service.DeleteSecretResponse
 	now  bool
-	err  error
 }
 
 func newDeletionDialog(c *common, s model.Secret) *deletionDialog {
-	d := &deletionDialog{c: c, secret: s, spin: c.spinner()}
+	d := &deletionDialog{pageBase: newPageBase(), formKit: formKit{c: c}, secret: s, wait: newWaiter[deleted](c)}
 	d.mode = &components.Choice{Name: "Deletion", Options: []string{deleteIn, deleteNow}}
 	c.choiceKeys(d.mode)
 	d.days = components.NewTextField("Delete In", c.st.input("7–30"), validateDays)
@@ -66,6 +63,8 @@ func newDeletionDialog(c *common, s model.Secret) *deletionDialog {
 	d.confirm.Hide = true
 	d.confirm.Hint = "Type the name to confirm. There is no recovery window."
 	d.form = components.Form{Styles: c.st.Form, Items: []components.Item{d.mode, d.days, d.confirm}, LabelWidth: 12, ErrText: fieldError}
+	d.changed = d.sync
+	d.discard.watch(d.form.Items...)
 	return d
 }
 
@@ -83,26 +82,33 @@ func (d *deletionDialog) SetSize(w, h int) { d.w, d.h = w, h }
 func (d *deletionDialog) Capturing() bool  { return true }
 func (d *deletionDialog) immediate() bool  { return d.mode.Value() == deleteNow }
 
-func (d *deletionDialog) Update(msg tea.Msg) tea.Cmd {
-	switch msg := msg.(type) {
-	case deletedMsg:
-		if msg.name != d.secret.Name {
-			return nil
-		}
-		d.busy = false
-		if msg.err != nil {
-			d.err = msg.err
-			return nil
-		}
-		changed := msgCmd(secretChangedMsg{name: msg.name})
-		if msg.now {
-			// The details page below shows a secret that is gone.
-			return tea.Batch(msgCmd(homeMsg{}), changed, flash(flashOK, fmt.Sprintf("Deleted %s", msg.name)))
-		}
-		return tea.Batch(pop(), changed, flash(flashOK, fmt.Sprintf("Deletion of %s planned for %s", msg.name, fmtAPITime(msg.resp.PlannedDeleteTime))))
+func (d *deletionDialog) actions() actions {
+	confirm := action{key: withHelp(d.c.keys.Confirm, "enter", "plan deletion"), title: "Plan the deletion", run: d.submit}
+	if d.immediate() {
+		confirm = action{key: withHelp(d.c.keys.Confirm, "enter", "delete now"), title: "Delete the secret now", run: d.submit}
 	}
-	cmd, _ := d.c.formDialogInput(msg, d.busy, &d.spin, &d.form, d.submit, d.sync)
-	return cmd
+	return d.formKit.actions(d.idle, confirm, d.c.keys.Cancel, pop)
+}
+
+func (d *deletionDialog) idle() bool { return !d.wait.busy }
+
+func (d *deletionDialog) Update(msg tea.Msg) tea.Cmd {
+	if cmd, end, ok := d.wait.update(msg); ok {
+		if end == nil || end.err != nil {
+			return cmd
+		}
+		name := d.secret.Name
+		changed := msgCmd(secretChangedMsg{name: name})
+		if end.result.now {
+			// The details page below shows a secret that is gone.
+			return tea.Batch(msgCmd(homeMsg{}), changed, flash(flashOK, fmt.Sprintf("Deleted %s", name)))
+		}
+		return tea.Batch(pop(), changed, flash(flashOK, fmt.Sprintf("Deletion of %s planned for %s", name, fmtAPITime(end.result.resp.PlannedDeleteTime))))
+	}
+	if msg, ok := msg.(tea.KeyMsg); ok {
+		return d.onKey(msg, d.actions(), d.idle())
+	}
+	return nil
 }
 
 // sync shows the days or the typed confirmation, by the chosen mode.
@@ -112,7 +118,6 @@ func (d *deletionDialog) sync() {
 }
 
 func (d *deletionDialog) submit() tea.Cmd {
-	d.err = nil
 	req := service.DeleteSecretRequest{SecretName: d.secret.Name}
 	if d.immediate() {
 		if d.confirm.Check() != nil {
@@ -126,11 +131,10 @@ func (d *deletionDialog) submit() tea.Cmd {
 		n, _ := strconv.Atoi(d.days.Value())
 		req.RecoveryWindowInDays = &n
 	}
-	d.busy = true
 	svc, ctx := d.c.svc, d.c.ctx
-	return tea.Batch(d.spin.Tick, func() tea.Msg {
+	return d.wait.start("Deleting…", func() (deleted, error) {
 		resp, err := svc.DeleteSecret(ctx, req)
-		return deletedMsg{name: req.SecretName, resp: resp, now: req.ForceDeleteWithoutRecovery, err: err}
+		return deleted{resp: resp, now: req.ForceDeleteWithoutRecovery}, err
 	})
 }
 
@@ -161,28 +165,8 @@ func (d *deletionDialog) View() string {
 		}
 	}
 	lines = append(lines, "")
-	lines = append(lines, d.c.dialogStatus(d.busy, d.spin, "Deleting…", d.err, iw, d.ShortHelp())...)
+	lines = append(lines, formStatus(&d.formKit, &d.wait, iw, d.actions())...)
 	return d.c.modal("Plan Deletion Secret", lines, w, d.h)
-}
-
-func (d *deletionDialog) confirmKey() key.Binding {
-	b := d.c.keys.Confirm
-	if d.immediate() {
-		b.SetHelp("enter", "delete now")
-	} else {
-		b.SetHelp("enter", "plan deletion")
-	}
-	return b
-}
-
-func (d *deletionDialog) ShortHelp() []key.Binding {
-	k := d.c.keys
-	return []key.Binding{d.confirmKey(), k.NextField, k.ChoiceNext, k.Cancel}
-}
-
-func (d *deletionDialog) FullHelp() [][]key.Binding {
-	k := d.c.keys
-	return [][]key.Binding{{d.confirmKey(), k.Cancel}, k.formKeys()}
 }
 
 // newRestoreDialog confirms RestoreSecret: the planned deletion is
@@ -191,7 +175,7 @@ func newRestoreDialog(c *common, s model.Secret) *confirmDialog {
 	k := c.keys
 	svc, ctx, name := c.svc, c.ctx, s.Name
 	return &confirmDialog{
-		c: c, title: "Restore Secret", width: 72, busyText: "Restoring…", spin: c.spinner(),
+		pageBase: newPageBase(), c: c, title: "Restore Secret", width: 72, busyText: "Restoring…", wait: newWaiter[struct{}](c),
 		body: func(iw int) []string {
 			st := c.st
 			lines := []string{st.Value.Render("Restore ") + st.Bold.Render(model.SafeText(name)) + st.Value.Render("?"), ""}
@@ -200,9 +184,9 @@ func newRestoreDialog(c *common, s model.Secret) *confirmDialog {
 			}
 			return lines
 		},
-		yes:   []key.Binding{k.Confirm, k.Yes},
-		no:    []key.Binding{k.Cancel, k.No},
-		hints: []key.Binding{withHelp(k.Confirm, "enter", "restore"), k.Cancel},
+		yes:      orKeys(withHelp(k.Confirm, "enter", "restore"), k.Yes),
+		no:       orKeys(k.Cancel, k.No),
+		yesTitle: "Restore the secret",
 		act: func() error {
 			_, err := svc.RestoreSecret(ctx, service.SecretNameRequest{SecretName: name})
 			return err

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/aymanbagabas/go-osc52/v2"
@@ -20,6 +21,7 @@ import (
 // labels, and the selected version's value, masked until revealed. The
 // value is fetched only to reveal or copy it, never to draw the page.
 type detailsPage struct {
+	pageBase
 	c    *common
 	name string
 
@@ -35,24 +37,28 @@ type detailsPage struct {
 	revealedFor string
 	valueErr    error
 	busy        string // what the spinner is waiting for
-	spin        spinner.Model
+	// reading counts the value reads asked for: only the last one's
+	// answer is shown (a reveal, a move, another reveal).
+	reading int
+	spin    spinner.Model
 
 	w, h int
 }
 
 type detailsLoadedMsg struct {
-	name     string
 	secret   *model.Secret
 	versions []model.Version
 	err      error
 }
 
-// valueMsg carries a fetched value to reveal or copy.
+// valueMsg carries a fetched value to reveal or copy; read is the
+// request it answers.
 type valueMsg struct {
-	name, versionId string
-	data            string
-	copy            bool
-	err             error
+	read      int
+	versionId string
+	data      string
+	copy      bool
+	err       error
 }
 
 type copiedMsg struct {
@@ -61,7 +67,7 @@ type copiedMsg struct {
 }
 
 func newDetailsPage(c *common, name string) *detailsPage {
-	p := &detailsPage{c: c, name: name, spin: c.spinner()}
+	p := &detailsPage{pageBase: newPageBase(), c: c, name: name, spin: c.spinner()}
 	p.table.Styles = c.st.Table
 	p.table.Row = p.versionRow
 	p.table.SetColumns([]components.Column{
@@ -82,16 +88,18 @@ func (p *detailsPage) load() tea.Cmd {
 	return func() tea.Msg {
 		secret, err := svc.Secret(ctx, name)
 		if err != nil {
-			return detailsLoadedMsg{name: name, err: err}
+			return detailsLoadedMsg{err: err}
 		}
 		versions, err := svc.Versions(ctx, name)
-		return detailsLoadedMsg{name: name, secret: secret, versions: versions, err: err}
+		return detailsLoadedMsg{secret: secret, versions: versions, err: err}
 	}
 }
 
 func (p *detailsPage) fetch(versionId string, copy bool) tea.Cmd {
-	svc, ctx, name := p.c.svc, p.c.ctx, p.name
-	return func() tea.Msg {
+	p.reading++
+	p.busy, p.valueErr = "Reading the value…", nil
+	svc, ctx, name, read := p.c.svc, p.c.ctx, p.name, p.reading
+	return tea.Batch(p.spin.Tick, func() tea.Msg {
 		// Every reveal and every copy is a read of the value, audited as
 		// such: a copy fetches again even when the value is on screen.
 		purpose := "console reveal"
@@ -100,10 +108,10 @@ func (p *detailsPage) fetch(versionId string, copy bool) tea.Cmd {
 		}
 		resp, err := svc.GetSecretValue(ctx, service.GetSecretValueRequest{SecretName: name, VersionId: versionId, Purpose: purpose})
 		if err != nil {
-			return valueMsg{name: name, versionId: versionId, copy: copy, err: err}
+			return valueMsg{read: read, versionId: versionId, copy: copy, err: err}
 		}
-		return valueMsg{name: name, versionId: versionId, data: resp.SecretData, copy: copy}
-	}
+		return valueMsg{read: read, versionId: versionId, data: resp.SecretData, copy: copy}
+	})
 }
 
 // copyToClipboard writes the value as an OSC 52 sequence to the program's
@@ -134,12 +142,8 @@ func (p *detailsPage) hide() {
 }
 
 func (p *detailsPage) Update(msg tea.Msg) tea.Cmd {
-	k := p.c.keys
 	switch msg := msg.(type) {
 	case detailsLoadedMsg:
-		if msg.name != p.name {
-			return nil
-		}
 		p.busy, p.loaded, p.err = "", true, msg.err
 		if msg.err != nil {
 			return nil
@@ -150,7 +154,7 @@ func (p *detailsPage) Update(msg tea.Msg) tea.Cmd {
 		p.table.SetRows(len(p.versions))
 		p.table.SetCursor(0)
 		for i, v := range p.versions {
-			if contains(v.Stages, model.StageCurrent) {
+			if slices.Contains(v.Stages, model.StageCurrent) {
 				p.table.SetCursor(i)
 			}
 		}
@@ -162,7 +166,7 @@ func (p *detailsPage) Update(msg tea.Msg) tea.Cmd {
 			return p.load()
 		}
 	case valueMsg:
-		if msg.name != p.name {
+		if msg.read != p.reading {
 			return nil
 		}
 		p.busy = ""
@@ -171,15 +175,12 @@ func (p *detailsPage) Update(msg tea.Msg) tea.Cmd {
 			return nil
 		}
 		if msg.copy {
-			return p.c.copyToClipboard(msg.name, msg.versionId, msg.data)
+			return p.c.copyToClipboard(p.name, msg.versionId, msg.data)
 		}
 		p.revealed, p.revealedFor, p.valueErr = msg.data, msg.versionId, nil
 		return nil
 
 	case copiedMsg:
-		if msg.name != p.name {
-			return nil
-		}
 		if msg.err != nil {
 			return flash(flashErr, "Copy failed: "+msg.err.Error())
 		}
@@ -194,73 +195,79 @@ func (p *detailsPage) Update(msg tea.Msg) tea.Cmd {
 		return cmd
 
 	case tea.KeyMsg:
-		switch {
-		case key.Matches(msg, k.Back):
-			return pop()
-		case key.Matches(msg, k.Refresh):
-			return p.load()
-		case !p.loaded || p.secret.Name == "":
-			return nil
-		case key.Matches(msg, k.Up):
-			p.table.Move(-1)
-			p.hide()
-		case key.Matches(msg, k.Down):
-			p.table.Move(1)
-			p.hide()
-		case key.Matches(msg, k.Reveal, k.Copy) && p.secret.PendingDeletion():
-			return flash(flashErr, "The secret is pending deletion: restore it (u) to read the value")
-		case key.Matches(msg, k.Reveal):
-			v := p.selected()
+		cmd, _ := p.actions().handle(msg)
+		return cmd
+	}
+	return nil
+}
+
+func (p *detailsPage) actions() actions {
+	k := p.c.keys
+	v := p.selected()
+	loaded := func() bool { return p.loaded && p.secret.Name != "" }
+	pending := p.secret.PendingDeletion
+	notPending := func() bool { return !p.secret.PendingDeletion() }
+	generic := func() bool { return loaded() && !p.ecs() }
+	shown := func() bool { return v != nil && p.revealedFor == v.VersionId }
+	// Reading a value of a secret pending deletion is refused: the keys
+	// say so rather than do nothing.
+	readable := func(run func() tea.Cmd) func() tea.Cmd {
+		return func() tea.Cmd {
+			if p.secret.PendingDeletion() {
+				return flash(flashErr, "The secret is pending deletion: restore it (u) to read the value")
+			}
 			if v == nil {
 				return nil
 			}
-			if p.revealedFor == v.VersionId {
-				p.hide()
-				return nil
-			}
-			p.busy, p.valueErr = "Reading the value…", nil
-			return tea.Batch(p.fetch(v.VersionId, false), p.spin.Tick)
-		case key.Matches(msg, k.Copy):
-			v := p.selected()
-			if v == nil {
-				return nil
-			}
-			p.busy, p.valueErr = "Reading the value…", nil
-			return tea.Batch(p.fetch(v.VersionId, true), p.spin.Tick)
-		case key.Matches(msg, k.Rotate):
-			return rotateOrExplain(p.c, &p.secret)
-		case key.Matches(msg, k.PutValue) && !p.ecs():
+			return run()
+		}
+	}
+	changeable := func(run func() tea.Cmd) func() tea.Cmd {
+		return func() tea.Cmd {
 			if p.secret.PendingDeletion() {
 				return flash(flashErr, "The secret is pending deletion: restore it (u) first")
 			}
-			return push(newPutValueDialog(p.c, p.name))
-		case key.Matches(msg, k.MoveStage) && !p.ecs():
-			if p.secret.PendingDeletion() {
-				return flash(flashErr, "The secret is pending deletion: restore it (u) first")
-			}
-			target := ""
-			if v := p.selected(); v != nil {
-				target = v.VersionId
-			}
-			return push(newStageDialog(p.c, p.name, p.versions, target))
-		case key.Matches(msg, k.Edit):
-			if p.secret.PendingDeletion() {
-				return flash(flashErr, "The secret is pending deletion: restore it (u) first")
-			}
-			return push(newEditDialog(p.c, p.secret))
-		case key.Matches(msg, k.Delete):
-			if p.secret.PendingDeletion() {
-				return flash(flashErr, "Already pending deletion; press u to restore")
-			}
-			return push(newDeletionDialog(p.c, p.secret))
-		case key.Matches(msg, k.Restore):
+			return run()
+		}
+	}
+	as := actions{
+		{key: k.Back, title: "Back to the list", hint: true, run: pop},
+		{key: k.Reveal, title: "Reveal the selected version's value", hint: true, applies: notPending,
+			enabled: func() bool { return loaded() && !shown() }, run: readable(func() tea.Cmd { return p.fetch(v.VersionId, false) })},
+		{key: withHelp(k.Reveal, "v", "hide"), title: "Hide the value", hint: true, enabled: func() bool { return loaded() && shown() },
+			run: func() tea.Cmd { p.hide(); return nil }},
+		{key: k.Copy, title: "Copy the selected version's value to the clipboard", hint: true, enabled: loaded, applies: notPending,
+			run: readable(func() tea.Cmd { return p.fetch(v.VersionId, true) })},
+		{key: k.Rotate, title: "Rotate the secret now", hint: true, enabled: loaded,
+			applies: func() bool { return p.ecs() && !p.secret.PendingDeletion() },
+			run:     func() tea.Cmd { return rotateOrExplain(p.c, &p.secret) }},
+		{key: k.PutValue, title: "Put a new value (a new version)", hint: true, enabled: generic, applies: notPending,
+			run: changeable(func() tea.Cmd { return push(newPutValueDialog(p.c, p.name)) })},
+		{key: k.MoveStage, title: "Move a stage label to another version", hint: true, enabled: generic, applies: notPending,
+			run: changeable(func() tea.Cmd {
+				target := ""
+				if v != nil {
+					target = v.VersionId
+				}
+				return push(newStageDialog(p.c, p.name, p.versions, target))
+			})},
+		{key: k.Restore, title: "Restore the secret", hint: true, enabled: loaded, applies: pending, run: func() tea.Cmd {
 			if !p.secret.PendingDeletion() {
 				return flash(flashErr, "The secret is not pending deletion")
 			}
 			return push(newRestoreDialog(p.c, p.secret))
-		}
+		}},
+		{key: k.Delete, title: "Plan the deletion of the secret", hint: true, enabled: loaded, applies: notPending, run: func() tea.Cmd {
+			if p.secret.PendingDeletion() {
+				return flash(flashErr, "Already pending deletion; press u to restore")
+			}
+			return push(newDeletionDialog(p.c, p.secret))
+		}},
+		{key: k.Edit, title: "Edit the description and the rotation", hint: true, enabled: loaded, applies: notPending,
+			run: changeable(func() tea.Cmd { return push(newEditDialog(p.c, p.secret)) })},
+		{key: k.Refresh, title: "Reload the secret", run: p.load},
 	}
-	return nil
+	return append(as, p.c.listActions(&p.table, loaded, true, false, p.hide)[:2]...)
 }
 
 func (p *detailsPage) versionRow(i int) []components.Cell {
@@ -438,51 +445,4 @@ func (c *common) help(bs ...key.Binding) string {
 		parts = append(parts, c.st.Help.ShortKey.Render(b.Help().Key)+" "+c.st.Help.ShortDesc.Render(b.Help().Desc))
 	}
 	return strings.Join(parts, c.st.Help.ShortSeparator.Render(" · "))
-}
-
-func (p *detailsPage) ShortHelp() []key.Binding {
-	k := p.c.keys
-	out := []key.Binding{k.Back}
-	if p.secret.Name == "" {
-		return out
-	}
-	switch {
-	case p.secret.PendingDeletion():
-	case p.revealedFor != "":
-		reveal := k.Reveal
-		reveal.SetHelp("v", "hide")
-		out = append(out, reveal, k.Copy)
-	default:
-		out = append(out, k.Reveal, k.Copy)
-	}
-	if p.ecs() && !p.secret.PendingDeletion() {
-		out = append(out, k.Rotate)
-	}
-	if !p.ecs() && !p.secret.PendingDeletion() {
-		out = append(out, k.PutValue, k.MoveStage)
-	}
-	if p.secret.PendingDeletion() {
-		out = append(out, k.Restore)
-	} else {
-		out = append(out, k.Delete, k.Edit)
-	}
-	return append(out, k.Up, k.Down)
-}
-
-func (p *detailsPage) FullHelp() [][]key.Binding {
-	k := p.c.keys
-	return [][]key.Binding{
-		{k.Reveal, k.Copy, k.Rotate, k.PutValue, k.MoveStage},
-		{k.Edit, k.Delete, k.Restore, k.Refresh, k.Back},
-		{k.Up, k.Down},
-	}
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }

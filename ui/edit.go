@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"kmsconsole/model"
@@ -19,31 +17,27 @@ import (
 // Create Secret wizard's rotation step. Only what changed is sent; saving
 // the policy of a secret whose rotation is Invalid re-arms it.
 type editDialog struct {
-	c *common
+	pageBase
+	formKit
 	// secret is what the store holds, as far as the dialog knows: the
 	// baseline of "changed", moved on by each part that was saved.
 	secret model.Secret
 
-	form     components.Form
 	desc     *components.TextField
 	rotation *components.Choice
 	period   *components.TextField
 
-	busy bool
-	err  error
+	wait waiter[editSaved]
 	// saved names the parts a failed save did store before the error.
 	saved []string
-	spin  spinner.Model
 	w, h  int
 }
 
-// editSavedMsg is the end of a save: the parts stored, in order, then the
-// error that stopped it, if any.
-type editSavedMsg struct {
-	name   string
+// editSaved is what a save stored, in order; the error that stopped it, if
+// any, comes with it.
+type editSaved struct {
 	desc   *string
 	policy *service.UpdateSecretRotationPolicyRequest
-	err    error
 }
 
 const (
@@ -52,7 +46,7 @@ const (
 )
 
 func newEditDialog(c *common, s model.Secret) *editDialog {
-	d := &editDialog{c: c, secret: s, spin: c.spinner()}
+	d := &editDialog{pageBase: newPageBase(), formKit: formKit{c: c}, secret: s, wait: newWaiter[editSaved](c)}
 	d.desc = components.NewTextField("Description", c.st.input("optional"), model.ValidateDescription)
 	d.desc.Input.CharLimit = model.MaxDescription
 	// An old store may hold a description with control characters: the
@@ -72,6 +66,8 @@ func newEditDialog(c *common, s model.Secret) *editDialog {
 	d.sync()
 	d.form = components.Form{Styles: c.st.Form, LabelWidth: rotationLabelWidth, ErrText: fieldError,
 		Items: []components.Item{d.desc, d.rotation, d.period}}
+	d.changed = d.sync
+	d.discard.watch(d.form.Items...)
 	return d
 }
 
@@ -115,16 +111,24 @@ func (d *editDialog) Init() tea.Cmd    { return d.form.FocusFirst() }
 func (d *editDialog) SetSize(w, h int) { d.w, d.h = w, h }
 func (d *editDialog) Capturing() bool  { return true }
 
+func (d *editDialog) idle() bool { return !d.wait.busy }
+
+func (d *editDialog) actions() actions {
+	confirm := action{key: withHelp(d.c.keys.Confirm, "enter", "save"), title: "Save the changes", run: d.submit}
+	return d.formKit.actions(d.idle, confirm, d.c.keys.Cancel, pop)
+}
+
 func (d *editDialog) Update(msg tea.Msg) tea.Cmd {
-	switch msg := msg.(type) {
-	case editSavedMsg:
-		if msg.name != d.secret.Name {
-			return nil
+	if cmd, end, ok := d.wait.update(msg); ok {
+		if end == nil {
+			return cmd
 		}
-		return d.onSaved(msg)
+		return d.onSaved(end.result, end.err)
 	}
-	cmd, _ := d.c.formDialogInput(msg, d.busy, &d.spin, &d.form, d.submit, d.sync)
-	return cmd
+	if msg, ok := msg.(tea.KeyMsg); ok {
+		return d.onKey(msg, d.actions(), d.idle())
+	}
+	return nil
 }
 
 // changes are the requests for what differs from the store; nil for a part
@@ -166,32 +170,29 @@ func (d *editDialog) submit() tea.Cmd {
 	if descReq == nil && polReq == nil {
 		return tea.Batch(pop(), flash(flashInfo, "No changes to save"))
 	}
-	d.busy, d.err, d.saved = true, nil, nil
-	svc, ctx, name := d.c.svc, d.c.ctx, d.secret.Name
-	return tea.Batch(d.spin.Tick, func() tea.Msg {
-		out := editSavedMsg{name: name}
+	d.saved = nil
+	svc, ctx := d.c.svc, d.c.ctx
+	return d.wait.start("Saving…", func() (editSaved, error) {
+		var out editSaved
 		if descReq != nil {
 			if _, err := svc.UpdateSecret(ctx, *descReq); err != nil {
-				out.err = err
-				return out
+				return out, err
 			}
 			out.desc = descReq.Description
 		}
 		if polReq != nil {
 			if _, err := svc.UpdateSecretRotationPolicy(ctx, *polReq); err != nil {
-				out.err = err
-				return out
+				return out, err
 			}
 			out.policy = polReq
 		}
-		return out
+		return out, nil
 	})
 }
 
 // onSaved takes a save's end: what was stored becomes the baseline (a retry
 // sends only the rest); on success the dialog closes.
-func (d *editDialog) onSaved(msg editSavedMsg) tea.Cmd {
-	d.busy = false
+func (d *editDialog) onSaved(msg editSaved, err error) tea.Cmd {
 	var parts []string
 	if msg.desc != nil {
 		d.secret.Description = *msg.desc
@@ -207,8 +208,8 @@ func (d *editDialog) onSaved(msg editSavedMsg) tea.Cmd {
 		parts = append(parts, partRotation)
 	}
 	changed := msgCmd(secretChangedMsg{name: d.secret.Name})
-	if msg.err != nil {
-		d.err, d.saved = msg.err, parts
+	if err != nil {
+		d.saved = parts
 		if len(parts) == 0 {
 			return nil
 		}
@@ -254,29 +255,11 @@ func (d *editDialog) View() string {
 		}
 	}
 	lines = append(lines, "")
-	lines = append(lines, d.c.dialogStatus(d.busy, d.spin, "Saving…", d.err, iw, d.ShortHelp())...)
-	if !d.busy && d.err != nil && len(d.saved) > 0 {
+	lines = append(lines, formStatus(&d.formKit, &d.wait, iw, d.actions())...)
+	if !d.wait.busy && d.wait.err != nil && len(d.saved) > 0 {
 		for _, l := range wrap("Saved before the error: "+strings.Join(d.saved, " and ")+".", iw) {
 			lines = append(lines, st.Dim.Render(l))
 		}
 	}
 	return d.c.modal("Edit Secret", lines, w, d.h)
-}
-
-func (d *editDialog) confirmKey() key.Binding {
-	b := d.c.keys.Confirm
-	b.SetHelp("enter", "save")
-	return b
-}
-
-func (d *editDialog) ShortHelp() []key.Binding {
-	k := d.c.keys
-	if !d.ecs() {
-		return []key.Binding{d.confirmKey(), k.Cancel}
-	}
-	return []key.Binding{d.confirmKey(), k.NextField, k.ChoiceNext, k.Cancel}
-}
-
-func (d *editDialog) FullHelp() [][]key.Binding {
-	return [][]key.Binding{{d.confirmKey(), d.c.keys.Cancel}, d.c.keys.formKeys()}
 }

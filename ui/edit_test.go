@@ -170,7 +170,10 @@ func TestEditSecretEscSavesNothing(t *testing.T) {
 	s.typeText(" and more")
 	s.press("tab", "left")
 	s.waitGone("Rotation period")
+	// esc asks before it throws the typed input away; y discards.
 	s.press("esc")
+	s.waitFor("Discard what you typed?", "y discard", "n/esc keep editing")
+	s.press("y")
 	v := s.waitGone("Edit Secret")
 	if !strings.Contains(v, "Enabled · 7d") || strings.Contains(v, "and more") {
 		t.Fatalf("esc changed the secret:\n%s", v)

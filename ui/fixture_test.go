@@ -163,6 +163,12 @@ func plainRenderer() *lipgloss.Renderer {
 // program's Update loop (no data race with the program).
 type probe struct{ ch chan string }
 
+// modelProbe runs f on the console model inside the program's Update loop.
+type modelProbe struct {
+	f    func(*Model)
+	done chan struct{}
+}
+
 // harness wraps the console model so that tests can read its view while
 // it runs.
 type harness struct{ m tea.Model }
@@ -172,6 +178,11 @@ func (h harness) View() string  { return h.m.View() }
 func (h harness) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	if p, ok := msg.(probe); ok {
 		p.ch <- h.m.View()
+		return h, nil
+	}
+	if p, ok := msg.(modelProbe); ok {
+		p.f(h.m.(*Model))
+		close(p.done)
 		return h, nil
 	}
 	m, cmd := h.m.Update(msg)
@@ -255,6 +266,33 @@ func (s *session) waitFor(texts ...string) string {
 	}
 	s.t.Fatalf("view never contained %q:\n%s", texts, v)
 	return ""
+}
+
+// inspect runs f on the console model, between two of its updates.
+func (s *session) inspect(f func(*Model)) {
+	s.t.Helper()
+	done := make(chan struct{})
+	s.tm.Send(modelProbe{f: f, done: done})
+	select {
+	case <-done:
+	case <-time.After(5 * time.Second):
+		s.t.Fatal("the program does not answer")
+	}
+}
+
+// waitModel polls the console model until ok accepts it.
+func (s *session) waitModel(what string, ok func(*Model) bool) {
+	s.t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		var yes bool
+		s.inspect(func(m *Model) { yes = ok(m) })
+		if yes {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	s.t.Fatalf("the model never showed %s:\n%s", what, s.view())
 }
 
 // waitUntil polls the view until ok accepts it.

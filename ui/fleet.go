@@ -4,9 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
-	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -21,6 +19,7 @@ import (
 // limits overall and per instance, so one slow host does not hold the
 // others up and no host gets more logins at once than it takes.
 type fleetPage struct {
+	pageBase
 	c     *common
 	items []fleetItem
 	state fleetState
@@ -33,20 +32,11 @@ type fleetPage struct {
 
 type fleetItem struct {
 	secret  model.Secret
-	id      int64 // the rotation id the root counts until the item's end
 	step    string
 	running bool
 	ended   bool
 	result  service.FleetResult
 	err     error // a failure, or why the rotation did not start
-}
-
-// fleetResultMsg is the engine's result for item i of page f. It arrives
-// just before the item's rotationDoneMsg, which the root counts.
-type fleetResultMsg struct {
-	f *fleetPage
-	i int
-	r service.FleetResult
 }
 
 type fleetState int
@@ -64,7 +54,7 @@ const (
 )
 
 func newFleetPage(c *common, secrets []model.Secret) *fleetPage {
-	f := &fleetPage{c: c, spin: c.spinner()}
+	f := &fleetPage{pageBase: newPageBase(), c: c, spin: c.spinner()}
 	for _, s := range secrets {
 		f.items = append(f.items, fleetItem{secret: s})
 	}
@@ -121,60 +111,17 @@ func (f *fleetPage) row(i int) []components.Cell {
 	}
 }
 
-// start runs the fleet engine on the items. It is called from Update:
-// every item counts as a running rotation from now on until its end
-// arrives, so q asks first and the root waits for the whole fleet, as it
-// does for one rotation. The engine runs in a goroutine and reports
-// through a channel with room for every event (it never waits for the
-// UI); the root pumps it one message at a time (waitRotation). Rotations
-// the engine started finish even when the session ends (ctx then only
-// stops it starting more).
+// start asks the root to run the fleet engine on the items (rotate.go):
+// the root counts every item as a running rotation until its end, so q
+// asks first and waits for the whole fleet, as it does for one rotation.
 func (f *fleetPage) start() tea.Cmd {
 	items := make([]service.FleetItem, len(f.items))
-	ids := make([]int64, len(f.items))
 	for i := range f.items {
 		it := &f.items[i]
 		cfg, _ := ecsInfo(&it.secret)
 		items[i] = service.FleetItem{SecretName: it.secret.Name, InstanceId: cfg.InstanceId, SecretSubType: cfg.SecretSubType}
-		it.id = rotationIds.Add(1)
-		ids[i] = it.id
 	}
-	f.c.rotations += len(items)
-	svc, ctx := f.c.svc, f.c.ctx
-	return func() tea.Msg {
-		// Per item at most the four steps and its end; a step beyond the
-		// room left for the ends still to come is dropped, never waited on.
-		ch := make(chan tea.Msg, len(items)*6)
-		var mu sync.Mutex
-		ends := len(items)
-		go func() {
-			defer close(ch)
-			svc.RotateFleet(ctx, items, service.FleetOptions{
-				Parallel: fleetParallel,
-				PerHost:  fleetPerHost,
-				OnStep: func(i int, step string) {
-					mu.Lock()
-					defer mu.Unlock()
-					if len(ch) < cap(ch)-ends {
-						ch <- rotationStepMsg{id: ids[i], name: items[i].SecretName, step: step, ch: ch}
-					}
-				},
-				OnDone: func(i int, r service.FleetResult) {
-					mu.Lock()
-					defer mu.Unlock()
-					ends--
-					// The root pumps on after a step but not after a
-					// rotation's end: the end carries the next read.
-					ch <- tea.Sequence(
-						msgCmd(fleetResultMsg{f: f, i: i, r: r}),
-						msgCmd(rotationDoneMsg{id: ids[i], name: r.SecretName, resp: fleetResponse(r), err: fleetError(r)}),
-						waitRotation(ch),
-					)()
-				},
-			})
-		}()
-		return rotationStartedMsg{id: rotationIds.Add(1), ch: ch}
-	}
+	return msgCmd(fleetMsg{from: f.id(), items: items})
 }
 
 // oldKeyLines is removedKeyLines in the few cells of a fleet row.
@@ -207,30 +154,45 @@ func fleetError(r service.FleetResult) error {
 	return model.Errorf(r.Code, "%s", r.Reason)
 }
 
-func (f *fleetPage) find(id int64) *fleetItem {
-	for i := range f.items {
-		if f.items[i].id == id {
-			return &f.items[i]
-		}
+func (f *fleetPage) actions() actions {
+	k := f.c.keys
+	confirming := func() bool { return f.state == fleetConfirm }
+	moving := func() bool { return f.state != fleetConfirm }
+	as := actions{
+		{key: withHelp(k.Confirm, "enter", fmt.Sprintf("rotate %d secrets", len(f.items))), title: fmt.Sprintf("Rotate the %d secrets", len(f.items)),
+			enabled: confirming, hint: true, run: func() tea.Cmd {
+				if len(f.items) == 0 {
+					return f.finished()
+				}
+				f.state = fleetRunning
+				return tea.Batch(f.start(), f.spin.Tick)
+			}},
+		{key: k.Cancel, title: "Cancel", enabled: confirming, hint: true, run: pop},
+		{key: k.Back, title: "Back to the list", enabled: func() bool { return f.state == fleetDone }, hint: true, run: pop},
 	}
-	return nil
+	// The rows move in every state; the footer shows it once they run.
+	nav := f.c.listActions(&f.table, nil, true, false, nil)[:2]
+	for i := range nav {
+		nav[i].applies = moving
+	}
+	return append(as, nav...)
 }
 
 func (f *fleetPage) Update(msg tea.Msg) tea.Cmd {
-	k := f.c.keys
 	switch msg := msg.(type) {
 	case rotationStepMsg:
-		if it := f.find(msg.id); it != nil && !it.ended {
+		if msg.i >= 0 && msg.i < len(f.items) && !f.items[msg.i].ended {
+			it := &f.items[msg.i]
 			it.running, it.step = true, msg.step
 		}
-	case fleetResultMsg:
-		if msg.f != f || msg.i < 0 || msg.i >= len(f.items) || f.items[msg.i].ended {
+	case rotationEndMsg:
+		if msg.i < 0 || msg.i >= len(f.items) || f.items[msg.i].ended || msg.fleet == nil {
 			return nil
 		}
 		it := &f.items[msg.i]
-		it.ended, it.result, it.err = true, msg.r, fleetError(msg.r)
-		if msg.r.FailedStep != "" {
-			it.step = msg.r.FailedStep
+		it.ended, it.result, it.err = true, *msg.fleet, msg.err
+		if msg.fleet.FailedStep != "" {
+			it.step = msg.fleet.FailedStep
 		}
 		f.done++
 		if f.done == len(f.items) {
@@ -244,20 +206,8 @@ func (f *fleetPage) Update(msg tea.Msg) tea.Cmd {
 		f.spin, cmd = f.spin.Update(msg)
 		return cmd
 	case tea.KeyMsg:
-		switch {
-		case key.Matches(msg, k.Up):
-			f.table.Move(-1)
-		case key.Matches(msg, k.Down):
-			f.table.Move(1)
-		case f.state == fleetConfirm && key.Matches(msg, k.Confirm):
-			if len(f.items) == 0 {
-				return f.finished()
-			}
-			f.state = fleetRunning
-			return tea.Batch(f.start(), f.spin.Tick)
-		case f.state != fleetRunning && key.Matches(msg, k.Back):
-			return pop()
-		}
+		cmd, _ := f.actions().handle(msg)
+		return cmd
 	}
 	return nil
 }
@@ -300,7 +250,7 @@ func (f *fleetPage) View() string {
 		for _, l := range wrap(fmt.Sprintf("Each secret below gets a new generated credential, set on its instance and tested before it becomes ACSCurrent. Up to %d rotate at a time, at most %d per instance; a failure leaves that instance on its previous credential.", fleetParallel, fleetPerHost), iw) {
 			lines = append(lines, st.Value.Render(l))
 		}
-		lines = append(lines, "", f.c.help(f.ShortHelp()...))
+		lines = append(lines, "", f.c.help(f.actions().short()...))
 	default:
 		head := ""
 		if f.state == fleetRunning {
@@ -358,21 +308,4 @@ func (f *fleetPage) detailLines(w int) []string {
 		return out
 	}
 	return nil
-}
-
-func (f *fleetPage) ShortHelp() []key.Binding {
-	k := f.c.keys
-	switch f.state {
-	case fleetConfirm:
-		b := k.Confirm
-		b.SetHelp("enter", fmt.Sprintf("rotate %d secrets", len(f.items)))
-		return []key.Binding{b, k.Cancel}
-	case fleetRunning:
-		return []key.Binding{k.Up, k.Down}
-	}
-	return []key.Binding{k.Back, k.Up, k.Down}
-}
-
-func (f *fleetPage) FullHelp() [][]key.Binding {
-	return [][]key.Binding{f.ShortHelp()}
 }

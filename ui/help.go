@@ -9,23 +9,39 @@ import (
 	"kmsconsole/ui/components"
 )
 
-// helpView is the ? overlay: the current screen's full help, then the keys
-// that work everywhere. Both come from the same bindings the screens match.
+// helpGroups are the ? overlay's columns: every enabled action of the
+// current screen's table, then the keys that work everywhere (the root's
+// table) — the same tables that handle the keys.
+func (m *Model) helpGroups() [][]key.Binding {
+	// Columns of 8 rows; narrow terminals get taller ones (fewer columns).
+	rows := max(4, min(8, m.bodyHeight()-8))
+	if m.c.width < 100 {
+		rows = max(rows, m.bodyHeight()-8)
+	}
+	groups := m.top().actions().full(rows)
+	var globals []key.Binding
+	for _, a := range m.actions() {
+		if a.on() {
+			globals = append(globals, a.key)
+		}
+	}
+	return append(groups, columns(globals, rows)...)
+}
+
+// helpView is the ? overlay.
 func (m *Model) helpView() string {
 	st := m.c.st
-	k := m.c.keys
-	groups := m.top().FullHelp()
-	groups = append(groups, []key.Binding{k.Instances, k.Audit, k.Region, k.Help, k.Back, k.Quit})
 	h := m.help
 	h.ShowAll = true
-	full := h.FullHelpView(groups)
+	full := h.FullHelpView(m.helpGroups())
 	lines := strings.Split(full, "\n")
 	w := 0
 	for _, l := range lines {
 		w = max(w, ansi.StringWidth(l))
 	}
 	w = min(max(w+4, 40), m.c.width-2)
-	body := "\n" + indent(full, 1) + "\n\n " + st.Dim.Render("Keys are listed in the footer of every screen; esc closes this help.")
+	note := "esc closes this help; : finds an action by its name."
+	body := "\n" + indent(full, 1) + "\n\n " + st.Dim.Render(note)
 	hgt := min(len(lines)+6, m.bodyHeight())
 	return components.Box(st.Modal, st.Modal.Title.Render("Help"), body, w, hgt)
 }

@@ -308,7 +308,7 @@ func TestHostileErrors(t *testing.T) {
 	t.Run("instance", func(t *testing.T) {
 		p := newInstancesPage(c)
 		p.SetSize(120, 27)
-		p.Update(instancesLoadedMsg{region: "cn-hangzhou", list: []service.InstanceView{{InstanceId: "i-x", InstanceName: "x", Host: "127.0.0.1", Port: 22, AdminUser: "root"}}})
+		p.Update(instancesLoadedMsg{list: []service.InstanceView{{InstanceId: "i-x", InstanceName: "x", Host: "127.0.0.1", Port: 22, AdminUser: "root"}}})
 		p.Update(instanceCheckedMsg{id: "i-x", gen: 1, err: errors.New("ecs: sudo on 127.0.0.1:22 as \"root\" (exit 1): " + payTitle + "host output" + payClear + payClip)})
 		view := p.View()
 		requireInert(t, "instances", view)

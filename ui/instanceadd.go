@@ -6,8 +6,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"kmsconsole/model"
@@ -19,10 +17,10 @@ import (
 // key it fetches the key the host offers and shows its fingerprint for the
 // operator to compare and accept: a key is never pinned silently.
 type instanceForm struct {
-	c *common
+	pageBase
+	formKit
 
-	form      components.Form
-	id        *components.TextField
+	instance  *components.TextField
 	name      *components.TextField
 	region    *components.TextField
 	host      *components.TextField
@@ -34,9 +32,7 @@ type instanceForm struct {
 	state       instanceFormState
 	fetchedKey  string
 	fingerprint string
-	busy        string
-	err         error
-	spin        spinner.Model
+	wait        waiter[instanceStep]
 	w, h        int
 }
 
@@ -47,20 +43,17 @@ const (
 	instanceAccepting
 )
 
-type hostKeyFetchedMsg struct {
+// instanceStep is the answer of one of the form's two requests: the key
+// the host offers (FetchHostKey), or the instance added (AddInstance).
+type instanceStep struct {
 	key, fingerprint string
-	err              error
-}
-
-type instanceAddedMsg struct {
-	view *service.InstanceView
-	err  error
+	added            *service.InstanceView
 }
 
 func newInstanceForm(c *common) *instanceForm {
-	f := &instanceForm{c: c, spin: c.spinner()}
+	f := &instanceForm{pageBase: newPageBase(), formKit: formKit{c: c}, wait: newWaiter[instanceStep](c)}
 	st := c.st
-	f.id = components.NewTextField("Instance ID", st.input("e.g. i-web1"), model.ValidateInstanceId)
+	f.instance = components.NewTextField("Instance ID", st.input("e.g. i-web1"), model.ValidateInstanceId)
 	f.name = components.NewTextField("Name", st.input("optional, e.g. web1"), nil)
 	f.region = components.NewTextField("Region", st.input(c.svc.Region()), func(v string) error {
 		return model.ValidateRegionId("RegionId", v)
@@ -105,7 +98,8 @@ func newInstanceForm(c *common) *instanceForm {
 	})
 	f.hostKey.Hint = "Leave empty to fetch the key from the host and compare its fingerprint before pinning it."
 	f.form = components.Form{Styles: st.Form, LabelWidth: 12, ErrText: fieldError,
-		Items: []components.Item{f.id, f.name, f.region, f.host, f.port, f.adminUser, f.adminKey.field, f.hostKey}}
+		Items: []components.Item{f.instance, f.name, f.region, f.host, f.port, f.adminUser, f.adminKey.field, f.hostKey}}
+	f.discard.watch(f.form.Items...)
 	return f
 }
 
@@ -113,81 +107,69 @@ func (f *instanceForm) Init() tea.Cmd    { return f.form.FocusFirst() }
 func (f *instanceForm) SetSize(w, h int) { f.w, f.h = w, h }
 func (f *instanceForm) Capturing() bool  { return f.state == instanceEditing }
 
-func (f *instanceForm) Update(msg tea.Msg) tea.Cmd {
+func (f *instanceForm) idle() bool { return !f.wait.busy && f.state == instanceEditing }
+
+func (f *instanceForm) actions() actions {
 	k := f.c.keys
+	accepting := func() bool { return !f.wait.busy && f.state == instanceAccepting }
+	confirm := action{key: withHelp(k.Confirm, "enter", "add instance"), title: "Add the instance", run: f.submit}
+	if strings.TrimSpace(f.hostKey.Value()) == "" {
+		confirm = action{key: withHelp(k.Confirm, "enter", "fetch host key"), title: "Fetch the host key to compare", run: f.submit}
+	}
+	as := actions{
+		{key: orKeys(withHelp(k.Yes, "y/enter", "accept and pin"), k.Confirm), title: "Accept the host key and add the instance",
+			enabled: accepting, hint: true, run: func() tea.Cmd { return f.add(f.fingerprint) }},
+		{key: withHelp(k.No, "n/esc", "back to the form"), title: "Back to the form", enabled: accepting, hint: true,
+			run: func() tea.Cmd {
+				f.state, f.wait.err = instanceEditing, nil
+				return f.form.FocusItem(f.hostKey)
+			}},
+	}
+	return append(as, f.formKit.actions(f.idle, confirm, k.Cancel, pop)...)
+}
+
+func (f *instanceForm) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case keyLoadedMsg:
 		f.adminKey.apply(msg)
-	case hostKeyFetchedMsg:
-		f.busy = ""
-		if msg.err != nil {
-			f.err = msg.err
-			return nil
-		}
-		f.fetchedKey, f.fingerprint, f.state = msg.key, msg.fingerprint, instanceAccepting
-	case instanceAddedMsg:
-		f.busy = ""
-		if msg.err != nil {
-			f.err = msg.err
-			var unconfirmed *service.HostKeyUnconfirmedError
-			if errors.As(msg.err, &unconfirmed) {
-				f.fetchedKey, f.fingerprint, f.state = unconfirmed.HostKey, unconfirmed.Fingerprint, instanceAccepting
-			}
-			return nil
-		}
-		return tea.Batch(pop(), msgCmd(instancesChangedMsg{}),
-			flash(flashOK, fmt.Sprintf("Added %s; host key %s pinned", msg.view.InstanceId, msg.view.Fingerprint)))
-	case spinner.TickMsg:
-		if f.busy == "" {
-			return nil
-		}
-		var cmd tea.Cmd
-		f.spin, cmd = f.spin.Update(msg)
-		return cmd
+		return nil
 	case tea.KeyMsg:
-		if f.busy != "" {
-			return nil
-		}
-		if f.state == instanceAccepting {
-			switch {
-			case key.Matches(msg, k.Yes, k.Confirm):
-				return f.add(f.fingerprint)
-			case key.Matches(msg, k.No):
-				f.state, f.err = instanceEditing, nil
-				return f.form.FocusItem(f.hostKey)
-			}
-			return nil
-		}
-		switch {
-		case key.Matches(msg, k.Cancel):
-			return pop()
-		case key.Matches(msg, k.NextField):
-			return f.form.Next()
-		case key.Matches(msg, k.PrevField):
-			return f.form.Prev()
-		case key.Matches(msg, k.Confirm):
-			return f.submit()
-		}
-		cmd := f.form.Update(msg)
-		if f.form.Focused() == f.adminKey.field {
+		cmd := f.onKey(msg, f.actions(), f.idle())
+		if f.idle() && f.form.Focused() == f.adminKey.field {
 			cmd = tea.Batch(cmd, f.adminKey.changed())
 		}
 		return cmd
 	}
+	cmd, end, ok := f.wait.update(msg)
+	if !ok || end == nil {
+		return cmd
+	}
+	if end.err != nil {
+		var unconfirmed *service.HostKeyUnconfirmedError
+		if errors.As(end.err, &unconfirmed) {
+			f.fetchedKey, f.fingerprint, f.state = unconfirmed.HostKey, unconfirmed.Fingerprint, instanceAccepting
+		}
+		return nil
+	}
+	if v := end.result.added; v != nil {
+		return tea.Batch(pop(), msgCmd(instancesChangedMsg{}),
+			flash(flashOK, fmt.Sprintf("Added %s; host key %s pinned", v.InstanceId, v.Fingerprint)))
+	}
+	f.fetchedKey, f.fingerprint, f.state = end.result.key, end.result.fingerprint, instanceAccepting
 	return nil
 }
 
 func (f *instanceForm) request() service.AddInstanceRequest {
 	port, _ := strconv.Atoi(f.port.Value())
 	return service.AddInstanceRequest{
-		InstanceId: f.id.Value(), InstanceName: f.name.Value(), RegionId: f.region.Value(),
+		InstanceId: f.instance.Value(), InstanceName: f.name.Value(), RegionId: f.region.Value(),
 		Host: f.host.Value(), Port: port, AdminUser: f.adminUser.Value(),
 		AdminKey: []byte(f.adminKey.pem), HostKey: strings.TrimSpace(f.hostKey.Value()),
 	}
 }
 
 func (f *instanceForm) submit() tea.Cmd {
-	f.err = nil
+	f.wait.err = nil
 	for _, it := range f.form.Items {
 		tf := it.(*components.TextField)
 		if tf.Check() != nil || tf == f.adminKey.field && !f.adminKey.ready() {
@@ -198,11 +180,10 @@ func (f *instanceForm) submit() tea.Cmd {
 		return f.add("")
 	}
 	req := f.request()
-	f.busy = fmt.Sprintf("Fetching the host key of %s:%d…", req.Host, req.Port)
 	svc, ctx := f.c.svc, f.c.ctx
-	return tea.Batch(f.spin.Tick, func() tea.Msg {
+	return f.wait.start(fmt.Sprintf("Fetching the host key of %s:%d…", req.Host, req.Port), func() (instanceStep, error) {
 		key, fp, err := svc.FetchHostKey(ctx, req.Host, req.Port)
-		return hostKeyFetchedMsg{key: key, fingerprint: fp, err: err}
+		return instanceStep{key: key, fingerprint: fp}, err
 	})
 }
 
@@ -211,12 +192,10 @@ func (f *instanceForm) submit() tea.Cmd {
 func (f *instanceForm) add(accept string) tea.Cmd {
 	req := f.request()
 	req.AcceptHostKey = accept
-	f.err = nil
-	f.busy = fmt.Sprintf("Logging in as %s@%s:%d to prove the admin key works…", req.AdminUser, req.Host, req.Port)
 	svc, ctx := f.c.svc, f.c.ctx
-	return tea.Batch(f.spin.Tick, func() tea.Msg {
+	return f.wait.start(fmt.Sprintf("Logging in as %s@%s:%d to prove the admin key works…", req.AdminUser, req.Host, req.Port), func() (instanceStep, error) {
 		v, err := svc.AddInstance(ctx, req)
-		return instanceAddedMsg{view: v, err: err}
+		return instanceStep{added: v}, err
 	})
 }
 
@@ -240,35 +219,15 @@ func (f *instanceForm) View() string {
 		)
 	}
 	switch {
-	case f.busy != "":
-		lines = append(lines, f.spin.View()+st.Dim.Render(" "+model.SafeText(f.busy)))
-	case f.err != nil:
-		lines = append(lines, f.c.errLines(f.err, fw)...)
+	case f.discard.asking:
+		lines = append(lines, f.discard.prompt(f.c, f.actions().short()))
+	case f.wait.busy:
+		lines = append(lines, f.wait.spin.View()+st.Dim.Render(" "+model.SafeText(f.wait.doing)))
+	case f.wait.err != nil:
+		lines = append(lines, f.c.errLines(f.wait.err, fw)...)
 	}
-	if f.state == instanceAccepting {
-		lines = append(lines, "", f.c.help(f.ShortHelp()...))
+	if f.state == instanceAccepting && !f.wait.busy {
+		lines = append(lines, "", f.c.help(f.actions().short()...))
 	}
 	return components.Box(st.Box, st.Title.Render("Add Instance")+st.Count.Render(" "+model.SafeText(f.c.svc.Region())), indent(strings.Join(lines, "\n"), 1), f.w, f.h)
-}
-
-func (f *instanceForm) ShortHelp() []key.Binding {
-	k := f.c.keys
-	if f.state == instanceAccepting {
-		yes := k.Yes
-		yes.SetHelp("y/enter", "accept and pin")
-		no := k.No
-		no.SetHelp("n/esc", "back to the form")
-		return []key.Binding{yes, no}
-	}
-	add := k.Confirm
-	if strings.TrimSpace(f.hostKey.Value()) == "" {
-		add.SetHelp("enter", "fetch host key")
-	} else {
-		add.SetHelp("enter", "add instance")
-	}
-	return []key.Binding{add, k.NextField, k.PrevField, k.Cancel}
-}
-
-func (f *instanceForm) FullHelp() [][]key.Binding {
-	return [][]key.Binding{f.ShortHelp(), f.c.keys.formKeys()}
 }

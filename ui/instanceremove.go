@@ -3,7 +3,6 @@ package ui
 import (
 	"fmt"
 
-	"github.com/charmbracelet/bubbles/key"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"kmsconsole/model"
@@ -19,7 +18,7 @@ func newInstanceRemoveDialog(c *common, in service.InstanceView) *confirmDialog 
 	k := c.keys
 	svc, ctx, id := c.svc, c.ctx, in.InstanceId
 	return &confirmDialog{
-		c: c, title: "Remove Instance", width: 76, busyText: "Removing…", spin: c.spinner(),
+		pageBase: newPageBase(), c: c, title: "Remove Instance", width: 76, busyText: "Removing…", wait: newWaiter[struct{}](c),
 		body: func(iw int) []string {
 			st := c.st
 			row := func(label, value string) string {
@@ -49,10 +48,10 @@ func newInstanceRemoveDialog(c *common, in service.InstanceView) *confirmDialog 
 			}
 			return lines
 		},
-		yes:   []key.Binding{k.Yes},
-		no:    []key.Binding{k.No},
-		hints: []key.Binding{withHelp(k.Yes, "y", "remove"), withHelp(k.No, "n/esc", "cancel")},
-		act:   func() error { return svc.RemoveInstance(ctx, id) },
+		yes:      withHelp(k.Yes, "y", "remove"),
+		no:       withHelp(k.No, "n/esc", "cancel"),
+		yesTitle: "Remove the instance",
+		act:      func() error { return svc.RemoveInstance(ctx, id) },
 		done: func() tea.Cmd {
 			return tea.Batch(msgCmd(instancesChangedMsg{}),
 				flash(flashOK, fmt.Sprintf("Removed instance %s (%s)", in.InstanceId, in.InstanceName)))

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
@@ -18,6 +17,7 @@ import (
 // (a login with the pinned host key and the admin key) by its own command,
 // all in parallel: checking…, reachable, or unreachable with the reason.
 type instancesPage struct {
+	pageBase
 	c      *common
 	region string
 	list   []service.InstanceView
@@ -37,9 +37,8 @@ type instanceCheck struct {
 }
 
 type instancesLoadedMsg struct {
-	region string
-	list   []service.InstanceView
-	err    error
+	list []service.InstanceView
+	err  error
 }
 
 type instanceCheckedMsg struct {
@@ -49,7 +48,7 @@ type instanceCheckedMsg struct {
 }
 
 func newInstancesPage(c *common) *instancesPage {
-	p := &instancesPage{c: c, region: c.svc.Region(), checks: map[string]*instanceCheck{}, spin: c.spinner()}
+	p := &instancesPage{pageBase: newPageBase(), c: c, region: c.svc.Region(), checks: map[string]*instanceCheck{}, spin: c.spinner()}
 	p.table.Styles = c.st.Table
 	p.table.Row = p.row
 	p.table.SetColumns([]components.Column{
@@ -74,7 +73,7 @@ func (p *instancesPage) load() tea.Cmd {
 	svc, ctx := p.c.svc, p.c.ctx
 	return func() tea.Msg {
 		list, err := svc.Instances(ctx, false)
-		return instancesLoadedMsg{region: svc.Region(), list: list, err: err}
+		return instancesLoadedMsg{list: list, err: err}
 	}
 }
 
@@ -162,13 +161,23 @@ func shortReason(err error) string {
 	return "failed"
 }
 
-func (p *instancesPage) Update(msg tea.Msg) tea.Cmd {
+func (p *instancesPage) actions() actions {
 	k := p.c.keys
+	some := func() bool { return p.loaded && len(p.list) > 0 }
+	as := actions{
+		{key: k.AddInstance, title: "Add an instance", hint: true, run: func() tea.Cmd { return push(newInstanceForm(p.c)) }},
+		{key: k.RemoveInstance, title: "Remove the selected instance", hint: true, enabled: some, run: func() tea.Cmd {
+			return push(newInstanceRemoveDialog(p.c, p.list[p.table.Cursor()]))
+		}},
+		{key: k.Recheck, title: "Check every instance again", hint: true, run: p.checkAll},
+		{key: k.Back, title: "Back to the secrets", hint: true, run: pop},
+	}
+	return append(as, p.c.listActions(&p.table, nil, true, false, nil)...)
+}
+
+func (p *instancesPage) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case instancesLoadedMsg:
-		if msg.region != p.region {
-			return nil
-		}
 		p.loaded, p.err, p.list = true, msg.err, msg.list
 		p.table.SetRows(len(p.list))
 		// Forget the checks of instances that are gone (removed).
@@ -196,27 +205,8 @@ func (p *instancesPage) Update(msg tea.Msg) tea.Cmd {
 		p.spin, cmd = p.spin.Update(msg)
 		return cmd
 	case tea.KeyMsg:
-		switch {
-		case key.Matches(msg, k.Back):
-			return pop()
-		case key.Matches(msg, k.Up):
-			p.table.Move(-1)
-		case key.Matches(msg, k.Down):
-			p.table.Move(1)
-		case key.Matches(msg, k.PageUp):
-			p.table.Page(-1)
-		case key.Matches(msg, k.PageDown):
-			p.table.Page(1)
-		case key.Matches(msg, k.Recheck):
-			return p.checkAll()
-		case key.Matches(msg, k.AddInstance):
-			return push(newInstanceForm(p.c))
-		case key.Matches(msg, k.RemoveInstance):
-			if !p.loaded || len(p.list) == 0 {
-				return nil
-			}
-			return push(newInstanceRemoveDialog(p.c, p.list[p.table.Cursor()]))
-		}
+		cmd, _ := p.actions().handle(msg)
+		return cmd
 	}
 	return nil
 }
@@ -268,18 +258,4 @@ func (p *instancesPage) detailLines(w int) []string {
 		}
 	}
 	return out
-}
-
-func (p *instancesPage) ShortHelp() []key.Binding {
-	k := p.c.keys
-	out := []key.Binding{k.AddInstance}
-	if len(p.list) > 0 {
-		out = append(out, k.RemoveInstance)
-	}
-	return append(out, k.Recheck, k.Back, k.Up, k.Down)
-}
-
-func (p *instancesPage) FullHelp() [][]key.Binding {
-	k := p.c.keys
-	return [][]key.Binding{{k.AddInstance, k.RemoveInstance, k.Recheck, k.Back}, k.navigation()}
 }

@@ -200,7 +200,11 @@ func TestKeyInputPassphrase(t *testing.T) {
 	}
 	s.typeText(keyFile)
 	s.waitFor("The private key is protected by a passphrase")
-	s.press("esc", "esc")
+	s.press("esc")
+	s.waitFor("Discard what you typed?")
+	s.press("y")
+	s.waitGone("Add Instance")
+	s.press("esc")
 	s.waitFor("Secrets [5]")
 
 	s.press("c")

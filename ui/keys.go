@@ -2,14 +2,16 @@ package ui
 
 import "github.com/charmbracelet/bubbles/key"
 
-// keyMap is the only place key bindings are defined (SPEC §4). Screens list
-// the bindings they honour in ShortHelp/FullHelp, so the footer and the ?
-// overlay are rendered from the same bindings the screens match.
+// keyMap is the only place key bindings are defined (SPEC §4): their keys
+// and help text. Each screen binds them to its handlers in its action table
+// (actions.go), which renders the footer, the ? overlay and the : palette.
 type keyMap struct {
 	// Everywhere (outside text fields).
 	Quit      key.Binding
 	ForceQuit key.Binding
 	Help      key.Binding
+	HelpF1    key.Binding // help that works in text fields too
+	Palette   key.Binding
 	Back      key.Binding
 	Instances key.Binding
 	Audit     key.Binding
@@ -24,6 +26,9 @@ type keyMap struct {
 	Home     key.Binding
 	End      key.Binding
 	Filter   key.Binding
+	// The arrows alone, where letters are typed (filters, pickers).
+	ArrowUp   key.Binding
+	ArrowDown key.Binding
 
 	// Secrets.
 	Create  key.Binding
@@ -60,6 +65,8 @@ type keyMap struct {
 	FilterApply key.Binding
 	FilterClear key.Binding
 	Close       key.Binding
+	Discard     key.Binding
+	KeepEditing key.Binding
 }
 
 func newKeyMap() *keyMap {
@@ -69,6 +76,8 @@ func newKeyMap() *keyMap {
 		Quit:      b(k("q"), h("q", "quit")),
 		ForceQuit: b(k("ctrl+c"), h("ctrl+c", "quit")),
 		Help:      b(k("?"), h("?", "help")),
+		HelpF1:    b(k("f1"), h("f1", "help in fields")),
+		Palette:   b(k(":"), h(":", "actions")),
 		Back:      b(k("esc"), h("esc", "back")),
 		Instances: b(k("i"), h("i", "instances")),
 		Audit:     b(k("a"), h("a", "audit")),
@@ -82,6 +91,9 @@ func newKeyMap() *keyMap {
 		Home:     b(k("home"), h("home", "first")),
 		End:      b(k("end", "G"), h("end/G", "last")),
 		Filter:   b(k("/"), h("/", "filter")),
+
+		ArrowUp:   b(k("up"), h("↑", "up")),
+		ArrowDown: b(k("down"), h("↓", "down")),
 
 		Create:  b(k("c"), h("c", "create")),
 		Open:    b(k("enter"), h("enter", "open")),
@@ -114,6 +126,8 @@ func newKeyMap() *keyMap {
 		FilterApply: b(k("enter"), h("enter", "apply filter")),
 		FilterClear: b(k("esc"), h("esc", "clear filter")),
 		Close:       b(k("esc", "enter"), h("esc", "close")),
+		Discard:     b(k("y"), h("y", "discard")),
+		KeepEditing: b(k("n", "esc"), h("n/esc", "keep editing")),
 	}
 }
 
@@ -126,17 +140,7 @@ func (k *keyMap) readonly() {
 	}
 }
 
-// global are the bindings that work on every screen outside text fields.
-func (k *keyMap) global() []key.Binding {
-	return []key.Binding{k.Help, k.Instances, k.Audit, k.Region, k.Quit}
-}
-
 // navigation are the list movement bindings.
 func (k *keyMap) navigation() []key.Binding {
 	return []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End}
-}
-
-// formKeys are the bindings of forms and dialogs.
-func (k *keyMap) formKeys() []key.Binding {
-	return []key.Binding{k.NextField, k.PrevField, k.ChoiceNext}
 }

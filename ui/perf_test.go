@@ -76,7 +76,11 @@ func runCmd(cmd tea.Cmd, until func(tea.Msg) bool) []tea.Msg {
 				}
 			case nil:
 			default:
-				if !strings.Contains(fmt.Sprintf("%T", msg), "spinner") {
+				inner := msg
+				if r, ok := msg.(replyMsg); ok {
+					inner = r.msg
+				}
+				if !strings.Contains(fmt.Sprintf("%T", inner), "spinner") {
 					out <- msg
 				}
 			}
@@ -108,7 +112,15 @@ func runCmd(cmd tea.Cmd, until func(tea.Msg) bool) []tea.Msg {
 	}
 }
 
-var loaded = func(msg tea.Msg) bool { _, ok := msg.(secretsLoadedMsg); return ok }
+// loaded: msg is the list's answer (a reply to the secrets page).
+var loaded = func(msg tea.Msg) bool {
+	r, ok := msg.(replyMsg)
+	if !ok {
+		return false
+	}
+	_, ok = r.msg.(secretsLoadedMsg)
+	return ok
+}
 
 // firstFrame starts the console on svc and returns it once the list is on
 // screen (its first screenful), with the time that took and the command

@@ -31,8 +31,9 @@ type keyInput struct {
 	param string
 }
 
+// keyLoadedMsg is a key read and judged, for the page's one key field;
+// value is the field's value it was read for.
 type keyLoadedMsg struct {
-	target   *keyInput
 	value    string
 	pem, pub string
 	err      error
@@ -97,7 +98,7 @@ func (k *keyInput) changed() tea.Cmd {
 		path := expandHome(strings.TrimSpace(v))
 		b, err := os.ReadFile(path)
 		if err != nil {
-			return keyLoadedMsg{target: k, value: v, err: model.InvalidParam(k.param, "cannot read %s: %v", path, unwrapPathError(err))}
+			return keyLoadedMsg{value: v, err: model.InvalidParam(k.param, "cannot read %s: %v", path, unwrapPathError(err))}
 		}
 		return parseKey(k, v, string(b))
 	}
@@ -107,14 +108,15 @@ func (k *keyInput) changed() tea.Cmd {
 func parseKey(k *keyInput, value, pemText string) keyLoadedMsg {
 	signer, err := model.ParsePrivateKey(k.param, []byte(pemText))
 	if err != nil {
-		return keyLoadedMsg{target: k, value: value, err: err}
+		return keyLoadedMsg{value: value, err: err}
 	}
-	return keyLoadedMsg{target: k, value: value, pem: pemText, pub: model.KeyLine(signer.PublicKey())}
+	return keyLoadedMsg{value: value, pem: pemText, pub: model.KeyLine(signer.PublicKey())}
 }
 
-// apply takes a result if it is still for the field's value.
+// apply takes a result if it is still for the field's value (a path read
+// before the operator typed on is stale).
 func (k *keyInput) apply(m keyLoadedMsg) {
-	if m.target != k || m.value != k.field.Value() {
+	if m.value != k.field.Value() {
 		return
 	}
 	k.forValue, k.pem, k.pub, k.err = m.value, m.pem, m.pub, m.err

@@ -4,8 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/google/uuid"
 
@@ -17,28 +15,20 @@ import (
 // putValueDialog adds a version to a generic secret (PutSecretValue): the
 // way generic secrets rotate.
 type putValueDialog struct {
-	c    *common
+	pageBase
+	formKit
 	name string
 
-	form    components.Form
 	version *components.TextField
 	value   *components.TextField
 	stages  *components.TextField
 
-	busy bool
-	err  error
-	spin spinner.Model
+	wait waiter[*service.PutSecretValueResponse]
 	w, h int
 }
 
-type putDoneMsg struct {
-	name string
-	resp *service.PutSecretValueResponse
-	err  error
-}
-
 func newPutValueDialog(c *common, name string) *putValueDialog {
-	d := &putValueDialog{c: c, name: name, spin: c.spinner()}
+	d := &putValueDialog{pageBase: newPageBase(), formKit: formKit{c: c}, name: name, wait: newWaiter[*service.PutSecretValueResponse](c)}
 	d.version = components.NewTextField("Version ID", c.st.input("a new version id"), model.ValidateVersionId)
 	d.version.SetValue(uuid.NewString())
 	d.version.Hint = "Generated; type your own to make retries idempotent."
@@ -56,6 +46,7 @@ func newPutValueDialog(c *common, name string) *putValueDialog {
 	d.stages.SetValue(model.StageCurrent)
 	d.stages.Hint = "ACSCurrent makes it the value readers get; a custom label (e.g. MyPendingLabel) stages it without promoting. Separate labels with commas."
 	d.form = components.Form{Styles: c.st.Form, Items: []components.Item{d.value, d.version, d.stages}, LabelWidth: 13, ErrText: fieldError}
+	d.discard.watch(d.form.Items...)
 	return d
 }
 
@@ -67,23 +58,26 @@ func (d *putValueDialog) dialog()          {}
 func (d *putValueDialog) Init() tea.Cmd    { return d.form.FocusFirst() }
 func (d *putValueDialog) SetSize(w, h int) { d.w, d.h = w, h }
 func (d *putValueDialog) Capturing() bool  { return true }
+func (d *putValueDialog) idle() bool       { return !d.wait.busy }
+
+func (d *putValueDialog) actions() actions {
+	confirm := action{key: withHelp(d.c.keys.Confirm, "enter", "put value"), title: "Put the new value", run: d.submit}
+	return d.formKit.actions(d.idle, confirm, d.c.keys.Cancel, pop)
+}
 
 func (d *putValueDialog) Update(msg tea.Msg) tea.Cmd {
-	switch msg := msg.(type) {
-	case putDoneMsg:
-		if msg.name != d.name {
-			return nil
+	if cmd, end, ok := d.wait.update(msg); ok {
+		if end == nil || end.err != nil {
+			return cmd
 		}
-		d.busy = false
-		if msg.err != nil {
-			d.err = msg.err
-			return nil
-		}
+		r := end.result
 		return tea.Batch(pop(), msgCmd(secretChangedMsg{name: d.name}),
-			flash(flashOK, fmt.Sprintf("Put version %s of %s (%s)", msg.resp.VersionId, d.name, strings.Join(msg.resp.VersionStages.VersionStage, ", "))))
+			flash(flashOK, fmt.Sprintf("Put version %s of %s (%s)", r.VersionId, d.name, strings.Join(r.VersionStages.VersionStage, ", "))))
 	}
-	cmd, _ := d.c.formDialogInput(msg, d.busy, &d.spin, &d.form, d.submit, nil)
-	return cmd
+	if msg, ok := msg.(tea.KeyMsg); ok {
+		return d.onKey(msg, d.actions(), d.idle())
+	}
+	return nil
 }
 
 func (d *putValueDialog) submit() tea.Cmd {
@@ -92,15 +86,13 @@ func (d *putValueDialog) submit() tea.Cmd {
 			return d.form.FocusItem(f)
 		}
 	}
-	d.busy, d.err = true, nil
 	req := service.PutSecretValueRequest{SecretName: d.name, VersionId: d.version.Value(), SecretData: d.value.Value(), VersionStages: splitStages(d.stages.Value())}
 	if len(req.VersionStages) == 0 {
 		req.VersionStages = nil
 	}
 	svc, ctx := d.c.svc, d.c.ctx
-	return tea.Batch(d.spin.Tick, func() tea.Msg {
-		resp, err := svc.PutSecretValue(ctx, req)
-		return putDoneMsg{name: req.SecretName, resp: resp, err: err}
+	return d.wait.start("Putting the value…", func() (*service.PutSecretValueResponse, error) {
+		return svc.PutSecretValue(ctx, req)
 	})
 }
 
@@ -111,17 +103,6 @@ func (d *putValueDialog) View() string {
 	lines := []string{"", st.Label.Render(components.Fit("Secret", 15)) + st.Bold.Render(model.SafeText(d.name)), ""}
 	lines = append(lines, strings.Split(d.form.View(iw), "\n")...)
 	lines = append(lines, "")
-	lines = append(lines, d.c.dialogStatus(d.busy, d.spin, "Putting the value…", d.err, iw, d.ShortHelp())...)
+	lines = append(lines, formStatus(&d.formKit, &d.wait, iw, d.actions())...)
 	return d.c.modal("Put Secret Value", lines, w, d.h)
-}
-
-func (d *putValueDialog) ShortHelp() []key.Binding {
-	k := d.c.keys
-	b := k.Confirm
-	b.SetHelp("enter", "put value")
-	return []key.Binding{b, k.NextField, k.Cancel}
-}
-
-func (d *putValueDialog) FullHelp() [][]key.Binding {
-	return [][]key.Binding{d.ShortHelp(), d.c.keys.formKeys()}
 }

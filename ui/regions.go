@@ -1,9 +1,9 @@
 package ui
 
 import (
+	"slices"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -14,6 +14,7 @@ import (
 // regionsDialog switches the region: the regions that have secrets or
 // instances, filtered as you type; a new valid region id can be typed too.
 type regionsDialog struct {
+	pageBase
 	c       *common
 	regions []string
 	shown   []string
@@ -30,7 +31,7 @@ type regionsLoadedMsg struct {
 }
 
 func newRegionsDialog(c *common) *regionsDialog {
-	d := &regionsDialog{c: c}
+	d := &regionsDialog{pageBase: newPageBase(), c: c}
 	d.input = c.st.input("type to filter, or a new region id")
 	d.input.Prompt = "› "
 	d.input.PromptStyle = c.st.Form.Marker
@@ -65,17 +66,30 @@ func (d *regionsDialog) refilter() {
 	d.cursor = min(d.cursor, max(0, len(d.shown)-1))
 }
 
-func (d *regionsDialog) known(r string) bool {
-	for _, x := range d.regions {
-		if x == r {
-			return true
-		}
+func (d *regionsDialog) known(r string) bool { return slices.Contains(d.regions, r) }
+
+func (d *regionsDialog) actions() actions {
+	k := d.c.keys
+	up := func() tea.Cmd { d.cursor = max(0, d.cursor-1); return nil }
+	down := func() tea.Cmd { d.cursor = min(max(0, len(d.shown)-1), d.cursor+1); return nil }
+	return actions{
+		{key: withHelp(k.Confirm, "enter", "switch"), title: "Switch to the chosen region", hint: true,
+			enabled: func() bool { return len(d.shown) > 0 }, run: d.choose},
+		{key: orKeys(k.ArrowUp, k.PrevField), run: up, hint: true, nav: true},
+		{key: orKeys(k.ArrowDown, k.NextField), run: down, hint: true, nav: true},
+		{key: k.Cancel, title: "Cancel", run: pop, hint: true},
 	}
-	return false
+}
+
+func (d *regionsDialog) choose() tea.Cmd {
+	r := d.shown[d.cursor]
+	if r == d.c.svc.Region() {
+		return pop()
+	}
+	return msgCmd(regionMsg{region: r})
 }
 
 func (d *regionsDialog) Update(msg tea.Msg) tea.Cmd {
-	k := d.c.keys
 	switch msg := msg.(type) {
 	case regionsLoadedMsg:
 		d.loaded, d.err, d.regions = true, msg.err, msg.regions
@@ -86,24 +100,8 @@ func (d *regionsDialog) Update(msg tea.Msg) tea.Cmd {
 			}
 		}
 	case tea.KeyMsg:
-		switch {
-		case key.Matches(msg, k.Cancel):
-			return pop()
-		case msg.Type == tea.KeyUp || msg.Type == tea.KeyShiftTab:
-			d.cursor = max(0, d.cursor-1)
-			return nil
-		case msg.Type == tea.KeyDown || msg.Type == tea.KeyTab:
-			d.cursor = min(max(0, len(d.shown)-1), d.cursor+1)
-			return nil
-		case key.Matches(msg, k.Confirm):
-			if len(d.shown) == 0 {
-				return nil
-			}
-			r := d.shown[d.cursor]
-			if r == d.c.svc.Region() {
-				return pop()
-			}
-			return msgCmd(regionMsg{region: r})
+		if cmd, ok := d.actions().handle(msg); ok {
+			return cmd
 		}
 		before := d.input.Value()
 		var cmd tea.Cmd
@@ -145,20 +143,6 @@ func (d *regionsDialog) View() string {
 			lines = append(lines, st.Dim.Render("No region matches; region ids are lowercase letters, digits and -."))
 		}
 	}
-	lines = append(lines, "", d.c.help(d.ShortHelp()...))
+	lines = append(lines, "", d.c.help(d.actions().short()...))
 	return d.c.modal("Switch Region", lines, w, d.h)
-}
-
-func (d *regionsDialog) ShortHelp() []key.Binding {
-	k := d.c.keys
-	sw := k.Confirm
-	sw.SetHelp("enter", "switch")
-	up, down := k.Up, k.Down
-	up.SetHelp("↑", "up")
-	down.SetHelp("↓", "down")
-	return []key.Binding{sw, up, down, k.Cancel}
-}
-
-func (d *regionsDialog) FullHelp() [][]key.Binding {
-	return [][]key.Binding{d.ShortHelp()}
 }

@@ -4,9 +4,8 @@ import (
 	"context"
 	"fmt"
 	"strings"
-	"sync/atomic"
+	"sync"
 
-	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -15,65 +14,153 @@ import (
 	"kmsconsole/ui/components"
 )
 
-// Rotations run in a goroutine started by a command; RotateSecret's
-// Progress callback (called on that goroutine) feeds a channel that the
-// root pumps one message at a time (waitRotation). The root, not the page,
-// keeps the pump going and counts running rotations, so closing a dialog
-// never loses a rotation's end and q can wait for it.
+// Rotations belong to the root, not to the page that shows them. A page
+// asks for one (rotateMsg, or fleetMsg for the fleet engine); the root
+// counts it as running from then on (q asks first and waits for it), runs
+// it in a goroutine that reports through a channel, and pumps that channel
+// one event at a time (waitRotation). Each step and end goes to the page
+// that asked, as a reply; when that page has gone (Rotate Immediately sent
+// to the background), the root says in the flash line how it ended. So
+// closing a dialog never loses a rotation's end.
 type (
-	rotationStartedMsg struct {
-		id   int64
-		name string
-		ch   <-chan tea.Msg
+	// rotateMsg asks the root to rotate one secret (Rotate Immediately);
+	// custom is the operator's value, "" to generate one.
+	rotateMsg struct {
+		from         pageID
+		name, custom string
 	}
+	// fleetMsg asks the root to run the fleet engine on items.
+	fleetMsg struct {
+		from  pageID
+		items []service.FleetItem
+	}
+	// rotationStepMsg and rotationEndMsg are a run's events for the page
+	// that asked: item i of its request (0 for one rotation) started step,
+	// or ended. fleet is the engine's result of a fleet's item.
 	rotationStepMsg struct {
-		id   int64
-		name string
+		i    int
 		step string
-		ch   <-chan tea.Msg
 	}
-	rotationDoneMsg struct {
-		id   int64
-		name string
-		resp *service.RotateSecretResponse
-		err  error
+	rotationEndMsg struct {
+		i     int
+		name  string
+		resp  *service.RotateSecretResponse
+		err   error
+		fleet *service.FleetResult
 	}
-	// rotationDetachedMsg: the dialog that showed the rotation closed; the
-	// root reports its end instead.
-	rotationDetachedMsg struct{ id int64 }
+	// rotationEventMsg is one event of a run, for the root to count and
+	// deliver; ch is the run's channel, pumped on after it.
+	rotationEventMsg struct {
+		from pageID
+		ev   tea.Msg
+		ch   <-chan rotationEventMsg
+	}
 )
 
-var rotationIds atomic.Int64
+func (rotateMsg) forRoot()        {}
+func (fleetMsg) forRoot()         {}
+func (rotationEventMsg) forRoot() {}
 
-// startRotation returns the rotation's id and the command that starts it.
-// It is called from Update: the rotation counts as running from now on.
-func startRotation(c *common, name, customValue string) (int64, tea.Cmd) {
-	id := rotationIds.Add(1)
-	c.rotations++
+// startRotation starts one rotation; it is called from Update: the
+// rotation counts as running from now on.
+func (m *Model) startRotation(r rotateMsg) tea.Cmd {
+	m.rotations++
 	// A rotation outlives its session (an SSH client hanging up): it
 	// finishes, so that the host and the store agree.
-	svc, ctx := c.svc, context.WithoutCancel(c.ctx)
-	return id, func() tea.Msg {
-		ch := make(chan tea.Msg, 8) // room for every step and the end: the rotation never blocks on the UI
+	svc, ctx := m.c.svc, context.WithoutCancel(m.c.ctx)
+	ch := make(chan rotationEventMsg, 8) // room for every step and the end: the rotation never blocks on the UI
+	send := func(ev tea.Msg) { ch <- rotationEventMsg{from: r.from, ev: ev, ch: ch} }
+	return func() tea.Msg {
 		go func() {
 			defer close(ch)
-			req := service.RotateSecretRequest{SecretName: name, SecretData: customValue}
-			req.Progress = func(step string) { ch <- rotationStepMsg{id: id, name: name, step: step, ch: ch} }
+			req := service.RotateSecretRequest{SecretName: r.name, SecretData: r.custom}
+			req.Progress = func(step string) { send(rotationStepMsg{step: step}) }
 			resp, err := svc.RotateSecret(ctx, req)
-			ch <- rotationDoneMsg{id: id, name: name, resp: resp, err: err}
+			send(rotationEndMsg{name: r.name, resp: resp, err: err})
 		}()
-		return rotationStartedMsg{id: id, name: name, ch: ch}
+		return waitRotation(ch)()
 	}
 }
 
-func waitRotation(ch <-chan tea.Msg) tea.Cmd {
+// startFleet runs the fleet engine (the one `kmsconsole rotate` runs) on
+// the items; it is called from Update: every item counts as a running
+// rotation from now on until its end arrives. The engine reports through
+// a channel with room for every end (it never waits for the UI); a step
+// beyond the room left for the ends still to come is dropped. Rotations
+// the engine started finish even when the session ends (ctx then only
+// stops it starting more).
+func (m *Model) startFleet(r fleetMsg) tea.Cmd {
+	items := r.items
+	m.rotations += len(items)
+	svc, ctx := m.c.svc, m.c.ctx
+	// Per item at most the four steps and its end.
+	ch := make(chan rotationEventMsg, len(items)*6)
+	send := func(ev tea.Msg) { ch <- rotationEventMsg{from: r.from, ev: ev, ch: ch} }
 	return func() tea.Msg {
-		m, ok := <-ch
+		var mu sync.Mutex
+		ends := len(items)
+		go func() {
+			defer close(ch)
+			svc.RotateFleet(ctx, items, service.FleetOptions{
+				Parallel: fleetParallel,
+				PerHost:  fleetPerHost,
+				OnStep: func(i int, step string) {
+					mu.Lock()
+					defer mu.Unlock()
+					if len(ch) < cap(ch)-ends {
+						send(rotationStepMsg{i: i, step: step})
+					}
+				},
+				OnDone: func(i int, res service.FleetResult) {
+					mu.Lock()
+					defer mu.Unlock()
+					ends--
+					send(rotationEndMsg{i: i, name: res.SecretName, resp: fleetResponse(res), err: fleetError(res), fleet: &res})
+				},
+			})
+		}()
+		return waitRotation(ch)()
+	}
+}
+
+// rotationEvent counts and delivers one event of a run, then pumps on.
+func (m *Model) rotationEvent(msg rotationEventMsg) tea.Cmd {
+	next := waitRotation(msg.ch)
+	to := m.page(msg.from)
+	end, ok := msg.ev.(rotationEndMsg)
+	if !ok {
+		return tea.Batch(m.deliver(to, msg.ev), next)
+	}
+	m.rotations--
+	if m.quitting && m.rotations <= 0 {
+		return tea.Quit
+	}
+	var note tea.Cmd
+	if to == nil {
+		// Nobody watches this one any more: say how it ended.
+		note = flash(flashOK, fmt.Sprintf("Rotated %s: new version %s", end.name, versionOf(end.resp)))
+		if end.err != nil {
+			note = flash(flashErr, fmt.Sprintf("Rotation of %s failed: %s", end.name, apiError(end.err).Code))
+		}
+	}
+	return tea.Batch(m.deliver(to, end), msgCmd(secretChangedMsg{name: end.name}), note, next)
+}
+
+func waitRotation(ch <-chan rotationEventMsg) tea.Cmd {
+	return func() tea.Msg {
+		ev, ok := <-ch
 		if !ok {
 			return nil
 		}
-		return m
+		return ev
 	}
+}
+
+func versionOf(r *service.RotateSecretResponse) string {
+	if r == nil {
+		return ""
+	}
+	return r.VersionId
 }
 
 var rotationSteps = []struct{ name, what string }{
@@ -96,18 +183,17 @@ func stepIndex(step string) int {
 // live create → set → test → finish progress, then "Rotation triggered"
 // with the new VersionId, or the failure with its code.
 type rotateDialog struct {
-	c      *common
+	pageBase
+	formKit
 	secret model.Secret
 	cfg    model.ECSConfig
 	inst   *service.InstanceView
 
-	form     components.Form
 	custom   *components.Choice
 	password *components.TextField
 	key      *keyInput
 
 	state    rotateState
-	id       int64
 	step     int // index of the running step
 	resp     *service.RotateSecretResponse
 	err      error
@@ -125,13 +211,12 @@ const (
 	rotateFailed
 )
 
-type instanceLoadedMsg struct {
-	id   string
-	inst *service.InstanceView
-}
+// instanceLoadedMsg is the instance a rotation will run on, for the
+// dialog's header (nil when it cannot be read).
+type instanceLoadedMsg struct{ inst *service.InstanceView }
 
 func newRotateDialog(c *common, s model.Secret) *rotateDialog {
-	d := &rotateDialog{c: c, secret: s, spin: c.spinner()}
+	d := &rotateDialog{pageBase: newPageBase(), formKit: formKit{c: c}, secret: s, spin: c.spinner()}
 	d.cfg, _ = ecsInfo(&s)
 	d.custom = &components.Choice{Name: "Use Custom Secret", Options: []string{"Off", "On"}}
 	c.choiceKeys(d.custom)
@@ -141,6 +226,8 @@ func newRotateDialog(c *common, s model.Secret) *rotateDialog {
 	d.key = newKeyInput(c, "Private key", false)
 	d.key.field.Hide = true
 	d.form = components.Form{Styles: c.st.Form, Items: []components.Item{d.custom, d.password, d.key.field}, LabelWidth: 18, ErrText: fieldError}
+	d.changed = d.sync
+	d.discard.watch(d.form.Items...)
 	return d
 }
 
@@ -150,37 +237,48 @@ func (d *rotateDialog) Capturing() bool  { return d.state == rotatePrompt }
 func (d *rotateDialog) keyPair() bool    { return d.cfg.SecretSubType == model.SubTypeSSHKey }
 func (d *rotateDialog) useCustom() bool  { return d.custom.Value() == "On" }
 
+// sync shows the value field the choice and the credential call for.
+func (d *rotateDialog) sync() {
+	d.password.Hide = !d.useCustom() || d.keyPair()
+	d.key.field.Hide = !d.useCustom() || !d.keyPair()
+}
+
 func (d *rotateDialog) Init() tea.Cmd {
 	svc, ctx, id := d.c.svc, d.c.ctx, d.cfg.InstanceId
 	return tea.Batch(d.form.FocusFirst(), func() tea.Msg {
 		inst, _ := svc.Instance(ctx, id)
-		return instanceLoadedMsg{id: id, inst: inst}
+		return instanceLoadedMsg{inst: inst}
 	})
 }
 
-func (d *rotateDialog) Update(msg tea.Msg) tea.Cmd {
+func (d *rotateDialog) actions() actions {
 	k := d.c.keys
+	prompt := func() bool { return d.state == rotatePrompt }
+	running := func() bool { return d.state == rotateRunning }
+	ended := func() bool { return d.state == rotateDone || d.state == rotateFailed }
+	confirm := action{key: withHelp(k.Confirm, "enter", "rotate"), title: "Rotate now", run: d.submit}
+	as := d.formKit.actions(prompt, confirm, k.Cancel, pop)
+	return append(as,
+		action{key: withHelp(k.Back, "esc", "run in background"), title: "Let the rotation run in the background", enabled: running, hint: true,
+			run: func() tea.Cmd {
+				// It goes on; the root reports its end.
+				return tea.Batch(pop(), flash(flashInfo, "The rotation of "+d.secret.Name+" goes on in the background"))
+			}},
+		action{key: k.Close, title: "Close", enabled: ended, hint: true, run: pop},
+	)
+}
+
+func (d *rotateDialog) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case instanceLoadedMsg:
-		if msg.id == d.cfg.InstanceId {
-			d.inst = msg.inst
-		}
+		d.inst = msg.inst
 	case keyLoadedMsg:
 		d.key.apply(msg)
-	case rotationStartedMsg:
-		if msg.id == d.id {
-			d.state = rotateRunning
-		}
 	case rotationStepMsg:
-		if msg.id == d.id {
-			if i := stepIndex(msg.step); i >= 0 {
-				d.step = i
-			}
+		if i := stepIndex(msg.step); i >= 0 {
+			d.step = i
 		}
-	case rotationDoneMsg:
-		if msg.id != d.id {
-			return nil
-		}
+	case rotationEndMsg:
 		d.resp, d.err = msg.resp, msg.err
 		if msg.err != nil {
 			d.state = rotateFailed
@@ -197,34 +295,9 @@ func (d *rotateDialog) Update(msg tea.Msg) tea.Cmd {
 		d.spin, cmd = d.spin.Update(msg)
 		return cmd
 	case tea.KeyMsg:
-		switch d.state {
-		case rotateRunning:
-			if key.Matches(msg, k.Back) {
-				// It goes on in the background; the root reports its end.
-				return tea.Batch(pop(), msgCmd(rotationDetachedMsg{id: d.id}),
-					flash(flashInfo, "The rotation of "+d.secret.Name+" goes on in the background"))
-			}
-			return nil
-		case rotateDone, rotateFailed:
-			if key.Matches(msg, k.Close) {
-				return pop()
-			}
-			return nil
-		}
-		switch {
-		case key.Matches(msg, k.Cancel):
-			return pop()
-		case key.Matches(msg, k.NextField):
-			return d.form.Next()
-		case key.Matches(msg, k.PrevField):
-			return d.form.Prev()
-		case key.Matches(msg, k.Confirm):
-			return d.submit()
-		}
-		cmd := d.form.Update(msg)
-		d.password.Hide = !d.useCustom() || d.keyPair()
-		d.key.field.Hide = !d.useCustom() || !d.keyPair()
-		if d.form.Focused() == d.key.field {
+		prompt := d.state == rotatePrompt
+		cmd := d.onKey(msg, d.actions(), prompt)
+		if prompt && d.form.Focused() == d.key.field {
 			return tea.Batch(cmd, d.key.changed())
 		}
 		return cmd
@@ -251,9 +324,7 @@ func (d *rotateDialog) submit() tea.Cmd {
 	d.form.Focused().Blur()
 	d.state = rotateRunning
 	d.step = 0
-	var start tea.Cmd
-	d.id, start = startRotation(d.c, d.secret.Name, custom)
-	return tea.Batch(start, d.spin.Tick)
+	return tea.Batch(msgCmd(rotateMsg{from: d.id(), name: d.secret.Name, custom: custom}), d.spin.Tick)
 }
 
 func (d *rotateDialog) View() string {
@@ -289,13 +360,17 @@ func (d *rotateDialog) View() string {
 		for _, l := range wrap(explain, iw) {
 			lines = append(lines, st.Dim.Render(l))
 		}
-		lines = append(lines, "", d.c.help(d.ShortHelp()...))
+		if d.discard.asking {
+			lines = append(lines, "", d.discard.prompt(d.c, d.actions().short()))
+		} else {
+			lines = append(lines, "", d.c.help(d.actions().short()...))
+		}
 	default:
 		lines = append(lines, d.stepLines()...)
 		lines = append(lines, "")
 		switch d.state {
 		case rotateRunning:
-			lines = append(lines, st.Dim.Render("Rotating… the instance keeps a working credential at every step."), "", d.c.help(d.ShortHelp()...))
+			lines = append(lines, st.Dim.Render("Rotating… the instance keeps a working credential at every step."), "", d.c.help(d.actions().short()...))
 		case rotateDone:
 			lines = append(lines,
 				st.OK.Render("✓ ")+st.Bold.Render("Rotation triggered"),
@@ -314,11 +389,11 @@ func (d *rotateDialog) View() string {
 			}
 			lines = append(lines,
 				st.Dim.Render("The new credential is ACSCurrent; the old one is ACSPrevious."),
-				"", d.c.help(d.ShortHelp()...))
+				"", d.c.help(d.actions().short()...))
 		case rotateFailed:
 			lines = append(lines, st.Err.Render("✗ ")+st.Bold.Render("Rotation failed"))
 			lines = append(lines, d.c.errLines(d.err, iw)...)
-			lines = append(lines, st.Dim.Render("The instance keeps its previous credential; ACSCurrent is unchanged."), "", d.c.help(d.ShortHelp()...))
+			lines = append(lines, st.Dim.Render("The instance keeps its previous credential; ACSCurrent is unchanged."), "", d.c.help(d.actions().short()...))
 		}
 	}
 	return d.c.modal("Rotate Immediately", lines, w, d.h)
@@ -357,27 +432,4 @@ func (d *rotateDialog) stepLines() []string {
 		out = append(out, " "+mark+" "+style.Render(components.Fit(s.name, 8))+st.Dim.Render(s.what))
 	}
 	return out
-}
-
-func (d *rotateDialog) confirmKey() key.Binding {
-	b := d.c.keys.Confirm
-	b.SetHelp("enter", "rotate")
-	return b
-}
-
-func (d *rotateDialog) ShortHelp() []key.Binding {
-	k := d.c.keys
-	switch d.state {
-	case rotateRunning:
-		b := k.Back
-		b.SetHelp("esc", "run in background")
-		return []key.Binding{b}
-	case rotateDone, rotateFailed:
-		return []key.Binding{k.Close}
-	}
-	return []key.Binding{d.confirmKey(), k.NextField, k.ChoiceNext, k.Cancel}
-}
-
-func (d *rotateDialog) FullHelp() [][]key.Binding {
-	return [][]key.Binding{d.ShortHelp(), d.c.keys.formKeys()}
 }

@@ -405,9 +405,17 @@ func TestRotateFailure(t *testing.T) {
 	s.press("down", "R")
 	s.waitFor("Use Custom Secret")
 	s.press("enter")
-	// The list behind has reloaded (its row shows Invalid; the dialog
-	// covers the start of the word).
-	s.waitFor("Rotation failed", "Rejected.RotationFailed", "lid · 7d")
+	s.waitFor("Rotation failed", "Rejected.RotationFailed")
+	// The list behind has reloaded (the dialog covers its status column).
+	s.waitModel("the list showing the failed rotation", func(m *Model) bool {
+		p := m.stack[0].(*secretsPage)
+		for _, sec := range p.all {
+			if sec.Name == "acs/ecs/web1/root" {
+				return sec.AutomaticRotation == model.RotationInvalid
+			}
+		}
+		return false
+	})
 	s.golden()
 	// The failure is on the list too once the dialog is closed.
 	s2 := start(t, f.svc, 100, 30)

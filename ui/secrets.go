@@ -6,7 +6,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
@@ -20,6 +19,7 @@ import (
 // pre-lowercased name slice, and a selection of ECS secrets for a fleet
 // rotation.
 type secretsPage struct {
+	pageBase
 	c      *common
 	region string
 
@@ -47,7 +47,6 @@ type secretsPage struct {
 }
 
 type secretsLoadedMsg struct {
-	region  string
 	secrets []model.Secret
 	// total is how many secrets the region has; partial says secrets is
 	// only the first screenful, with the whole list following.
@@ -61,7 +60,7 @@ type secretsLoadedMsg struct {
 const headRows = 200
 
 func newSecretsPage(c *common) *secretsPage {
-	p := &secretsPage{c: c, region: c.svc.Region(), selected: map[string]bool{}, spin: c.spinner()}
+	p := &secretsPage{pageBase: newPageBase(), c: c, region: c.svc.Region(), selected: map[string]bool{}, spin: c.spinner()}
 	p.filter = c.st.input("name contains…")
 	p.filter.Prompt = "/"
 	p.filter.PromptStyle = c.st.Count
@@ -79,7 +78,7 @@ func newSecretsPage(c *common) *secretsPage {
 // rotates and purges while the console is open.
 const listRefresh = 30 * time.Second
 
-type secretsTickMsg struct{ page *secretsPage }
+type secretsTickMsg struct{}
 
 func (p *secretsPage) Init() tea.Cmd {
 	p.loading = true
@@ -92,19 +91,19 @@ func (p *secretsPage) loadHead() tea.Cmd {
 	svc, ctx := p.c.svc, p.c.ctx
 	return func() tea.Msg {
 		list, total, err := svc.SecretsHead(ctx, headRows)
-		return secretsLoadedMsg{region: svc.Region(), secrets: list, total: total, partial: len(list) < total, err: err}
+		return secretsLoadedMsg{secrets: list, total: total, partial: len(list) < total, err: err}
 	}
 }
 
 func (p *secretsPage) tick() tea.Cmd {
-	return tea.Tick(listRefresh, func(time.Time) tea.Msg { return secretsTickMsg{p} })
+	return tea.Tick(listRefresh, func(time.Time) tea.Msg { return secretsTickMsg{} })
 }
 
 func (p *secretsPage) load() tea.Cmd {
 	svc, ctx := p.c.svc, p.c.ctx
 	return func() tea.Msg {
 		list, err := svc.Secrets(ctx)
-		return secretsLoadedMsg{region: svc.Region(), secrets: list, total: len(list), err: err}
+		return secretsLoadedMsg{secrets: list, total: len(list), err: err}
 	}
 }
 
@@ -213,9 +212,6 @@ func (p *secretsPage) cursorTo(name string) {
 func (p *secretsPage) Update(msg tea.Msg) tea.Cmd {
 	switch msg := msg.(type) {
 	case secretsLoadedMsg:
-		if msg.region != p.region {
-			return nil
-		}
 		p.loading, p.loaded, p.err = false, true, msg.err
 		if msg.err != nil {
 			return nil
@@ -252,9 +248,6 @@ func (p *secretsPage) Update(msg tea.Msg) tea.Cmd {
 		return nil
 
 	case secretsTickMsg:
-		if msg.page != p {
-			return nil
-		}
 		return tea.Batch(p.load(), p.tick())
 
 	case secretChangedMsg:
@@ -272,37 +265,18 @@ func (p *secretsPage) Update(msg tea.Msg) tea.Cmd {
 		return cmd
 
 	case tea.KeyMsg:
-		if p.filtering {
-			return p.updateFilter(msg)
+		if cmd, ok := p.actions().handle(msg); ok {
+			return cmd
 		}
-		return p.updateKeys(msg)
+		if p.filtering {
+			return p.typeFilter(msg)
+		}
 	}
 	return nil
 }
 
-func (p *secretsPage) updateFilter(msg tea.KeyMsg) tea.Cmd {
-	k := p.c.keys
-	switch {
-	case key.Matches(msg, k.FilterApply):
-		p.filtering = false
-		p.filter.Blur()
-		p.layout()
-		return nil
-	case key.Matches(msg, k.FilterClear):
-		p.filtering = false
-		p.filter.Blur()
-		p.filter.SetValue("")
-		p.layout()
-		p.refilter()
-		return nil
-	case msg.Type == tea.KeyUp:
-		// Arrows still move while typing; j and k are letters here.
-		p.table.Move(-1)
-		return nil
-	case msg.Type == tea.KeyDown:
-		p.table.Move(1)
-		return nil
-	}
+// typeFilter gives a key to the filter being typed.
+func (p *secretsPage) typeFilter(msg tea.KeyMsg) tea.Cmd {
 	before := p.filter.Value()
 	var cmd tea.Cmd
 	p.filter, cmd = p.filter.Update(msg)
@@ -312,83 +286,110 @@ func (p *secretsPage) updateFilter(msg tea.KeyMsg) tea.Cmd {
 	return cmd
 }
 
-func (p *secretsPage) updateKeys(msg tea.KeyMsg) tea.Cmd {
+func (p *secretsPage) actions() actions {
 	k := p.c.keys
 	cur := p.current()
-	switch {
-	case key.Matches(msg, k.Up):
-		p.table.Move(-1)
-	case key.Matches(msg, k.Down):
-		p.table.Move(1)
-	case key.Matches(msg, k.PageUp):
-		p.table.Page(-1)
-	case key.Matches(msg, k.PageDown):
-		p.table.Page(1)
-	case key.Matches(msg, k.Home):
-		p.table.Home()
-	case key.Matches(msg, k.End):
-		p.table.End()
-	case key.Matches(msg, k.Filter):
-		p.filtering = true
-		p.layout()
-		return p.filter.Focus()
-	case key.Matches(msg, k.Back):
-		switch {
-		case p.filter.Value() != "":
-			p.filter.SetValue("")
-			p.layout()
-			p.refilter()
-		case len(p.selected) > 0:
-			p.selected = map[string]bool{}
-		}
-	case key.Matches(msg, k.Refresh):
-		p.loading = true
-		return tea.Batch(p.load(), p.spin.Tick)
-	case key.Matches(msg, k.Create):
-		return push(newWizard(p.c))
-	case cur == nil:
-		return nil
-	case key.Matches(msg, k.Open):
-		return push(newDetailsPage(p.c, cur.Name))
-	case key.Matches(msg, k.Select):
-		if !selectable(cur) {
-			return flash(flashErr, "Only Managed ECS secrets that are not pending deletion can be rotated together")
-		}
-		if p.selected[cur.Name] {
-			delete(p.selected, cur.Name)
-		} else {
-			p.selected[cur.Name] = true
-		}
-		p.table.Move(1)
-	case key.Matches(msg, k.Rotate):
-		if len(p.selected) > 0 {
-			var chosen []model.Secret
-			for i := range p.all {
-				if p.selected[p.all[i].Name] {
-					chosen = append(chosen, p.all[i])
-				}
-			}
-			p.selected = map[string]bool{}
-			return push(newFleetPage(p.c, chosen))
-		}
-		return rotateOrExplain(p.c, cur)
-	case key.Matches(msg, k.Delete):
-		if cur.PendingDeletion() {
-			return flash(flashErr, fmt.Sprintf("%s is already pending deletion; press u to restore it", cur.Name))
-		}
-		return push(newDeletionDialog(p.c, *cur))
-	case key.Matches(msg, k.Restore):
-		if !cur.PendingDeletion() {
-			return flash(flashErr, fmt.Sprintf("%s is not pending deletion", cur.Name))
-		}
-		return push(newRestoreDialog(p.c, *cur))
-	case key.Matches(msg, k.Edit):
-		if cur.PendingDeletion() {
-			return flash(flashErr, fmt.Sprintf("%s is pending deletion: restore it (u) before editing", cur.Name))
-		}
-		return push(newEditDialog(p.c, *cur))
+	listing := func() bool { return !p.filtering }
+	onSecret := func() bool { return !p.filtering && cur != nil }
+	pending := func() bool { return cur.PendingDeletion() }
+	notPending := func() bool { return !cur.PendingDeletion() }
+	rotateTitle := "Rotate the selected secret now"
+	if n := len(p.selected); n > 0 {
+		rotateTitle = fmt.Sprintf("Rotate the %d selected secrets now", n)
 	}
+	as := actions{
+		// While the filter is typed: letters are text, the arrows move.
+		{key: k.FilterApply, enabled: p.Capturing, hint: true, run: func() tea.Cmd {
+			p.filtering = false
+			p.filter.Blur()
+			p.layout()
+			return nil
+		}},
+		{key: k.FilterClear, enabled: p.Capturing, hint: true, run: p.clearFilter},
+		{key: k.ArrowUp, enabled: p.Capturing, nav: true, run: func() tea.Cmd { p.table.Move(-1); return nil }},
+		{key: k.ArrowDown, enabled: p.Capturing, nav: true, run: func() tea.Cmd { p.table.Move(1); return nil }},
+
+		{key: k.Create, title: "Create a secret", enabled: listing, hint: true, run: func() tea.Cmd { return push(newWizard(p.c)) }},
+		{key: k.Open, title: "Open the selected secret", enabled: onSecret, hint: true, run: func() tea.Cmd {
+			return push(newDetailsPage(p.c, cur.Name))
+		}},
+		{key: k.Rotate, title: rotateTitle, enabled: onSecret, hint: true,
+			applies: func() bool { return len(p.selected) > 0 || selectable(cur) }, run: p.rotate},
+		{key: k.Restore, title: "Restore the selected secret", enabled: onSecret, applies: pending, hint: true, run: func() tea.Cmd {
+			if !cur.PendingDeletion() {
+				return flash(flashErr, fmt.Sprintf("%s is not pending deletion", cur.Name))
+			}
+			return push(newRestoreDialog(p.c, *cur))
+		}},
+		{key: k.Delete, title: "Plan the deletion of the selected secret", enabled: onSecret, applies: notPending, hint: true, run: func() tea.Cmd {
+			if cur.PendingDeletion() {
+				return flash(flashErr, fmt.Sprintf("%s is already pending deletion; press u to restore it", cur.Name))
+			}
+			return push(newDeletionDialog(p.c, *cur))
+		}},
+		{key: k.Filter, title: "Filter the secrets by name", enabled: listing, hint: true, run: func() tea.Cmd {
+			p.filtering = true
+			p.layout()
+			return p.filter.Focus()
+		}},
+		// The applied filter shows only in the title: say how to clear it.
+		{key: k.FilterClear, title: "Clear the filter", hint: true,
+			enabled: func() bool { return listing() && p.filter.Value() != "" }, run: p.clearFilter},
+		{key: withHelp(k.Back, "esc", "clear selection"), title: "Clear the selection",
+			enabled: func() bool { return listing() && p.filter.Value() == "" && len(p.selected) > 0 }, run: func() tea.Cmd {
+				p.selected = map[string]bool{}
+				return nil
+			}},
+		{key: k.Select, title: "Select the secret for a fleet rotation", enabled: onSecret,
+			applies: func() bool { return selectable(cur) }, hint: true, run: func() tea.Cmd {
+				if !selectable(cur) {
+					return flash(flashErr, "Only Managed ECS secrets that are not pending deletion can be rotated together")
+				}
+				if p.selected[cur.Name] {
+					delete(p.selected, cur.Name)
+				} else {
+					p.selected[cur.Name] = true
+				}
+				p.table.Move(1)
+				return nil
+			}},
+		{key: k.Edit, title: "Edit the selected secret", enabled: onSecret, applies: notPending, run: func() tea.Cmd {
+			if cur.PendingDeletion() {
+				return flash(flashErr, fmt.Sprintf("%s is pending deletion: restore it (u) before editing", cur.Name))
+			}
+			return push(newEditDialog(p.c, *cur))
+		}},
+		{key: k.Refresh, title: "Reload the list", enabled: listing, run: func() tea.Cmd {
+			p.loading = true
+			return tea.Batch(p.load(), p.spin.Tick)
+		}},
+	}
+	return append(as, p.c.listActions(&p.table, listing, false, true, nil)...)
+}
+
+func (p *secretsPage) clearFilter() tea.Cmd {
+	p.filtering = false
+	p.filter.Blur()
+	p.filter.SetValue("")
+	p.layout()
+	p.refilter()
 	return nil
+}
+
+// rotate opens Rotate Immediately, or the fleet rotation of the selected
+// secrets.
+func (p *secretsPage) rotate() tea.Cmd {
+	if len(p.selected) == 0 {
+		return rotateOrExplain(p.c, p.current())
+	}
+	var chosen []model.Secret
+	for i := range p.all {
+		if p.selected[p.all[i].Name] {
+			chosen = append(chosen, p.all[i])
+		}
+	}
+	p.selected = map[string]bool{}
+	return push(newFleetPage(p.c, chosen))
 }
 
 // rotateOrExplain opens Rotate Immediately for an ECS secret, or says why
@@ -436,38 +437,4 @@ func (p *secretsPage) View() string {
 		}
 	}
 	return components.Box(st.Box, title, body, p.w, p.h)
-}
-
-func (p *secretsPage) ShortHelp() []key.Binding {
-	k := p.c.keys
-	if p.filtering {
-		return []key.Binding{k.FilterApply, k.FilterClear}
-	}
-	out := []key.Binding{k.Create, k.Open}
-	cur := p.current()
-	if cur != nil && (len(p.selected) > 0 || selectable(cur)) {
-		out = append(out, k.Rotate)
-	}
-	if cur != nil && cur.PendingDeletion() {
-		out = append(out, k.Restore)
-	} else if cur != nil {
-		out = append(out, k.Delete)
-	}
-	out = append(out, k.Filter)
-	if p.filter.Value() != "" {
-		out = append(out, k.FilterClear) // the applied filter is only in the title
-	}
-	if cur != nil && selectable(cur) {
-		out = append(out, k.Select)
-	}
-	return out
-}
-
-func (p *secretsPage) FullHelp() [][]key.Binding {
-	k := p.c.keys
-	return [][]key.Binding{
-		{k.Create, k.Open, k.Rotate, k.Delete, k.Restore, k.Edit, k.Select},
-		{k.Filter, k.Back, k.Refresh},
-		k.navigation(),
-	}
 }

@@ -2,10 +2,9 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
-	"github.com/charmbracelet/bubbles/key"
-	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 
 	"kmsconsole/model"
@@ -16,18 +15,16 @@ import (
 // stageDialog moves a stage label to a version of a generic secret, or
 // removes a custom label (UpdateSecretVersionStage).
 type stageDialog struct {
-	c        *common
+	pageBase
+	formKit
 	name     string
 	versions []model.Version
 
-	form    components.Form
 	stage   *components.TextField
 	action  *components.Choice
 	version *components.Choice
 
-	busy bool
-	err  error
-	spin spinner.Model
+	wait waiter[stageDone]
 	w, h int
 }
 
@@ -36,14 +33,14 @@ const (
 	stageRemove = "Remove label"
 )
 
-type stageDoneMsg struct {
-	name, stage, version string
-	remove               bool
-	err                  error
+// stageDone is what a stage update did.
+type stageDone struct {
+	stage, version string
+	remove         bool
 }
 
 func newStageDialog(c *common, name string, versions []model.Version, target string) *stageDialog {
-	d := &stageDialog{c: c, name: name, versions: versions, spin: c.spinner()}
+	d := &stageDialog{pageBase: newPageBase(), formKit: formKit{c: c}, name: name, versions: versions, wait: newWaiter[stageDone](c)}
 	d.stage = components.NewTextField("Stage", c.st.input("ACSCurrent or a custom label"), func(v string) error {
 		return model.ValidateStageName("VersionStage", v)
 	})
@@ -69,13 +66,15 @@ func newStageDialog(c *common, name string, versions []model.Version, target str
 	}
 	c.choiceKeys(d.version)
 	d.form = components.Form{Styles: c.st.Form, Items: []components.Item{d.stage, d.action, d.version}, LabelWidth: 10, ErrText: fieldError}
+	d.changed = d.sync
+	d.discard.watch(d.form.Items...)
 	return d
 }
 
 // holder is the version that has stage now.
 func (d *stageDialog) holder(stage string) string {
 	for _, v := range d.versions {
-		if contains(v.Stages, stage) {
+		if slices.Contains(v.Stages, stage) {
 			return v.VersionId
 		}
 	}
@@ -88,25 +87,32 @@ func (d *stageDialog) SetSize(w, h int) { d.w, d.h = w, h }
 func (d *stageDialog) Capturing() bool  { return true }
 func (d *stageDialog) removing() bool   { return d.action.Value() == stageRemove }
 
+func (d *stageDialog) idle() bool { return !d.wait.busy }
+
+func (d *stageDialog) actions() actions {
+	confirm := action{key: withHelp(d.c.keys.Confirm, "enter", "move stage"), title: "Move the stage", run: d.submit}
+	if d.removing() {
+		confirm = action{key: withHelp(d.c.keys.Confirm, "enter", "remove label"), title: "Remove the label", run: d.submit}
+	}
+	return d.formKit.actions(d.idle, confirm, d.c.keys.Cancel, pop)
+}
+
 func (d *stageDialog) Update(msg tea.Msg) tea.Cmd {
-	switch msg := msg.(type) {
-	case stageDoneMsg:
-		if msg.name != d.name {
-			return nil
+	if cmd, end, ok := d.wait.update(msg); ok {
+		if end == nil || end.err != nil {
+			return cmd
 		}
-		d.busy = false
-		if msg.err != nil {
-			d.err = msg.err
-			return nil
-		}
-		text := fmt.Sprintf("Moved %s to version %s", msg.stage, msg.version)
-		if msg.remove {
-			text = fmt.Sprintf("Removed %s from version %s", msg.stage, msg.version)
+		r := end.result
+		text := fmt.Sprintf("Moved %s to version %s", r.stage, r.version)
+		if r.remove {
+			text = fmt.Sprintf("Removed %s from version %s", r.stage, r.version)
 		}
 		return tea.Batch(pop(), msgCmd(secretChangedMsg{name: d.name}), flash(flashOK, text))
 	}
-	cmd, _ := d.c.formDialogInput(msg, d.busy, &d.spin, &d.form, d.submit, d.sync)
-	return cmd
+	if msg, ok := msg.(tea.KeyMsg); ok {
+		return d.onKey(msg, d.actions(), d.idle())
+	}
+	return nil
 }
 
 // sync hides the target version when the label is being removed.
@@ -118,12 +124,12 @@ func (d *stageDialog) submit() tea.Cmd {
 	}
 	stage := d.stage.Value()
 	req := service.UpdateSecretVersionStageRequest{SecretName: d.name, VersionStage: stage}
-	done := stageDoneMsg{name: d.name, stage: stage, remove: d.removing()}
+	done := stageDone{stage: stage, remove: d.removing()}
 	if d.removing() {
 		req.RemoveFromVersion = d.holder(stage)
 		done.version = req.RemoveFromVersion
 		if req.RemoveFromVersion == "" {
-			d.err = model.NotFound("The secret %s has no stage %s", d.name, stage)
+			d.wait.err = model.NotFound("The secret %s has no stage %s", d.name, stage)
 			return nil
 		}
 	} else {
@@ -133,12 +139,10 @@ func (d *stageDialog) submit() tea.Cmd {
 		req.MoveToVersion = d.versions[d.version.Selected].VersionId
 		done.version = req.MoveToVersion
 	}
-	d.busy, d.err = true, nil
 	svc, ctx := d.c.svc, d.c.ctx
-	return tea.Batch(d.spin.Tick, func() tea.Msg {
+	return d.wait.start("Updating the stage…", func() (stageDone, error) {
 		_, err := svc.UpdateSecretVersionStage(ctx, req)
-		done.err = err
-		return done
+		return done, err
 	})
 }
 
@@ -153,21 +157,6 @@ func (d *stageDialog) View() string {
 		lines = append(lines, st.Dim.Render(l))
 	}
 	lines = append(lines, "")
-	lines = append(lines, d.c.dialogStatus(d.busy, d.spin, "Updating the stage…", d.err, iw, d.ShortHelp())...)
+	lines = append(lines, formStatus(&d.formKit, &d.wait, iw, d.actions())...)
 	return d.c.modal("Move Stage", lines, w, d.h)
-}
-
-func (d *stageDialog) ShortHelp() []key.Binding {
-	k := d.c.keys
-	b := k.Confirm
-	if d.removing() {
-		b.SetHelp("enter", "remove label")
-	} else {
-		b.SetHelp("enter", "move stage")
-	}
-	return []key.Binding{b, k.NextField, k.ChoiceNext, k.Cancel}
-}
-
-func (d *stageDialog) FullHelp() [][]key.Binding {
-	return [][]key.Binding{d.ShortHelp(), d.c.keys.formKeys()}
 }

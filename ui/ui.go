@@ -2,7 +2,6 @@ package ui
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -53,9 +52,12 @@ type Model struct {
 
 	showHelp    bool
 	confirmQuit bool
-	quitting    bool           // quit once the running rotations have finished
-	detached    map[int64]bool // rotations whose dialog was closed
-	flash       flashMsg
+	quitting    bool // quit once the running rotations have finished
+	// rotations counts the rotations this session started and has not
+	// seen end (rotate.go). Counted in Update when a page asks for one,
+	// uncounted when its end arrives, so q can never slip in between.
+	rotations int
+	flash     flashMsg
 }
 
 // New returns the console model for svc; serve mode makes one per session.
@@ -88,13 +90,13 @@ func New(svc *service.Service, opts Options) tea.Model {
 	h := help.New()
 	h.Styles = c.st.Help
 	h.ShortSeparator = " · "
-	m := &Model{c: c, help: h, detached: map[int64]bool{}}
+	m := &Model{c: c, help: h}
 	m.stack = []page{newSecretsPage(c)}
 	m.resize(c.width, c.height)
 	return m
 }
 
-func (m *Model) Init() tea.Cmd { return m.stack[0].Init() }
+func (m *Model) Init() tea.Cmd { return address(m.stack[0].id(), m.stack[0].Init()) }
 
 func (m *Model) top() page { return m.stack[len(m.stack)-1] }
 
@@ -125,10 +127,14 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		}
 		return m, m.updateKey(msg)
 
+	case replyMsg:
+		return m, m.deliver(m.page(msg.to), msg.msg)
+
+	case secretChangedMsg, instancesChangedMsg:
+		return m, m.broadcast(msg)
+
 	case pushMsg:
-		msg.p.SetSize(m.c.width, m.bodyHeight())
-		m.stack = append(m.stack, msg.p)
-		return m, msg.p.Init()
+		return m, m.push(msg.p)
 
 	case popMsg:
 		if len(m.stack) > 1 {
@@ -140,110 +146,187 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		if len(m.stack) > 1 {
 			m.stack = m.stack[:len(m.stack)-1]
 		}
-		msg.p.SetSize(m.c.width, m.bodyHeight())
-		m.stack = append(m.stack, msg.p)
-		return m, msg.p.Init()
+		return m, m.push(msg.p)
 
 	case homeMsg:
 		m.stack = m.stack[:1]
 		if msg.p == nil {
 			return m, nil
 		}
-		msg.p.SetSize(m.c.width, m.bodyHeight())
-		m.stack = append(m.stack, msg.p)
-		return m, msg.p.Init()
+		return m, m.push(msg.p)
 
 	case regionMsg:
 		m.c.svc = m.c.svc.InRegion(msg.region)
-		m.stack = []page{newSecretsPage(m.c)}
-		m.resize(m.c.width, m.c.height)
-		return m, tea.Batch(m.stack[0].Init(), flash(flashInfo, "Switched to region "+msg.region))
+		m.stack = nil
+		return m, tea.Batch(m.push(newSecretsPage(m.c)), flash(flashInfo, "Switched to region "+msg.region))
 
 	case flashMsg:
 		m.flash = msg
 		return m, nil
 
-	case rotationStartedMsg:
-		return m, tea.Batch(m.broadcast(msg), waitRotation(msg.ch))
+	case rotateMsg:
+		return m, m.startRotation(msg)
 
-	case rotationStepMsg:
-		return m, tea.Batch(m.broadcast(msg), waitRotation(msg.ch))
+	case fleetMsg:
+		return m, m.startFleet(msg)
 
-	case rotationDoneMsg:
-		m.c.rotations--
-		if m.quitting && m.c.rotations <= 0 {
-			return m, tea.Quit
-		}
-		var note tea.Cmd
-		if m.detached[msg.id] {
-			// Nobody watches this one any more: say how it ended.
-			delete(m.detached, msg.id)
-			note = flash(flashOK, fmt.Sprintf("Rotated %s: new version %s", msg.name, versionOf(msg.resp)))
-			if msg.err != nil {
-				note = flash(flashErr, fmt.Sprintf("Rotation of %s failed: %s", msg.name, apiError(msg.err).Code))
-			}
-		}
-		return m, tea.Batch(m.broadcast(msg), msgCmd(secretChangedMsg{name: msg.name}), note)
+	case rotationEventMsg:
+		return m, m.rotationEvent(msg)
 
-	case rotationDetachedMsg:
-		m.detached[msg.id] = true
-		return m, nil
+	case runActionMsg:
+		return m, m.runAction(msg)
 	}
-	return m, m.broadcast(msg)
+	// Not the result of a page's command (those are replies): the top
+	// page's.
+	return m, m.deliver(m.top(), msg)
 }
 
-// updateKey handles one key: the root's own bindings, then the top page.
+func (m *Model) push(p page) tea.Cmd {
+	p.SetSize(m.c.width, m.bodyHeight())
+	m.stack = append(m.stack, p)
+	return address(p.id(), p.Init())
+}
+
+// page is the page with id on the stack, nil when it has gone.
+func (m *Model) page(id pageID) page {
+	for _, p := range m.stack {
+		if p.id() == id {
+			return p
+		}
+	}
+	return nil
+}
+
+// deliver gives msg to p (none when nil); the commands p returns reply to
+// p.
+func (m *Model) deliver(p page, msg tea.Msg) tea.Cmd {
+	if p == nil {
+		return nil
+	}
+	return address(p.id(), p.Update(msg))
+}
+
+// broadcast gives a notification to every page.
+func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
+	var cmds []tea.Cmd
+	for _, p := range m.stack {
+		cmds = append(cmds, m.deliver(p, msg))
+	}
+	return tea.Batch(cmds...)
+}
+
+// updateKey handles one key: ctrl+c, the quit question or the help
+// overlay while one shows, the root's own table, then the top page.
 func (m *Model) updateKey(msg tea.KeyMsg) tea.Cmd {
-	k := m.c.keys
 	m.flash = flashMsg{}
-	if key.Matches(msg, k.ForceQuit) {
+	if key.Matches(msg, m.c.keys.ForceQuit) {
 		return m.quit()
 	}
-	if m.confirmQuit {
-		switch {
-		case key.Matches(msg, k.Yes):
-			m.confirmQuit = false
-			m.quitting = true
-			if m.c.rotations == 0 {
-				return tea.Quit
-			}
-		case key.Matches(msg, k.No):
-			m.confirmQuit = false
-		}
-		return nil
+	if m.confirmQuit || m.showHelp {
+		cmd, _ := m.modalActions().handle(msg)
+		return cmd
 	}
-	if m.showHelp {
-		if key.Matches(msg, k.Back, k.Help, k.Quit, k.Close) {
-			m.showHelp = false
-		}
-		return nil
+	if cmd, ok := m.actions().handle(msg); ok {
+		return cmd
 	}
+	return m.deliver(m.top(), msg)
+}
+
+// free: the top page is a screen (not a dialog) and no field takes the
+// keys; the keys that leave it work.
+func (m *Model) free() bool {
 	top := m.top()
-	if !top.Capturing() && !isDialog(top) {
-		if h, ok := top.(holder); ok && h.holds() && key.Matches(msg, k.Instances, k.Audit, k.Region) {
-			return flash(flashInfo, "Wait for the rotations to finish")
-		}
-		switch {
-		case key.Matches(msg, k.Quit):
-			return m.quit()
-		case key.Matches(msg, k.Help):
-			m.showHelp = true
-			return nil
-		case key.Matches(msg, k.Instances):
-			if _, ok := top.(*instancesPage); !ok {
-				return msgCmd(homeMsg{newInstancesPage(m.c)})
+	return !top.Capturing() && !isDialog(top)
+}
+
+// actions is the root's table: the keys that work on every screen.
+func (m *Model) actions() actions {
+	k := m.c.keys
+	top := m.top()
+	free := m.free
+	untyped := func() bool { return !top.Capturing() }
+	// i, a and g leave the screen: not while it holds (a fleet starting
+	// its next secrets).
+	leave := func(run func() tea.Cmd) func() tea.Cmd {
+		return func() tea.Cmd {
+			if h, ok := top.(holder); ok && h.holds() {
+				return flash(flashInfo, "Wait for the rotations to finish")
 			}
-			return nil
-		case key.Matches(msg, k.Audit):
-			if _, ok := top.(*auditPage); !ok {
-				return msgCmd(homeMsg{newAuditPage(m.c)})
-			}
-			return nil
-		case key.Matches(msg, k.Region):
-			return push(newRegionsDialog(m.c))
+			return run()
 		}
 	}
-	return top.Update(msg)
+	help := func() tea.Cmd {
+		m.showHelp = true
+		return nil
+	}
+	return actions{
+		{key: k.Help, title: "Show every key of this screen", enabled: untyped, run: help, hint: true},
+		{key: k.Palette, enabled: free, hint: true, run: func() tea.Cmd { return push(newPalette(m.c, top, m.actions())) }},
+		{key: k.Instances, title: "Go to the instances", enabled: free, hint: true, run: leave(func() tea.Cmd {
+			if _, ok := top.(*instancesPage); ok {
+				return nil
+			}
+			return msgCmd(homeMsg{newInstancesPage(m.c)})
+		})},
+		{key: k.Audit, title: "Go to the audit log", enabled: free, hint: true, run: leave(func() tea.Cmd {
+			if _, ok := top.(*auditPage); ok {
+				return nil
+			}
+			return msgCmd(homeMsg{newAuditPage(m.c)})
+		})},
+		{key: k.Region, title: "Switch the region", enabled: free, hint: true, run: leave(func() tea.Cmd { return push(newRegionsDialog(m.c)) })},
+		{key: k.Quit, title: "Quit the console", enabled: free, hint: true, run: m.quit},
+		{key: k.HelpF1, run: help},
+		{key: k.ForceQuit, run: m.quit},
+	}
+}
+
+// modalActions are the keys of the quit question or the help overlay.
+func (m *Model) modalActions() actions {
+	k := m.c.keys
+	if m.confirmQuit {
+		return actions{
+			{key: k.Yes, hint: true, run: func() tea.Cmd {
+				m.confirmQuit = false
+				m.quitting = true
+				if m.rotations == 0 {
+					return tea.Quit
+				}
+				return nil
+			}},
+			{key: k.No, hint: true, run: func() tea.Cmd {
+				m.confirmQuit = false
+				return nil
+			}},
+		}
+	}
+	return actions{{key: orKeys(k.Close, k.Help, k.HelpF1, k.Quit), hint: true, run: func() tea.Cmd {
+		m.showHelp = false
+		return nil
+	}}}
+}
+
+// runAction runs what the palette chose: the palette closes first, then
+// the action runs on the page below, found again by its title (it must
+// still apply).
+func (m *Model) runAction(msg runActionMsg) tea.Cmd {
+	if len(m.stack) > 1 && m.top().id() == msg.from {
+		m.stack = m.stack[:len(m.stack)-1]
+	}
+	if msg.to == 0 {
+		if a, ok := m.actions().find(msg.title); ok {
+			return a.run()
+		}
+		return nil
+	}
+	p := m.page(msg.to)
+	if p == nil {
+		return nil
+	}
+	if a, ok := p.actions().find(msg.title); ok {
+		return address(p.id(), a.run())
+	}
+	return nil
 }
 
 // typedBurst reports whether msg holds several printable keys typed in one
@@ -275,26 +358,10 @@ func (m *Model) updateBurst(msg tea.KeyMsg) tea.Cmd {
 	return tea.Batch(cmds...)
 }
 
-// broadcast gives msg to every page; each ignores what is not its own.
-func (m *Model) broadcast(msg tea.Msg) tea.Cmd {
-	var cmds []tea.Cmd
-	for _, p := range m.stack {
-		cmds = append(cmds, p.Update(msg))
-	}
-	return tea.Batch(cmds...)
-}
-
-func versionOf(r *service.RotateSecretResponse) string {
-	if r == nil {
-		return ""
-	}
-	return r.VersionId
-}
-
 // quit quits at once, or asks first while a rotation runs: it is allowed
 // to finish so that the host and the store agree.
 func (m *Model) quit() tea.Cmd {
-	if m.c.rotations > 0 {
+	if m.rotations > 0 {
 		if m.quitting {
 			return nil
 		}
@@ -352,14 +419,11 @@ func (m *Model) headerView(w int) string {
 	line := strings.Join(parts, "")
 	// The keys that lead to the other resources, k9s style, when they fit.
 	var right string
-	globals := m.c.keys.global()
-	if top := m.top(); top.Capturing() || isDialog(top) || m.showHelp || m.confirmQuit {
-		globals = nil
+	var globals []key.Binding
+	if m.free() && !m.showHelp && !m.confirmQuit {
+		globals = m.actions().short()
 	}
 	for _, b := range globals {
-		if !b.Enabled() {
-			continue
-		}
 		item := st.HeaderValue.Render(b.Help().Key) + st.HeaderKey.Render(" "+b.Help().Desc+"  ")
 		if ansi.StringWidth(line)+ansi.StringWidth(right)+ansi.StringWidth(item)+1 > w {
 			break
@@ -388,24 +452,33 @@ func (m *Model) statusView() string {
 		}
 		// Flash texts quote names and errors: the one place they are drawn.
 		return style.Render(" " + model.SafeText(m.flash.text))
-	case m.c.rotations > 0:
+	case m.rotations > 0:
 		return st.FlashInfo.Render(" A rotation is running")
 	}
 	return ""
 }
 
+// footerView is the hints of the top page's table (or of the quit
+// question, or the help overlay), cut to the width by priority with the
+// key of the ? overlay last.
 func (m *Model) footerView() string {
-	var bindings []key.Binding
-	switch {
-	case m.confirmQuit:
-		bindings = []key.Binding{m.c.keys.Yes, m.c.keys.No}
-	case m.showHelp:
-		bindings = []key.Binding{m.c.keys.Close}
-	default:
-		top := m.top()
-		bindings = top.ShortHelp()
+	return " " + m.c.hintLine(m.footerHints(), m.c.width-2, m.moreHint())
+}
+
+func (m *Model) footerHints() []key.Binding {
+	if m.confirmQuit || m.showHelp {
+		return m.modalActions().short()
 	}
-	return " " + m.help.ShortHelpView(bindings)
+	return m.top().actions().short()
+}
+
+// moreHint ends a footer cut short: the key of the ? overlay, f1 while a
+// field takes ? as text.
+func (m *Model) moreHint() key.Binding {
+	if m.top().Capturing() {
+		return withHelp(m.c.keys.HelpF1, "f1", "more")
+	}
+	return withHelp(m.c.keys.Help, "?", "more")
 }
 
 func (m *Model) quitView() string {
@@ -415,7 +488,7 @@ func (m *Model) quitView() string {
 		st.Value.Render("A rotation is running. Quit when it has finished?"),
 		st.Dim.Render("The console waits for it, so the host and the store agree."),
 		"",
-		m.help.ShortHelpView([]key.Binding{m.c.keys.Yes, m.c.keys.No}),
+		m.c.help(m.modalActions().short()...),
 	}, "\n")
 	return components.Box(st.Modal, st.Modal.Title.Render("Quit"), indent(body, 1), 64, 7)
 }

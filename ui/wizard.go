@@ -2,11 +2,11 @@ package ui
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -20,6 +20,7 @@ import (
 // rotation (ECS); (3) review and confirm. Every field is validated as typed
 // with the model's validators, the errors under the field.
 type wizard struct {
+	pageBase
 	c    *common
 	step wizardStep
 
@@ -41,12 +42,14 @@ type wizard struct {
 	instances   []service.InstanceView
 	instLoaded  bool
 	instErr     error
-	busy        bool
-	err         error
+	wait        waiter[*service.CreateSecretResponse]
 	resp        *service.CreateSecretResponse
-	spin        spinner.Model
+	spin        spinner.Model // while Next waits for the user check
 	w, h        int
 	lastTypeECS bool
+	// discard guards esc on the first step: what was typed is not thrown
+	// away without asking.
+	discard discard
 
 	// The service's answer, per instance and user, to whether another
 	// secret already manages that user there (nil: free). The user field
@@ -86,20 +89,11 @@ type wizardInstancesMsg struct {
 	err  error
 }
 
-type createdMsg struct {
-	resp *service.CreateSecretResponse
-	err  error
-}
-
 // wizardUserCheckMsg asks the service about key once typing has paused;
 // wizardUserCheckedMsg is its answer. advance: Next is waiting for it.
 type (
-	wizardUserCheckMsg struct {
-		z   *wizard
-		key userKey
-	}
+	wizardUserCheckMsg   struct{ key userKey }
 	wizardUserCheckedMsg struct {
-		z       *wizard
 		key     userKey
 		err     error
 		advance bool
@@ -111,7 +105,8 @@ type (
 const userCheckDelay = 250 * time.Millisecond
 
 func newWizard(c *common) *wizard {
-	z := &wizard{c: c, spin: c.spinner(), taken: map[userKey]error{}, asking: map[userKey]bool{}}
+	z := &wizard{pageBase: newPageBase(), c: c, spin: c.spinner(), wait: newWaiter[*service.CreateSecretResponse](c),
+		taken: map[userKey]error{}, asking: map[userKey]bool{}}
 	st := c.st
 	z.typ = &components.Choice{Name: "Type", Options: []string{typeGeneric, typeECS}}
 	z.name = components.NewTextField("Name", st.input("e.g. db/prod/password"), func(v string) error {
@@ -150,6 +145,7 @@ func newWizard(c *common) *wizard {
 	})
 	z.rotationForm = components.Form{Styles: st.Form, LabelWidth: rotationLabelWidth, ErrText: fieldError, Items: []components.Item{z.rotation, z.period}}
 	z.syncVisibility()
+	z.discard.watch(append(slices.Clone(z.basics.Items), z.rotationForm.Items...)...)
 	return z
 }
 
@@ -224,7 +220,7 @@ func (z *wizard) userChanged() tea.Cmd {
 	if _, known := z.taken[key]; !ok || known {
 		return nil
 	}
-	return tea.Tick(userCheckDelay, func(time.Time) tea.Msg { return wizardUserCheckMsg{z: z, key: key} })
+	return tea.Tick(userCheckDelay, func(time.Time) tea.Msg { return wizardUserCheckMsg{key: key} })
 }
 
 // checkUser asks the service whether another secret manages key.
@@ -233,7 +229,7 @@ func (z *wizard) checkUser(key userKey, advance bool) tea.Cmd {
 	svc, ctx := z.c.svc, z.c.ctx
 	return func() tea.Msg {
 		err := svc.CheckManagedUser(ctx, key.instance, key.user)
-		return wizardUserCheckedMsg{z: z, key: key, err: err, advance: advance}
+		return wizardUserCheckedMsg{key: key, err: err, advance: advance}
 	}
 }
 
@@ -279,8 +275,111 @@ func (z *wizard) Init() tea.Cmd {
 func (z *wizard) SetSize(w, h int) { z.w, z.h = w, h }
 func (z *wizard) Capturing() bool  { return z.step != stepCreated }
 
-func (z *wizard) Update(msg tea.Msg) tea.Cmd {
+// form is the form of the step (nil on the others).
+func (z *wizard) form() *components.Form {
+	switch z.step {
+	case stepBasics:
+		return &z.basics
+	case stepRotation:
+		return &z.rotationForm
+	}
+	return nil
+}
+
+func (z *wizard) actions() actions {
 	k := z.c.keys
+	idle := func() bool { return !z.wait.busy && !z.checking && !z.discard.asking }
+	at := func(steps ...wizardStep) func() bool {
+		return func() bool { return idle() && slices.Contains(steps, z.step) }
+	}
+	editing := at(stepBasics, stepRotation)
+	choice := func() bool {
+		if !editing() {
+			return false
+		}
+		_, ok := z.form().Focused().(*components.Choice)
+		return ok
+	}
+	several := func() bool {
+		if !editing() {
+			return false
+		}
+		n := 0
+		for _, it := range z.form().Items {
+			if !it.Hidden() {
+				n++
+			}
+		}
+		return n > 1
+	}
+	move := func(next bool) func() tea.Cmd {
+		return func() tea.Cmd {
+			if next {
+				return z.form().Next()
+			}
+			return z.form().Prev()
+		}
+	}
+	choose := func(t tea.KeyType) func() tea.Cmd {
+		return func() tea.Cmd { return z.input(tea.KeyMsg{Type: t}) }
+	}
+	as := z.discard.actions(z.c, pop)
+	return append(as,
+		action{key: k.NextStep, title: "Go on to the next step", enabled: editing, hint: true, run: z.next},
+		action{key: withHelp(k.Confirm, "enter", "create secret"), title: "Create the secret", enabled: at(stepReview), hint: true, run: z.create},
+		action{key: withHelp(k.Open, "enter", "open the secret"), title: "Open the new secret", enabled: at(stepCreated), hint: true,
+			run: func() tea.Cmd { return msgCmd(replaceMsg{newDetailsPage(z.c, z.resp.SecretName)}) }},
+		action{key: k.NextField, enabled: several, hint: true, nav: true, run: move(true)},
+		action{key: k.PrevField, enabled: several, nav: true, run: move(false)},
+		action{key: k.ChoiceNext, enabled: choice, hint: true, nav: true, run: choose(tea.KeyRight)},
+		action{key: k.ChoicePrev, enabled: choice, nav: true, run: choose(tea.KeyLeft)},
+		action{key: withHelp(k.StepBack, "esc", "cancel"), title: "Cancel", enabled: at(stepBasics), hint: true, run: z.discard.cancel(pop)},
+		action{key: k.StepBack, title: "Back to the previous step", enabled: at(stepRotation, stepReview), hint: true, run: z.back},
+		action{key: withHelp(k.Back, "esc", "back to the list"), title: "Back to the list", enabled: at(stepCreated), hint: true, run: pop},
+	)
+}
+
+// back goes to the previous step, its input kept.
+func (z *wizard) back() tea.Cmd {
+	z.wait.err = nil
+	if z.step == stepReview && z.ecs() {
+		z.step = stepRotation
+		return z.rotationForm.FocusFirst()
+	}
+	z.step = stepBasics
+	return z.basics.FocusFirst()
+}
+
+// input gives a key no action took to the focused field.
+func (z *wizard) input(msg tea.KeyMsg) tea.Cmd {
+	form := z.form()
+	if form == nil {
+		return nil
+	}
+	cmd := form.Update(msg)
+	z.syncVisibility()
+	if form.Focused() == z.key.field {
+		cmd = tea.Batch(cmd, z.key.changed())
+	}
+	return tea.Batch(cmd, z.userChanged())
+}
+
+func (z *wizard) Update(msg tea.Msg) tea.Cmd {
+	if cmd, end, ok := z.wait.update(msg); ok {
+		if end != nil {
+			return z.created(end.result, end.err)
+		}
+		if _, tick := msg.(spinner.TickMsg); !tick {
+			return cmd
+		}
+		// A spinner frame: the user check's spinner takes it too.
+		if z.checking {
+			var c2 tea.Cmd
+			z.spin, c2 = z.spin.Update(msg)
+			return tea.Batch(cmd, c2)
+		}
+		return cmd
+	}
 	switch msg := msg.(type) {
 	case wizardInstancesMsg:
 		z.instLoaded, z.instErr, z.instances = true, msg.err, msg.list
@@ -297,7 +396,7 @@ func (z *wizard) Update(msg tea.Msg) tea.Cmd {
 		}
 		return z.userChanged()
 	case wizardUserCheckMsg:
-		if msg.z != z || msg.key != z.lastKey || z.asking[msg.key] {
+		if msg.key != z.lastKey || z.asking[msg.key] {
 			return nil
 		}
 		if _, known := z.taken[msg.key]; known {
@@ -305,9 +404,6 @@ func (z *wizard) Update(msg tea.Msg) tea.Cmd {
 		}
 		return z.checkUser(msg.key, false)
 	case wizardUserCheckedMsg:
-		if msg.z != z {
-			return nil
-		}
 		delete(z.asking, msg.key)
 		switch {
 		case msg.err == nil:
@@ -345,85 +441,36 @@ func (z *wizard) Update(msg tea.Msg) tea.Cmd {
 	case keyLoadedMsg:
 		z.key.apply(msg)
 		return nil
-	case createdMsg:
-		z.busy = false
-		if msg.err != nil {
-			z.err = msg.err
-			if key, ok := z.keyFor(z.user.Value()); ok && model.IsCode(msg.err, model.CodeResourceExist) {
-				// Another secret may have taken the user since it was
-				// checked: ask again, so the user field shows it too.
-				delete(z.taken, key)
-				return z.checkUser(key, false)
-			}
-			return nil
-		}
-		z.resp, z.step = msg.resp, stepCreated
-		return tea.Batch(msgCmd(secretChangedMsg{name: msg.resp.SecretName}), flash(flashOK, "Created "+msg.resp.SecretName))
-	case spinner.TickMsg:
-		if !z.busy && !z.checking {
-			return nil
-		}
-		var cmd tea.Cmd
-		z.spin, cmd = z.spin.Update(msg)
-		return cmd
 	case tea.KeyMsg:
 		if z.checking {
 			z.queued = append(z.queued, msg)
 			return nil
 		}
-		if z.busy {
+		if cmd, ok := z.actions().handle(msg); ok {
+			return cmd
+		}
+		if z.wait.busy || z.discard.asking {
 			return nil
 		}
-		switch z.step {
-		case stepCreated:
-			switch {
-			case key.Matches(msg, k.Open):
-				return msgCmd(replaceMsg{newDetailsPage(z.c, z.resp.SecretName)})
-			case key.Matches(msg, k.Back):
-				return pop()
-			}
-			return nil
-		case stepReview:
-			switch {
-			case key.Matches(msg, k.StepBack):
-				z.err = nil
-				if z.ecs() {
-					z.step = stepRotation
-					return z.rotationForm.FocusFirst()
-				}
-				z.step = stepBasics
-				return z.basics.FocusFirst()
-			case key.Matches(msg, k.Confirm):
-				return z.create()
-			}
-			return nil
-		}
-		form := &z.basics
-		if z.step == stepRotation {
-			form = &z.rotationForm
-		}
-		switch {
-		case key.Matches(msg, k.StepBack):
-			if z.step == stepRotation {
-				z.step = stepBasics
-				return z.basics.FocusFirst()
-			}
-			return pop()
-		case key.Matches(msg, k.NextField):
-			return form.Next()
-		case key.Matches(msg, k.PrevField):
-			return form.Prev()
-		case key.Matches(msg, k.NextStep):
-			return z.next()
-		}
-		cmd := form.Update(msg)
-		z.syncVisibility()
-		if form.Focused() == z.key.field {
-			cmd = tea.Batch(cmd, z.key.changed())
-		}
-		return tea.Batch(cmd, z.userChanged())
+		return z.input(msg)
 	}
 	return nil
+}
+
+// created takes CreateSecret's answer: the created step, or the error on
+// the review.
+func (z *wizard) created(resp *service.CreateSecretResponse, err error) tea.Cmd {
+	if err != nil {
+		if key, ok := z.keyFor(z.user.Value()); ok && model.IsCode(err, model.CodeResourceExist) {
+			// Another secret may have taken the user since it was
+			// checked: ask again, so the user field shows it too.
+			delete(z.taken, key)
+			return z.checkUser(key, false)
+		}
+		return nil
+	}
+	z.resp, z.step = resp, stepCreated
+	return tea.Batch(msgCmd(secretChangedMsg{name: resp.SecretName}), flash(flashOK, "Created "+resp.SecretName))
 }
 
 // next validates the step and moves on; the focus goes to the first field
@@ -508,12 +555,14 @@ func (z *wizard) request() service.CreateSecretRequest {
 }
 
 func (z *wizard) create() tea.Cmd {
-	z.busy, z.err = true, nil
 	req := z.request()
+	what := "Creating the secret…"
+	if z.ecs() {
+		what = fmt.Sprintf("Checking user %s on %s and trying the initial credential…", z.user.Value(), z.instances[z.instance.Selected].InstanceId)
+	}
 	svc, ctx := z.c.svc, z.c.ctx
-	return tea.Batch(z.spin.Tick, func() tea.Msg {
-		resp, err := svc.CreateSecret(ctx, req)
-		return createdMsg{resp: resp, err: err}
+	return z.wait.start(what, func() (*service.CreateSecretResponse, error) {
+		return svc.CreateSecret(ctx, req)
 	})
 }
 
@@ -540,14 +589,12 @@ func (z *wizard) View() string {
 	switch {
 	case z.checking:
 		lines = append(lines, z.spin.View()+st.Dim.Render(model.SafeText(fmt.Sprintf(" Checking that no other secret manages %s on %s…", z.user.Value(), z.lastKey.instance))))
-	case z.busy:
-		what := "Creating the secret…"
-		if z.ecs() {
-			what = fmt.Sprintf("Checking user %s on %s and trying the initial credential…", z.user.Value(), z.instances[z.instance.Selected].InstanceId)
-		}
-		lines = append(lines, z.spin.View()+st.Dim.Render(" "+model.SafeText(what)))
-	case z.err != nil:
-		lines = append(lines, z.c.errLines(z.err, fw)...)
+	case z.discard.asking:
+		lines = append(lines, z.discard.prompt(z.c, z.actions().short()))
+	case z.wait.busy:
+		lines = append(lines, z.wait.spin.View()+st.Dim.Render(" "+model.SafeText(z.wait.doing)))
+	case z.wait.err != nil:
+		lines = append(lines, z.c.errLines(z.wait.err, fw)...)
 	}
 	return components.Box(st.Box, st.Title.Render("Create Secret"), indent(strings.Join(lines, "\n"), 1), z.w, z.h)
 }
@@ -641,30 +688,4 @@ func (z *wizard) createdLines(w int) []string {
 		}
 	}
 	return out
-}
-
-func (z *wizard) ShortHelp() []key.Binding {
-	k := z.c.keys
-	switch z.step {
-	case stepCreated:
-		open := k.Open
-		open.SetHelp("enter", "open the secret")
-		back := k.Back
-		back.SetHelp("esc", "back to the list")
-		return []key.Binding{open, back}
-	case stepReview:
-		create := k.Confirm
-		create.SetHelp("enter", "create secret")
-		return []key.Binding{create, k.StepBack}
-	case stepBasics:
-		cancel := k.StepBack
-		cancel.SetHelp("esc", "cancel")
-		return []key.Binding{k.NextStep, k.NextField, k.PrevField, k.ChoiceNext, cancel}
-	}
-	return []key.Binding{k.NextStep, k.NextField, k.ChoiceNext, k.StepBack}
-}
-
-func (z *wizard) FullHelp() [][]key.Binding {
-	k := z.c.keys
-	return [][]key.Binding{{k.NextStep, k.StepBack}, {k.NextField, k.PrevField, k.ChoicePrev, k.ChoiceNext}}
 }
