@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"log"
 	"time"
 
 	"kmsconsole/api"
@@ -286,4 +287,20 @@ func (s *Service) AccessKeyForAuth(ctx context.Context, accessKeyId string) (*Ac
 		return nil
 	})
 	return out, err
+}
+
+// RecordAPIRefusal puts on record an API request refused before it reached
+// an action (bad signature, unknown or disabled key, replayed nonce,
+// throttled): actor is "accesskey:NAME" or the id the request claimed,
+// message never holds a parameter value (api.Error.AuditText).
+func (s *Service) RecordAPIRefusal(ctx context.Context, actor, action, code, message string) {
+	ev := model.AuditEvent{Time: s.now(), Operator: actor, Action: action, Result: "Failure", ErrorCode: code, Error: message,
+		RequestId: newRequestId(), Detail: "API request refused"}
+	for _, f := range []*string{&ev.Operator, &ev.Action, &ev.ErrorCode, &ev.Error} {
+		*f = model.SafeText(*f)
+	}
+	if err := s.store.Write(context.WithoutCancel(ctx), func(tx *db.Tx) error { return tx.Audit(ev) }); err != nil {
+		// The request is refused anyway; losing its record is logged.
+		log.Printf("audit: could not record a refused API request: %v", err)
+	}
 }

@@ -78,8 +78,17 @@ func (s *Service) handle(ctx context.Context, o op, fn func(r *request) error) (
 		}
 		r.finish(ctx, &err)
 	}()
+	actor := s.Actor()
+	if actor.AuditAll {
+		r.op.audit = true
+	}
 	if o.perm == permAdmin {
 		if err := s.requireAdmin(ctx, o.what); err != nil {
+			return err
+		}
+	}
+	if actor.Authorize != nil {
+		if err := actor.Authorize(o.action, o.target); err != nil {
 			return err
 		}
 	}

@@ -520,7 +520,18 @@ func checkVersionParam(param, v string) error {
 }
 
 // GetRandomPassword draws a password; it changes nothing.
-func (s *Service) GetRandomPassword(_ context.Context, req GetRandomPasswordRequest) (*GetRandomPasswordResponse, error) {
+func (s *Service) GetRandomPassword(ctx context.Context, req GetRandomPasswordRequest) (resp *GetRandomPasswordResponse, err error) {
+	err = s.handle(ctx, op{action: "GetRandomPassword", perm: permList}, func(r *request) error {
+		resp, err = s.getRandomPassword(req)
+		if resp != nil {
+			resp.RequestId = r.ID
+		}
+		return err
+	})
+	return resp, err
+}
+
+func (s *Service) getRandomPassword(req GetRandomPasswordRequest) (*GetRandomPasswordResponse, error) {
 	o := model.PasswordOptions{
 		Length: req.PasswordLength, ExcludeCharacters: req.ExcludeCharacters,
 		ExcludeLowercase: req.ExcludeLowercase, ExcludeUppercase: req.ExcludeUppercase,
@@ -551,7 +562,18 @@ func pageParams(number, size, defSize, maxSize int) (int, int, error) {
 }
 
 // ListSecrets lists the region's secrets, one page at a time.
-func (s *Service) ListSecrets(ctx context.Context, req ListSecretsRequest) (*ListSecretsResponse, error) {
+func (s *Service) ListSecrets(ctx context.Context, req ListSecretsRequest) (resp *ListSecretsResponse, err error) {
+	err = s.handle(ctx, op{action: "ListSecrets", perm: permList}, func(r *request) error {
+		resp, err = s.listSecrets(ctx, req)
+		if resp != nil {
+			resp.RequestId = r.ID
+		}
+		return err
+	})
+	return resp, err
+}
+
+func (s *Service) listSecrets(ctx context.Context, req ListSecretsRequest) (*ListSecretsResponse, error) {
 	number, size, err := pageParams(req.PageNumber, req.PageSize, 10, 100)
 	if err != nil {
 		return nil, err
@@ -628,7 +650,18 @@ func (s *Service) SecretsHead(ctx context.Context, limit int) ([]model.Secret, i
 }
 
 // DescribeSecret returns a secret's metadata (allowed during deletion).
-func (s *Service) DescribeSecret(ctx context.Context, req SecretNameRequest) (*DescribeSecretResponse, error) {
+func (s *Service) DescribeSecret(ctx context.Context, req SecretNameRequest) (resp *DescribeSecretResponse, err error) {
+	err = s.handle(ctx, op{action: "DescribeSecret", target: req.SecretName, perm: permList}, func(r *request) error {
+		resp, err = s.describeSecret(ctx, req)
+		if resp != nil {
+			resp.RequestId = r.ID
+		}
+		return err
+	})
+	return resp, err
+}
+
+func (s *Service) describeSecret(ctx context.Context, req SecretNameRequest) (*DescribeSecretResponse, error) {
 	var resp *DescribeSecretResponse
 	err := s.store.Read(ctx, func(tx *db.Tx) error {
 		sec, err := loadSecret(tx, req.SecretName, true)
@@ -692,7 +725,18 @@ func (s *Service) Versions(ctx context.Context, name string) ([]model.Version, e
 
 // ListSecretVersionIds lists versions, newest first; deprecated ones only
 // when asked.
-func (s *Service) ListSecretVersionIds(ctx context.Context, req ListSecretVersionIdsRequest) (*ListSecretVersionIdsResponse, error) {
+func (s *Service) ListSecretVersionIds(ctx context.Context, req ListSecretVersionIdsRequest) (resp *ListSecretVersionIdsResponse, err error) {
+	err = s.handle(ctx, op{action: "ListSecretVersionIds", target: req.SecretName, perm: permList}, func(r *request) error {
+		resp, err = s.listSecretVersionIds(ctx, req)
+		if resp != nil {
+			resp.RequestId = r.ID
+		}
+		return err
+	})
+	return resp, err
+}
+
+func (s *Service) listSecretVersionIds(ctx context.Context, req ListSecretVersionIdsRequest) (*ListSecretVersionIdsResponse, error) {
 	number, size, err := pageParams(req.PageNumber, req.PageSize, 20, 100)
 	if err != nil {
 		return nil, err

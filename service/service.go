@@ -28,6 +28,13 @@ type Actor struct {
 	// already open, not at its next login. It fails when the actor is no
 	// longer registered.
 	Recheck func(ctx context.Context) (role string, err error)
+	// Authorize, when set, decides every action on top of the role: an
+	// API access key's policy (SPEC §7). It gets the action and its
+	// target (a secret name, or "" for ListSecrets/GetRandomPassword).
+	Authorize func(action, target string) error
+	// AuditAll records every action, metadata reads included (the API's
+	// access keys: every request is audited under the key's name).
+	AuditAll bool
 }
 
 // LocalActor is the OS user running the process, with admin rights: whoever
