@@ -1,9 +1,12 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"reflect"
 
+	"kmsconsole/model"
 	"kmsconsole/service"
 )
 
@@ -166,6 +169,7 @@ func (env *Env) kms(a *action, args *Args) int {
 		}
 		params["SecretData"] = value
 	}
+	// Bad input is refused before the store is opened.
 	req := a.newRequest()
 	if err := decode(a.name, params, req); err != nil {
 		return env.Fail(err)
@@ -180,6 +184,46 @@ func (env *Env) kms(a *action, args *Args) int {
 		writeJSON(env.Stdout, resp)
 		return nil
 	})
+}
+
+func findAction(name string) *action {
+	for i := range actions {
+		if actions[i].name == name {
+			return &actions[i]
+		}
+	}
+	return nil
+}
+
+// Dispatch runs the KMS action named with its parameters (the API's names,
+// values as strings, lists as JSON) on svc and returns its answer. It is
+// the one way an action runs: the `kms` command (locally and over serve)
+// and the HTTP API (package apiserver) decode and run actions alike, so
+// their parameters, errors and JSON cannot diverge.
+func Dispatch(ctx context.Context, svc *service.Service, name string, params map[string]string) (any, error) {
+	a := findAction(name)
+	if a == nil {
+		if name == "" {
+			return nil, model.MissingParam("Action")
+		}
+		return nil, model.Errorf(model.CodeUnsupportedAction, "The specified action %s is not valid", name)
+	}
+	req := a.newRequest()
+	if err := decode(a.name, params, req); err != nil {
+		return nil, err
+	}
+	return a.run(ctx, svc, req)
+}
+
+// EncodeJSON is an answer as the API sends it: the CLI's JSON, compact.
+func EncodeJSON(v any) ([]byte, error) {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return bytes.TrimSuffix(b.Bytes(), []byte("\n")), nil
 }
 
 // newRequest returns a fresh request of the action's type.
