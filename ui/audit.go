@@ -158,13 +158,6 @@ func (p *auditPage) actions() actions {
 		return nil
 	}
 	as := actions{
-		{key: k.FilterApply, enabled: p.Capturing, hint: true, run: func() tea.Cmd {
-			p.filtering = false
-			p.filter.Blur()
-			p.layout()
-			return nil
-		}},
-		{key: k.FilterClear, enabled: p.Capturing, hint: true, run: clear},
 		{key: k.Filter, title: "Filter the events", enabled: listing, hint: true, run: func() tea.Cmd {
 			p.filtering = true
 			p.layout()
@@ -174,10 +167,20 @@ func (p *auditPage) actions() actions {
 		{key: k.Back, title: "Back to the secrets", enabled: func() bool { return listing() && !filtered() }, hint: true, run: pop},
 	}
 	as = append(as, p.c.listActions(&p.table, listing, true, true, nil)...)
-	return append(as, action{key: k.Refresh, title: "Load the latest events", enabled: listing, hint: true, run: func() tea.Cmd {
-		p.loaded = false
-		return p.Init()
-	}})
+	return append(as,
+		action{key: k.Refresh, title: "Load the latest events", enabled: listing, hint: true, run: func() tea.Cmd {
+			p.loaded = false
+			return p.Init()
+		}},
+		// While the filter is typed: letters are text.
+		action{key: k.FilterApply, enabled: p.Capturing, hint: true, run: func() tea.Cmd {
+			p.filtering = false
+			p.filter.Blur()
+			p.layout()
+			return nil
+		}},
+		action{key: k.FilterClear, enabled: p.Capturing, hint: true, run: clear},
+	)
 }
 
 func (p *auditPage) View() string {

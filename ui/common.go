@@ -143,7 +143,20 @@ func address(to pageID, cmd tea.Cmd) tea.Cmd {
 	return func() tea.Msg { return addressed(to, cmd()) }
 }
 
-var cmdsType = reflect.TypeOf([]tea.Cmd(nil))
+var (
+	cmdsType = reflect.TypeOf([]tea.Cmd(nil))
+	teaPkg   = cmdsType.Elem().PkgPath()
+)
+
+// cmdsOf unpacks tea.Sequence's message: its type is unexported, a
+// []tea.Cmd underneath.
+func cmdsOf(msg tea.Msg) ([]tea.Cmd, bool) {
+	t := reflect.TypeOf(msg)
+	if t.PkgPath() != teaPkg || !t.ConvertibleTo(cmdsType) {
+		return nil, false
+	}
+	return reflect.ValueOf(msg).Convert(cmdsType).Interface().([]tea.Cmd), true
+}
 
 func addressed(to pageID, msg tea.Msg) tea.Msg {
 	switch m := msg.(type) {
@@ -158,20 +171,17 @@ func addressed(to pageID, msg tea.Msg) tea.Msg {
 		}
 		return out
 	}
-	t := reflect.TypeOf(msg)
-	if t.PkgPath() == cmdsType.Elem().PkgPath() {
-		// tea.Sequence's message is unexported: a []tea.Cmd underneath.
-		if t.ConvertibleTo(cmdsType) {
-			cmds := reflect.ValueOf(msg).Convert(cmdsType).Interface().([]tea.Cmd)
-			wrapped := make([]tea.Cmd, len(cmds))
-			for i, c := range cmds {
-				wrapped[i] = address(to, c)
-			}
-			if seq := tea.Sequence(wrapped...); seq != nil {
-				return seq()
-			}
-			return nil
+	if cmds, ok := cmdsOf(msg); ok {
+		wrapped := make([]tea.Cmd, len(cmds))
+		for i, c := range cmds {
+			wrapped[i] = address(to, c)
 		}
+		if seq := tea.Sequence(wrapped...); seq != nil {
+			return seq()
+		}
+		return nil
+	}
+	if reflect.TypeOf(msg).PkgPath() == teaPkg {
 		return msg // tea.QuitMsg and the like
 	}
 	return replyMsg{to: to, msg: msg}

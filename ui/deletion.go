@@ -83,11 +83,12 @@ func (d *deletionDialog) Capturing() bool  { return true }
 func (d *deletionDialog) immediate() bool  { return d.mode.Value() == deleteNow }
 
 func (d *deletionDialog) actions() actions {
-	confirm := action{key: withHelp(d.c.keys.Confirm, "enter", "plan deletion"), title: "Plan the deletion", run: d.submit}
-	if d.immediate() {
-		confirm = action{key: withHelp(d.c.keys.Confirm, "enter", "delete now"), title: "Delete the secret now", run: d.submit}
-	}
-	return d.formKit.actions(d.idle, confirm, d.c.keys.Cancel, pop)
+	k := d.c.keys
+	return d.formKit.actions(d.idle, []action{
+		{key: withHelp(k.Confirm, "enter", "plan deletion"), title: "Plan the deletion", run: d.submit,
+			enabled: func() bool { return !d.immediate() }},
+		{key: withHelp(k.Confirm, "enter", "delete now"), title: "Delete the secret now", run: d.submit, enabled: d.immediate},
+	}, k.Cancel, pop)
 }
 
 func (d *deletionDialog) idle() bool { return !d.wait.busy }

@@ -115,7 +115,7 @@ func (d *editDialog) idle() bool { return !d.wait.busy }
 
 func (d *editDialog) actions() actions {
 	confirm := action{key: withHelp(d.c.keys.Confirm, "enter", "save"), title: "Save the changes", run: d.submit}
-	return d.formKit.actions(d.idle, confirm, d.c.keys.Cancel, pop)
+	return d.formKit.actions(d.idle, []action{confirm}, d.c.keys.Cancel, pop)
 }
 
 func (d *editDialog) Update(msg tea.Msg) tea.Cmd {

@@ -159,7 +159,7 @@ func (f *fleetPage) actions() actions {
 	confirming := func() bool { return f.state == fleetConfirm }
 	moving := func() bool { return f.state != fleetConfirm }
 	as := actions{
-		{key: withHelp(k.Confirm, "enter", fmt.Sprintf("rotate %d secrets", len(f.items))), title: fmt.Sprintf("Rotate the %d secrets", len(f.items)),
+		{key: withHelp(k.Confirm, "enter", "rotate all"), title: fmt.Sprintf("Rotate the %d secrets", len(f.items)),
 			enabled: confirming, hint: true, run: func() tea.Cmd {
 				if len(f.items) == 0 {
 					return f.finished()

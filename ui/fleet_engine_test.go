@@ -69,7 +69,7 @@ func TestFleetEngineSSHD(t *testing.T) {
 	s.press("space", "space", "space", "space")
 	s.waitFor("4 selected")
 	s.press("R")
-	s.waitFor("rotate 4 secrets", fmt.Sprintf("Up to %d rotate at a time, at most", service.DefaultFleetParallel), fmt.Sprintf("%d per instance", service.DefaultFleetPerHost))
+	s.waitFor("[4 secrets]", "enter rotate all", fmt.Sprintf("Up to %d rotate at a time, at most", service.DefaultFleetParallel), fmt.Sprintf("%d per instance", service.DefaultFleetPerHost))
 	s.press("enter")
 	v := s.waitFor("Fleet rotation finished: 3 rotated, 1 failed")
 
@@ -146,7 +146,7 @@ func TestFleetQuitWaits(t *testing.T) {
 	s := start(t, f.svc, 100, 30)
 	s.waitFor("acs/ecs/web1/root")
 	s.press("space", "space", "R")
-	s.waitFor("rotate 2 secrets")
+	s.waitFor("[2 secrets]", "enter rotate all")
 	s.press("enter")
 	// deploy fails at once (closed port); web1 hangs dialling the silent host.
 	s.waitFor("Rotating…", "✗ set")

@@ -148,11 +148,12 @@ func (f *formKit) choiceFocused() bool {
 	return ok
 }
 
-// actions are the form's table: the discard question, then confirm (the
-// submit key, enter), tab and shift+tab, ←/→ on a choice, and esc as
-// cancel, which asks before it throws input away. idle (nil: always) is
-// when the form takes keys at all (not while it waits).
-func (f *formKit) actions(idle func() bool, confirm action, cancel key.Binding, close func() tea.Cmd) actions {
+// actions are the form's table: the discard question, then the submit
+// key (enter; one action per meaning, each with its own enabled, nil for
+// always), tab and shift+tab, ←/→ on a choice, and esc as cancel, which
+// asks before it throws input away. idle (nil: always) is when the form
+// takes keys at all (not while it waits).
+func (f *formKit) actions(idle func() bool, confirms []action, cancel key.Binding, close func() tea.Cmd) actions {
 	k := f.c.keys
 	on := func() bool { return !f.discard.asking && (idle == nil || idle()) }
 	onChoice := func() bool { return on() && f.choiceFocused() }
@@ -168,10 +169,14 @@ func (f *formKit) actions(idle func() bool, confirm action, cancel key.Binding, 
 	choose := func(t tea.KeyType) func() tea.Cmd {
 		return func() tea.Cmd { return f.input(tea.KeyMsg{Type: t}) }
 	}
-	confirm.enabled, confirm.hint = on, true
 	as := f.discard.actions(f.c, close)
+	for _, a := range confirms {
+		when := a.enabled
+		a.enabled = func() bool { return on() && (when == nil || when()) }
+		a.hint = true
+		as = append(as, a)
+	}
 	return append(as,
-		confirm,
 		action{key: k.NextField, enabled: several, run: f.form.Next, hint: true, nav: true},
 		action{key: k.PrevField, enabled: several, run: f.form.Prev, nav: true},
 		action{key: k.ChoiceNext, enabled: onChoice, run: choose(tea.KeyRight), hint: true, nav: true},

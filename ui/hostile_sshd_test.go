@@ -69,7 +69,7 @@ func TestHostOutputSSHD(t *testing.T) {
 	s.press("space")
 	s.waitFor("1 selected")
 	s.press("R")
-	s.waitFor("rotate 1 secrets")
+	s.waitFor("[1 secrets]", "enter rotate all")
 	s.press("enter")
 	v = s.waitFor("Fleet rotation finished: 0 rotated, 1 failed", "host says")
 	if !strings.Contains(v, seeTitle) {

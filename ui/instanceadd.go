@@ -112,9 +112,11 @@ func (f *instanceForm) idle() bool { return !f.wait.busy && f.state == instanceE
 func (f *instanceForm) actions() actions {
 	k := f.c.keys
 	accepting := func() bool { return !f.wait.busy && f.state == instanceAccepting }
-	confirm := action{key: withHelp(k.Confirm, "enter", "add instance"), title: "Add the instance", run: f.submit}
-	if strings.TrimSpace(f.hostKey.Value()) == "" {
-		confirm = action{key: withHelp(k.Confirm, "enter", "fetch host key"), title: "Fetch the host key to compare", run: f.submit}
+	noHostKey := func() bool { return strings.TrimSpace(f.hostKey.Value()) == "" }
+	confirms := []action{
+		{key: withHelp(k.Confirm, "enter", "fetch host key"), title: "Fetch the host key to compare", run: f.submit, enabled: noHostKey},
+		{key: withHelp(k.Confirm, "enter", "add instance"), title: "Add the instance", run: f.submit,
+			enabled: func() bool { return !noHostKey() }},
 	}
 	as := actions{
 		{key: orKeys(withHelp(k.Yes, "y/enter", "accept and pin"), k.Confirm), title: "Accept the host key and add the instance",
@@ -125,7 +127,7 @@ func (f *instanceForm) actions() actions {
 				return f.form.FocusItem(f.hostKey)
 			}},
 	}
-	return append(as, f.formKit.actions(f.idle, confirm, k.Cancel, pop)...)
+	return append(as, f.formKit.actions(f.idle, confirms, k.Cancel, pop)...)
 }
 
 func (f *instanceForm) Update(msg tea.Msg) tea.Cmd {

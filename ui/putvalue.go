@@ -62,7 +62,7 @@ func (d *putValueDialog) idle() bool       { return !d.wait.busy }
 
 func (d *putValueDialog) actions() actions {
 	confirm := action{key: withHelp(d.c.keys.Confirm, "enter", "put value"), title: "Put the new value", run: d.submit}
-	return d.formKit.actions(d.idle, confirm, d.c.keys.Cancel, pop)
+	return d.formKit.actions(d.idle, []action{confirm}, d.c.keys.Cancel, pop)
 }
 
 func (d *putValueDialog) Update(msg tea.Msg) tea.Cmd {

@@ -257,7 +257,7 @@ func (d *rotateDialog) actions() actions {
 	running := func() bool { return d.state == rotateRunning }
 	ended := func() bool { return d.state == rotateDone || d.state == rotateFailed }
 	confirm := action{key: withHelp(k.Confirm, "enter", "rotate"), title: "Rotate now", run: d.submit}
-	as := d.formKit.actions(prompt, confirm, k.Cancel, pop)
+	as := d.formKit.actions(prompt, []action{confirm}, k.Cancel, pop)
 	return append(as,
 		action{key: withHelp(k.Back, "esc", "run in background"), title: "Let the rotation run in the background", enabled: running, hint: true,
 			run: func() tea.Cmd {

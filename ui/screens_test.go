@@ -86,7 +86,7 @@ func TestSecretsSelectFleet(t *testing.T) {
 	s.press("space", "space", "space")
 	s.waitFor("2 selected", "Only Managed ECS secrets")
 	s.press("R")
-	s.waitFor("Rotate Immediately", "rotate 2 secrets")
+	s.waitFor("Rotate Immediately [2 secrets]", "enter rotate all")
 	s.golden()
 }
 
@@ -94,7 +94,7 @@ func TestFleetRotationResults(t *testing.T) {
 	s := start(t, newFixture(t, model.RoleAdmin).svc, 100, 30)
 	s.waitFor("acs/ecs/db1/deploy")
 	s.press("space", "space", "R")
-	s.waitFor("rotate 2 secrets")
+	s.waitFor("[2 secrets]", "enter rotate all")
 	s.press("enter")
 	s.waitFor("Fleet rotation finished: 0 rotated, 2 failed")
 	s.golden()

@@ -298,17 +298,6 @@ func (p *secretsPage) actions() actions {
 		rotateTitle = fmt.Sprintf("Rotate the %d selected secrets now", n)
 	}
 	as := actions{
-		// While the filter is typed: letters are text, the arrows move.
-		{key: k.FilterApply, enabled: p.Capturing, hint: true, run: func() tea.Cmd {
-			p.filtering = false
-			p.filter.Blur()
-			p.layout()
-			return nil
-		}},
-		{key: k.FilterClear, enabled: p.Capturing, hint: true, run: p.clearFilter},
-		{key: k.ArrowUp, enabled: p.Capturing, nav: true, run: func() tea.Cmd { p.table.Move(-1); return nil }},
-		{key: k.ArrowDown, enabled: p.Capturing, nav: true, run: func() tea.Cmd { p.table.Move(1); return nil }},
-
 		{key: k.Create, title: "Create a secret", enabled: listing, hint: true, run: func() tea.Cmd { return push(newWizard(p.c)) }},
 		{key: k.Open, title: "Open the selected secret", enabled: onSecret, hint: true, run: func() tea.Cmd {
 			return push(newDetailsPage(p.c, cur.Name))
@@ -335,7 +324,7 @@ func (p *secretsPage) actions() actions {
 		// The applied filter shows only in the title: say how to clear it.
 		{key: k.FilterClear, title: "Clear the filter", hint: true,
 			enabled: func() bool { return listing() && p.filter.Value() != "" }, run: p.clearFilter},
-		{key: withHelp(k.Back, "esc", "clear selection"), title: "Clear the selection",
+		{key: withHelp(k.Back, "esc", "clear selection"), title: "Clear the selection", hint: true,
 			enabled: func() bool { return listing() && p.filter.Value() == "" && len(p.selected) > 0 }, run: func() tea.Cmd {
 				p.selected = map[string]bool{}
 				return nil
@@ -364,7 +353,19 @@ func (p *secretsPage) actions() actions {
 			return tea.Batch(p.load(), p.spin.Tick)
 		}},
 	}
-	return append(as, p.c.listActions(&p.table, listing, false, true, nil)...)
+	as = append(as, p.c.listActions(&p.table, listing, false, true, nil)...)
+	// While the filter is typed: letters are text, the arrows move.
+	return append(as,
+		action{key: k.FilterApply, enabled: p.Capturing, hint: true, run: func() tea.Cmd {
+			p.filtering = false
+			p.filter.Blur()
+			p.layout()
+			return nil
+		}},
+		action{key: k.FilterClear, enabled: p.Capturing, hint: true, run: p.clearFilter},
+		action{key: k.ArrowUp, enabled: p.Capturing, nav: true, run: func() tea.Cmd { p.table.Move(-1); return nil }},
+		action{key: k.ArrowDown, enabled: p.Capturing, nav: true, run: func() tea.Cmd { p.table.Move(1); return nil }},
+	)
 }
 
 func (p *secretsPage) clearFilter() tea.Cmd {

@@ -90,11 +90,12 @@ func (d *stageDialog) removing() bool   { return d.action.Value() == stageRemove
 func (d *stageDialog) idle() bool { return !d.wait.busy }
 
 func (d *stageDialog) actions() actions {
-	confirm := action{key: withHelp(d.c.keys.Confirm, "enter", "move stage"), title: "Move the stage", run: d.submit}
-	if d.removing() {
-		confirm = action{key: withHelp(d.c.keys.Confirm, "enter", "remove label"), title: "Remove the label", run: d.submit}
-	}
-	return d.formKit.actions(d.idle, confirm, d.c.keys.Cancel, pop)
+	k := d.c.keys
+	return d.formKit.actions(d.idle, []action{
+		{key: withHelp(k.Confirm, "enter", "move stage"), title: "Move the stage", run: d.submit,
+			enabled: func() bool { return !d.removing() }},
+		{key: withHelp(k.Confirm, "enter", "remove label"), title: "Remove the label", run: d.submit, enabled: d.removing},
+	}, k.Cancel, pop)
 }
 
 func (d *stageDialog) Update(msg tea.Msg) tea.Cmd {
