@@ -6,13 +6,19 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log"
+	"net"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
+	"kmsconsole/apiserver"
 	"kmsconsole/cli"
 	"kmsconsole/model"
 	"kmsconsole/scheduler"
@@ -36,7 +42,7 @@ func Main(args []string) int {
 // Commands are what app adds to cli's command table: the console, which
 // runs when the line names no command, and serve.
 func Commands() []*cli.Command {
-	return []*cli.Command{consoleCommand(), serveCommand()}
+	return []*cli.Command{consoleCommand(), serveCommand(), apiCommand()}
 }
 
 // drainTimeout bounds how long leaving the console waits for the
@@ -79,6 +85,10 @@ func serveCommand() *cli.Command {
 			{Name: "listen", Value: "ADDR", Default: serve.DefaultListen, Usage: "the address to listen on (0.0.0.0:2222 accepts other machines)"},
 			{Name: "on-rotation-failure", Value: "CMD", Usage: "run CMD with /bin/sh after each failed rotation, the event as JSON on stdin (never a value)"},
 			{Name: "host-key", Value: "PATH", Usage: "the server's ed25519 host key, created 0600 if missing (default " + serve.HostKeyFile + " beside the store)"},
+			{Name: "api-listen", Value: "ADDR", Usage: "also serve the KMS OpenAPI over HTTPS on ADDR, for the official SDKs (off unless given)"},
+			{Name: "tls-cert", Value: "PATH", Usage: "the API's TLS certificate (PEM); default: a self-signed one made in the data directory"},
+			{Name: "tls-key", Value: "PATH", Usage: "the private key of --tls-cert (PEM)"},
+			{Name: "api-insecure-http", Switch: true, Usage: "serve the API over plain HTTP instead; only on a loopback address"},
 		},
 		Help: `Only public keys of registered operators log in ('kmsconsole operator add'); the
 registry is read on every login, so changes need no restart. Each operator acts
@@ -108,6 +118,7 @@ func runServe(env *cli.Env, a *cli.Args) int {
 	if logOut == nil {
 		logOut = os.Stderr
 	}
+	logger := log.New(logOut, "kmsconsole serve: ", log.LstdFlags|log.LUTC|log.Lmsgprefix)
 	return env.WithService(func(svc *service.Service) error {
 		srv, err := serve.New(svc, serve.Config{Listen: a.Value("listen"), HostKeyPath: hostKey,
 			OnRotationFailure: a.Value("on-rotation-failure"), Log: logOut})
@@ -116,6 +127,13 @@ func runServe(env *cli.Env, a *cli.Args) int {
 		}
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
+		if a.Value("api-listen") != "" {
+			stop, err := startAPI(ctx, env, a, svc, logger)
+			if err != nil {
+				return err
+			}
+			defer stop()
+		}
 		sigs := make(chan os.Signal, 2)
 		signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
 		defer signal.Stop(sigs)
@@ -125,10 +143,116 @@ func runServe(env *cli.Env, a *cli.Args) int {
 			// Commands running over SSH also listen for signals, so the
 			// default action cannot be relied on: exit here.
 			<-sigs
-			log.New(logOut, "kmsconsole serve: ", log.LstdFlags|log.LUTC|log.Lmsgprefix).
-				Print("second signal: stopping now; the next start settles any rotation left half-way")
+			logger.Print("second signal: stopping now; the next start settles any rotation left half-way")
 			os.Exit(1)
 		}()
 		return srv.ListenAndServe(ctx)
 	})
+}
+
+// APIEndpointFile, in the data directory, records where serve last offered
+// the API (for `kmsconsole api info`).
+const APIEndpointFile = "api_endpoint"
+
+// startAPI starts the HTTPS API beside serve; stop shuts it down, letting
+// requests in flight finish.
+func startAPI(ctx context.Context, env *cli.Env, a *cli.Args, svc *service.Service, logger *log.Logger) (stop func(), err error) {
+	addr := a.Value("api-listen")
+	dataDir := filepath.Dir(env.DBPath)
+	cfg := apiserver.Config{Service: svc, Logf: logger.Printf}
+	scheme := "https"
+	switch {
+	case a.Switch("api-insecure-http"):
+		if a.Value("tls-cert") != "" || a.Value("tls-key") != "" {
+			return nil, model.InvalidParam("api-insecure-http", "plain HTTP takes no --tls-cert/--tls-key")
+		}
+		if err := apiserver.CheckInsecureAddr(addr); err != nil {
+			return nil, model.InvalidParam("api-insecure-http", "%v", err)
+		}
+		cfg.InsecureHTTP, scheme = true, "http"
+	case a.Value("tls-cert") != "" || a.Value("tls-key") != "":
+		if a.Value("tls-cert") == "" || a.Value("tls-key") == "" {
+			return nil, model.InvalidParam("tls-cert", "--tls-cert and --tls-key go together")
+		}
+		if cfg.Certificate, err = apiserver.LoadCertificate(a.Value("tls-cert"), a.Value("tls-key")); err != nil {
+			return nil, err
+		}
+	default:
+		host, _, _ := net.SplitHostPort(addr)
+		if cfg.Certificate, err = apiserver.SelfSignedCertificate(dataDir, []string{host}, time.Now()); err != nil {
+			return nil, err
+		}
+	}
+	srv, err := apiserver.New(cfg)
+	if err != nil {
+		return nil, err
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, fmt.Errorf("--api-listen: %w", err)
+	}
+	endpoint := scheme + "://" + ln.Addr().String()
+	if cfg.Certificate != nil {
+		logger.Printf("API listening on %s (certificate SHA-256 %s)", endpoint, cfg.Certificate.Fingerprint)
+	} else {
+		logger.Printf("API listening on %s (plain HTTP, loopback only)", endpoint)
+	}
+	// Best effort: api info reads it; serving does not depend on it.
+	_ = os.WriteFile(filepath.Join(dataDir, APIEndpointFile), []byte(endpoint+"\n"), 0o644)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil {
+			logger.Printf("API stopped: %v", err)
+		}
+	}()
+	go func() {
+		<-ctx.Done()
+		shut, cancel := context.WithTimeout(context.Background(), drainTimeout)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+	}()
+	return func() {
+		shut, cancel := context.WithTimeout(context.Background(), drainTimeout)
+		defer cancel()
+		_ = srv.Shutdown(shut)
+		<-done
+	}, nil
+}
+
+// apiCommand is `kmsconsole api info`.
+func apiCommand() *cli.Command {
+	return &cli.Command{
+		Name:    "api",
+		Summary: "The KMS OpenAPI endpoint that 'serve --api-listen' offers.",
+		Subs: []*cli.Command{{
+			Name: "info", Summary: "Print the API's address and its certificate's SHA-256 fingerprint.", Run: apiInfo,
+			Flags: []cli.Flag{{Name: "tls-cert", Value: "PATH", Usage: "the certificate serve was given (default: the self-signed one in the data directory)"}},
+		}},
+	}
+}
+
+func apiInfo(env *cli.Env, a *cli.Args) int {
+	dataDir := filepath.Dir(env.DBPath)
+	cert := a.Value("tls-cert")
+	if cert == "" {
+		cert = filepath.Join(dataDir, apiserver.SelfSignedCertFile)
+	}
+	out := map[string]string{"Certificate": cert}
+	if b, err := os.ReadFile(filepath.Join(dataDir, APIEndpointFile)); err == nil {
+		out["Endpoint"] = strings.TrimSpace(string(b))
+	} else {
+		out["Endpoint"] = "(serve has not offered the API from this data directory yet: kmsconsole serve --api-listen ADDR)"
+	}
+	fp, err := apiserver.ReadFingerprint(cert)
+	switch {
+	case err == nil:
+		out["Fingerprint"] = "SHA256:" + fp
+	case errors.Is(err, fs.ErrNotExist) && a.Value("tls-cert") == "":
+		out["Fingerprint"] = "(no certificate yet: serve makes one on its first start with --api-listen)"
+	default:
+		return env.Fail(model.InvalidParam("tls-cert", "%v", err))
+	}
+	cli.WriteJSON(env.Stdout, out)
+	return 0
 }

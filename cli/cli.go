@@ -45,7 +45,7 @@ type Env struct {
 // serve runs this package for its SSH commands, so this package cannot
 // import it.
 func Commands() []*Command {
-	return []*Command{kmsCommand(), instanceCommand(), operatorCommand(), rotateCommand(), auditCommand()}
+	return []*Command{kmsCommand(), instanceCommand(), operatorCommand(), accessKeyCommand(), rotateCommand(), auditCommand()}
 }
 
 // Run executes one command line against Commands and extra, and returns
@@ -221,6 +221,9 @@ func (env *Env) Fail(err error) int {
 
 // writeJSON writes v as pretty JSON. Characters such as < > & stay as they
 // are: the output is for terminals and JSON parsers, not for HTML.
+// WriteJSON prints an answer as the CLI does (indented JSON, one value).
+func WriteJSON(w io.Writer, v any) { writeJSON(w, v) }
+
 func writeJSON(w io.Writer, v any) {
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
