@@ -118,7 +118,7 @@ func (s *Secret) Status(now time.Time) string {
 			return "Pending deletion (in 1 day)"
 		}
 		return "Pending deletion (in " + strconv.Itoa(days) + " days)"
-	case s.AutomaticRotation == RotationInvalid:
+	case s.AutomaticRotation == RotationInvalid || s.RotationError != "":
 		return "Rotation failed"
 	}
 	return "Enabled"

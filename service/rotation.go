@@ -593,8 +593,13 @@ func (s *Service) failRotation(ctx context.Context, t *rotationTarget, cred mode
 }
 
 // markFailed sets the failed state with a capped exponential retry time.
+// The policy shows Invalid only on a secret that rotates automatically: a
+// failed manual rotation of one that never did keeps Disabled, and the
+// failure shows on its own (RotationError, status "Rotation failed").
 func (s *Service) markFailed(sec *db.SecretRow, reason string) {
-	sec.AutomaticRotation = model.RotationInvalid
+	if sec.AutoWanted {
+		sec.AutomaticRotation = model.RotationInvalid
+	}
 	sec.RotationError = reason
 	sec.RotationFailures++
 	backoff := 5 * time.Minute << min(sec.RotationFailures-1, 6)
