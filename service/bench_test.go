@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"testing"
 
 	"kmsconsole/db"
@@ -46,4 +47,21 @@ func BenchmarkPutSecretValue(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// BenchmarkGetSecretValueParallel: 32 readers at once, each read audited
+// (group commit lets their records share transactions).
+func BenchmarkGetSecretValueParallel(b *testing.B) {
+	svc := benchService(b)
+	ctx := context.Background()
+	b.SetParallelism(32 / max(1, runtime.GOMAXPROCS(0)))
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := svc.GetSecretValue(ctx, GetSecretValueRequest{SecretName: "app/s0500"}); err != nil {
+				b.Error(err)
+				return
+			}
+		}
+	})
 }
