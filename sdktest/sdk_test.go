@@ -1,455 +1,276 @@
-// Package sdktest checks kmsconsole's application API against Alibaba Cloud's
-// official, unchanged SDKs. It is a module of its own so that the product
-// binary never links them.
 package sdktest
 
 import (
 	"encoding/json"
-	"errors"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"net/url"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	openapi "github.com/alibabacloud-go/darabonba-openapi/v2/client"
-	kmsv3 "github.com/alibabacloud-go/kms-20160120/v3/client"
-	util "github.com/alibabacloud-go/tea-utils/v2/service"
 	"github.com/alibabacloud-go/tea/tea"
-	sdkerrors "github.com/aliyun/alibaba-cloud-sdk-go/sdk/errors"
-	"github.com/aliyun/alibaba-cloud-sdk-go/services/kms"
-
-	"kmsconsole/api"
 )
 
+// A secret whose name and value exercise the encodings: the SDKs put every
+// parameter in the query string, percent-encoded their own way.
 const (
-	testKeyId     = "LTAI5tKmsconsoleTestKey"
-	testSecret    = "kmsconsole-test-secret-Zx9+/="
-	oldSecret     = "kmsconsole-previous-secret"
-	disabledKeyId = "LTAI5tKmsconsoleDisabled"
-	secretName    = "app/db+pass=w@rd.x_y-1"
-	// versionId is sent with every request to exercise the encodings: the
-	// server only echoes it (a real action would refuse it).
-	versionId   = "v 1*~é+&=%/:\"x"
-	secretValue = "s3cr3t value with spaces & symbols *~+"
+	trickyName  = "app/db+pass=w@rd.x_y-1"
+	trickyValue = "s3cr3t value with spaces & symbols *~+%/:?#=\"'é中😀\nsecond line"
 )
 
-// creds knows the test key (with a second, older secret in its grace
-// period) and a disabled key.
-type creds struct{}
-
-func (creds) Secret(id string) ([][]byte, api.KeyStatus, error) {
-	switch id {
-	case testKeyId:
-		return [][]byte{[]byte(testSecret), []byte(oldSecret)}, api.KeyEnabled, nil
-	case disabledKeyId:
-		return [][]byte{[]byte(testSecret)}, api.KeyDisabled, nil
-	}
-	return nil, 0, api.ErrKeyNotFound
-}
-
-// server is an httptest.Server whose handler authenticates with
-// api.Verify and answers a fixed GetSecretValue.
-type server struct {
-	*httptest.Server
-	mu   sync.Mutex
-	last *api.Verified
-	now  time.Time // zero: time.Now()
-}
-
-func newServer(t *testing.T) *server { return startServer(t, false) }
-
-func startServer(t *testing.T, useTLS bool) *server {
-	t.Helper()
-	s := &server{}
-	nonces := api.NewNonceCache(0)
-	s.Server = httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
-		if err != nil {
-			http.Error(w, err.Error(), 400)
-			return
-		}
-		now := time.Now()
-		s.mu.Lock()
-		if !s.now.IsZero() {
-			now = s.now
-		}
-		s.mu.Unlock()
-		v, aerr := api.Verify(r, body, now, creds{}, nonces)
-		w.Header().Set("Content-Type", "application/json;charset=utf-8")
-		if aerr != nil {
-			w.WriteHeader(aerr.HttpStatus)
-			w.Write(aerr.Body("6A3F2C1E-0000-4000-8000-000000000001", r.Host))
-			return
-		}
-		s.mu.Lock()
-		s.last = v
-		s.mu.Unlock()
-		if v.Params.Get("Action") != "GetSecretValue" {
-			e := &api.Error{Code: "InvalidAction.NotFound", Message: "unexpected action", HttpStatus: 400}
-			w.WriteHeader(400)
-			w.Write(e.Body("6A3F2C1E-0000-4000-8000-000000000002", r.Host))
-			return
-		}
-		json.NewEncoder(w).Encode(map[string]any{
-			"RequestId":      "6A3F2C1E-0000-4000-8000-000000000003",
-			"SecretName":     v.Params.Get("SecretName"),
-			"SecretType":     "Generic",
-			"SecretData":     secretValue,
-			"SecretDataType": "text",
-			"VersionId":      "v1",
-			"CreateTime":     "2025-01-02T03:04:05Z",
-			"VersionStages":  map[string]any{"VersionStage": []string{"ACSCurrent"}},
-		})
-	}))
-	if useTLS {
-		s.StartTLS()
-	} else {
-		s.Start()
-	}
-	t.Cleanup(s.Close)
-	return s
-}
-
-func (s *server) host() string {
-	u, _ := url.Parse(s.URL)
-	return u.Host
-}
-
-func (s *server) lastVerified() *api.Verified {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.last
-}
-
-// oldClient is alibaba-cloud-sdk-go/services/kms as an application writes it.
-func oldClient(t *testing.T, s *server, keyId, secret string) *kms.Client {
-	t.Helper()
-	c, err := kms.NewClientWithAccessKey("cn-hangzhou", keyId, secret)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c.Domain = s.host()
-	return c
-}
-
-func oldGet(c *kms.Client) (*kms.GetSecretValueResponse, error) {
-	req := kms.CreateGetSecretValueRequest()
-	req.Scheme = "http"
-	req.SecretName = secretName
-	req.VersionStage = "ACSCurrent"
-	req.VersionId = versionId
-	req.FetchExtendedConfig = "true"
-	return c.GetSecretValue(req)
-}
-
-// teaClient is kms-20160120/v3 as an application writes it; algorithm "" is
-// the default (ACS3-HMAC-SHA256), "v2" the RPC HMAC-SHA1 signature.
-func teaClient(t *testing.T, s *server, keyId, secret, algorithm string) *kmsv3.Client {
-	t.Helper()
-	cfg := &openapi.Config{
-		AccessKeyId:     tea.String(keyId),
-		AccessKeySecret: tea.String(secret),
-		Endpoint:        tea.String(s.host()),
-		Protocol:        tea.String("http"),
-	}
-	if algorithm != "" {
-		cfg.SignatureAlgorithm = tea.String(algorithm)
-	}
-	c, err := kmsv3.NewClient(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return c
-}
-
-func teaGet(c *kmsv3.Client, runtime *util.RuntimeOptions) (*kmsv3.GetSecretValueResponse, error) {
-	req := &kmsv3.GetSecretValueRequest{
-		SecretName:          tea.String(secretName),
-		VersionStage:        tea.String("ACSCurrent"),
-		VersionId:           tea.String(versionId),
-		FetchExtendedConfig: tea.Bool(true),
-	}
-	if runtime == nil {
-		return c.GetSecretValue(req)
-	}
-	return c.GetSecretValueWithOptions(req, runtime)
-}
-
-func checkVerified(t *testing.T, s *server, scheme string) {
-	t.Helper()
-	v := s.lastVerified()
-	if v == nil {
-		t.Fatal("the server authenticated nothing")
-	}
-	if v.AccessKeyId != testKeyId || v.Scheme != scheme || v.SecretIndex != 0 {
-		t.Errorf("verified %+v, want key %s scheme %s index 0", v, testKeyId, scheme)
-	}
-	p := v.Params
-	if p.Get("Action") != "GetSecretValue" || p.Get("Version") != "2016-01-20" ||
-		p.Get("SecretName") != secretName || p.Get("VersionStage") != "ACSCurrent" || p.Get("FetchExtendedConfig") != "true" ||
-		p.Get("VersionId") != versionId {
-		t.Errorf("params %v", p)
-	}
-	for _, k := range []string{"Signature", "SignatureNonce", "AccessKeyId", "Timestamp"} {
-		if p.Has(k) {
-			t.Errorf("params still carry %s: %v", k, p)
-		}
-	}
-}
-
-func TestOldSDKGetSecretValue(t *testing.T) {
-	s := newServer(t)
-	resp, err := oldGet(oldClient(t, s, testKeyId, testSecret))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.SecretData != secretValue || resp.SecretName != secretName || resp.VersionStages.VersionStage[0] != "ACSCurrent" {
-		t.Errorf("response %+v", resp)
-	}
-	checkVerified(t, s, api.SchemeRPC)
-}
-
-// The key's older secret works during its grace period.
-func TestOldSDKPreviousSecret(t *testing.T) {
-	s := newServer(t)
-	if _, err := oldGet(oldClient(t, s, testKeyId, oldSecret)); err != nil {
-		t.Fatal(err)
-	}
-	if v := s.lastVerified(); v.SecretIndex != 1 {
-		t.Errorf("SecretIndex %d, want 1", v.SecretIndex)
-	}
-}
-
-func oldServerError(t *testing.T, err error) *sdkerrors.ServerError {
-	t.Helper()
-	var se *sdkerrors.ServerError
-	if !errors.As(err, &se) {
-		t.Fatalf("want a ServerError, got %T %v", err, err)
-	}
-	return se
-}
-
-func TestOldSDKWrongSecret(t *testing.T) {
-	s := newServer(t)
-	_, err := oldGet(oldClient(t, s, testKeyId, "not-the-secret"))
-	se := oldServerError(t, err)
-	if se.ErrorCode() != api.CodeSignatureDoesNotMatch || se.HttpStatus() != 400 {
-		t.Errorf("code %s status %d", se.ErrorCode(), se.HttpStatus())
-	}
-	// The SDK compares the server's string to sign with its own and, when
-	// they are equal, blames the secret: proof that ours is byte for byte
-	// the SDK's.
-	if want := "InvalidAccessKeySecret: Please check you AccessKeySecret"; se.Recommend() != want {
-		t.Errorf("Recommend %q, want %q (message %q)", se.Recommend(), want, se.Message())
-	}
-	if se.RequestId() == "" || se.HostId() != s.host() {
-		t.Errorf("RequestId %q HostId %q", se.RequestId(), se.HostId())
-	}
-}
-
-func TestOldSDKUnknownAndDisabledKeys(t *testing.T) {
-	s := newServer(t)
-	for _, tc := range []struct {
-		key, code string
-		status    int
-	}{
-		{"LTAI5tNoSuchKey", api.CodeAccessKeyNotFound, 404},
-		{disabledKeyId, api.CodeAccessKeyDisabled, 403},
+// TestGetSecretValueEveryClient: each official client reads a secret made
+// with the CLI, and gets field for field what `kmsconsole kms
+// GetSecretValue` answers.
+func TestGetSecretValueEveryClient(t *testing.T) {
+	mustCLI(t, secretValue(trickyValue), "kms", "CreateSecret", "--SecretName", trickyName, "--VersionId", "v1", "--SecretData", "-",
+		"--Description", "read by the SDKs")
+	k := newKey(t, allowAll)
+	for _, p := range []params{
+		{"SecretName": trickyName},
+		{"SecretName": trickyName, "VersionStage": "ACSCurrent", "FetchExtendedConfig": "true"},
+		{"SecretName": trickyName, "VersionId": "v1"},
 	} {
-		_, err := oldGet(oldClient(t, s, tc.key, testSecret))
-		se := oldServerError(t, err)
-		if se.ErrorCode() != tc.code || se.HttpStatus() != tc.status {
-			t.Errorf("%s: code %s status %d, want %s %d", tc.key, se.ErrorCode(), se.HttpStatus(), tc.code, tc.status)
+		want := cliClient{}.call(t, "GetSecretValue", p).must(t, "cli GetSecretValue")
+		if want["SecretData"] != trickyValue {
+			t.Fatalf("the CLI read back a different value (%d bytes, want %d)", len(str(want["SecretData"])), len(trickyValue))
+		}
+		for _, c := range sdkClients(t, k) {
+			what := fmt.Sprintf("%s GetSecretValue %v", c.name(), keysOfParams(p))
+			got := c.call(t, "GetSecretValue", p)
+			sameBody(t, what, got, want, volatile{})
 		}
 	}
 }
 
-func TestTeaSDKGetSecretValue(t *testing.T) {
-	for _, tc := range []struct{ algorithm, scheme string }{
-		{"", api.SchemeACS3},
-		{"v2", api.SchemeRPC},
+func keysOfParams(p params) []string {
+	var out []string
+	for k := range p {
+		out = append(out, k)
+	}
+	return out
+}
+
+// TestActionsMatchCLI runs every generic-secret action with each SDK and
+// with the CLI and compares the answers: the same JSON (one code path,
+// three transports), errors included.
+func TestActionsMatchCLI(t *testing.T) {
+	k := newKey(t, allowAll)
+	clients := append([]client{cliClient{}}, sdkClients(t, k)...)
+	// Each transport works on its own secret; names are substituted before
+	// answers are compared.
+	name := func(c client) string {
+		return "parity/" + strings.NewReplacer("/", "-", "=", "-").Replace(c.name()) + "/s"
+	}
+	run := func(action string, mk func(c client) params, v volatile) {
+		t.Helper()
+		var want answer
+		for i, c := range clients {
+			got := c.call(t, action, mk(c))
+			if i == 0 {
+				want = got
+				continue
+			}
+			what := c.name() + " " + action
+			if want.err != nil {
+				sameError(t, what, renamed(got, name(c), name(clients[0])), want.err)
+				continue
+			}
+			sameBody(t, what, renamed(got, name(c), name(clients[0])), want.body, v)
+		}
+	}
+	times := volatile{times: true}
+	run("CreateSecret", func(c client) params {
+		return params{"SecretName": name(c), "VersionId": "v1", "SecretData": secretValue("parity-value-1"), "Description": "parity"}
+	}, times)
+	run("CreateSecret", func(c client) params {
+		return params{"SecretName": name(c), "VersionId": "v1", "SecretData": "parity-value-1"}
+	}, times)
+	run("PutSecretValue", func(c client) params {
+		return params{"SecretName": name(c), "VersionId": "v2", "SecretData": secretValue("parity-value-2")}
+	}, times)
+	run("PutSecretValue", func(c client) params { // the same again: a no-op success
+		return params{"SecretName": name(c), "VersionId": "v2", "SecretData": "parity-value-2"}
+	}, times)
+	run("PutSecretValue", func(c client) params { // the same VersionId, other data
+		return params{"SecretName": name(c), "VersionId": "v2", "SecretData": "parity-value-x"}
+	}, times)
+	run("PutSecretValue", func(c client) params {
+		return params{"SecretName": name(c), "VersionId": "v3", "SecretData": secretValue("parity-value-3"), "VersionStages": `["MyPendingLabel","Other"]`}
+	}, times)
+	run("GetSecretValue", func(c client) params {
+		return params{"SecretName": name(c), "VersionStage": "MyPendingLabel", "FetchExtendedConfig": "true"}
+	}, times)
+	run("GetSecretValue", func(c client) params { return params{"SecretName": name(c), "VersionStage": "NoSuchLabel"} }, times)
+	run("GetSecretValue", func(c client) params { return params{"SecretName": name(c) + "-missing"} }, times)
+	run("UpdateSecretVersionStage", func(c client) params {
+		return params{"SecretName": name(c), "VersionStage": "ACSCurrent", "RemoveFromVersion": "v2", "MoveToVersion": "v3"}
+	}, times)
+	run("UpdateSecretVersionStage", func(c client) params {
+		return params{"SecretName": name(c), "VersionStage": "Other", "RemoveFromVersion": "v3"}
+	}, times)
+	run("UpdateSecretVersionStage", func(c client) params {
+		return params{"SecretName": name(c), "VersionStage": "ACSPrevious", "RemoveFromVersion": "v2"}
+	}, times)
+	run("ListSecretVersionIds", func(c client) params { return params{"SecretName": name(c)} }, times)
+	run("ListSecretVersionIds", func(c client) params {
+		return params{"SecretName": name(c), "IncludeDeprecated": "true", "PageNumber": "1", "PageSize": "2"}
+	}, times)
+	run("DescribeSecret", func(c client) params { return params{"SecretName": name(c)} }, times)
+	run("UpdateSecret", func(c client) params { return params{"SecretName": name(c), "Description": "changed by " + "x"} }, times)
+	run("UpdateSecretRotationPolicy", func(c client) params {
+		return params{"SecretName": name(c), "EnableAutomaticRotation": "true", "RotationInterval": "7d"}
+	}, times)
+	run("RotateSecret", func(c client) params { return params{"SecretName": name(c)} }, times)
+	run("GetRandomPassword", func(client) params {
+		return params{"PasswordLength": "40", "ExcludePunctuation": "true"}
+	}, volatile{fields: []string{"RandomPassword"}})
+	run("GetRandomPassword", func(client) params { return params{"PasswordLength": "7"} }, times)
+	run("DeleteSecret", func(c client) params { return params{"SecretName": name(c), "RecoveryWindowInDays": "7"} }, times)
+	run("GetSecretValue", func(c client) params { return params{"SecretName": name(c)} }, times)
+	run("DescribeSecret", func(c client) params { return params{"SecretName": name(c)} }, times)
+	run("RestoreSecret", func(c client) params { return params{"SecretName": name(c)} }, times)
+	run("RestoreSecret", func(c client) params { return params{"SecretName": name(c)} }, times)
+	run("CreateSecret", func(c client) params { // no VersionId
+		return params{"SecretName": name(c) + "2", "SecretData": "x"}
+	}, times)
+
+	// ListSecrets answers for the whole store, so every client lists the
+	// same state.
+	for _, p := range []params{
+		{"Filters": `[{"Key":"SecretName","Values":["parity/"]}]`, "PageSize": "3", "PageNumber": "2"},
+		{"Filters": `[{"Key":"Description","Values":["changed by"]}]`},
 	} {
-		t.Run("SignatureAlgorithm="+tc.algorithm, func(t *testing.T) {
-			s := newServer(t)
-			resp, err := teaGet(teaClient(t, s, testKeyId, testSecret, tc.algorithm), nil)
+		want := cliClient{}.call(t, "ListSecrets", p).must(t, "cli ListSecrets")
+		if n, _ := want["TotalCount"].(float64); n < 4 {
+			t.Fatalf("cli ListSecrets %v: TotalCount %v, want the 4 parity secrets", p, want["TotalCount"])
+		}
+		for _, c := range clients[1:] {
+			sameBody(t, c.name()+" ListSecrets", c.call(t, "ListSecrets", p), want, volatile{})
+		}
+	}
+	for _, c := range clients {
+		c.call(t, "DeleteSecret", params{"SecretName": name(c), "ForceDeleteWithoutRecovery": "true"}).must(t, c.name()+" DeleteSecret")
+	}
+}
+
+// renamed is an answer with the name from replaced by to everywhere (the
+// SecretName, the Arn, messages).
+func renamed(a answer, from, to string) answer {
+	r := strings.NewReplacer(from, to)
+	re := func(m map[string]any) map[string]any {
+		if m == nil {
+			return nil
+		}
+		b, _ := json.Marshal(m)
+		var out map[string]any
+		json.Unmarshal([]byte(r.Replace(string(b))), &out)
+		return out
+	}
+	out := answer{body: re(a.body), typed: re(a.typed)}
+	if a.err != nil {
+		e := *a.err
+		e.Message = r.Replace(e.Message)
+		out.err = &e
+	}
+	return out
+}
+
+// TestErrorBodyAsTheSDKsParseIt: error bodies carry what the SDKs extract.
+func TestErrorBodyAsTheSDKsParseIt(t *testing.T) {
+	k := newKey(t, allowAll)
+	for _, c := range sdkClients(t, k) {
+		got := c.call(t, "DescribeSecret", params{"SecretName": "no/such/secret"})
+		e := wantErr(t, c.name()+" DescribeSecret of a missing secret", got, 404, "Forbidden.ResourceNotFound")
+		if e.HostId != kp.host {
+			t.Errorf("%s: HostId %q, want the endpoint the client addressed, %s", c.name(), e.HostId, kp.host)
+		}
+	}
+	// kms-20160120 builds its message from the body: "code: <status>,
+	// <Message> request id: <RequestId>".
+	got := newTeaClient(t, k, "").call(t, "GetSecretValue", params{"SecretName": "no/such/secret"})
+	if e := got.err; e == nil {
+		t.Error("kms-20160120: a missing secret was read")
+	} else if !strings.HasPrefix(e.Message, "code: 404, ") || !strings.HasSuffix(e.Message, "request id: "+e.RequestId) {
+		t.Errorf("kms-20160120 message %q", e.Message)
+	}
+}
+
+// TestPlainHTTPOnLoopback: a second serve with --api-insecure-http on
+// 127.0.0.1 answers the old SDK with Scheme http and kms-20160120 with
+// Protocol http; on a non-loopback address the flag is refused.
+func TestPlainHTTPOnLoopback(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "kms.db")
+	out, err := exec.Command(kp.bin, "--db", db, "serve", "--listen", "127.0.0.1:0", "--api-listen", "0.0.0.0:0", "--api-insecure-http").CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "loopback") {
+		t.Fatalf("--api-insecure-http on 0.0.0.0 was not refused: %v %s", err, out)
+	}
+	logf, err := os.Create(filepath.Join(dir, "serve.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer logf.Close()
+	cmd := exec.Command(kp.bin, "--db", db, "serve", "--listen", "127.0.0.1:0", "--api-listen", "127.0.0.1:0", "--api-insecure-http")
+	cmd.Env, cmd.Stdout, cmd.Stderr = cleanEnv(), logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt)
+		select {
+		case err := <-done:
 			if err != nil {
-				t.Fatal(err)
+				t.Errorf("the second serve exited with %v", err)
 			}
-			b := resp.Body
-			if tea.StringValue(b.SecretData) != secretValue || tea.StringValue(b.SecretName) != secretName ||
-				tea.StringValue(b.VersionStages.VersionStage[0]) != "ACSCurrent" || tea.Int32Value(resp.StatusCode) != 200 {
-				t.Errorf("response %v", resp)
-			}
-			checkVerified(t, s, tc.scheme)
-		})
+		case <-time.After(time.Minute):
+			cmd.Process.Kill()
+			t.Error("the second serve did not stop on SIGINT")
+		}
+	})
+	var endpoint string
+	for deadline := time.Now().Add(20 * time.Second); ; {
+		b, _ := os.ReadFile(filepath.Join(dir, "api_endpoint"))
+		if endpoint = strings.TrimSpace(string(b)); endpoint != "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(filepath.Join(dir, "serve.log"))
+			t.Fatalf("no api_endpoint: %s", b)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-}
-
-func teaError(t *testing.T, err error) *tea.SDKError {
-	t.Helper()
-	var se *tea.SDKError
-	if !errors.As(err, &se) {
-		t.Fatalf("want a tea.SDKError, got %T %v", err, err)
+	host, ok := strings.CutPrefix(endpoint, "http://")
+	if !ok {
+		t.Fatalf("endpoint %q is not http://", endpoint)
 	}
-	return se
-}
-
-func TestTeaSDKWrongSecret(t *testing.T) {
-	for _, tc := range []struct{ algorithm, stsPrefix string }{
-		{"", "ACS3-HMAC-SHA256\n"},
-		{"v2", "POST&%2F&AccessKeyId%3D" + testKeyId + "%26Action%3DGetSecretValue%26"},
-	} {
-		t.Run("SignatureAlgorithm="+tc.algorithm, func(t *testing.T) {
-			s := newServer(t)
-			_, err := teaGet(teaClient(t, s, testKeyId, "not-the-secret", tc.algorithm), nil)
-			se := teaError(t, err)
-			if tea.StringValue(se.Code) != api.CodeSignatureDoesNotMatch || tea.IntValue(se.StatusCode) != 400 {
-				t.Errorf("code %s status %d", tea.StringValue(se.Code), tea.IntValue(se.StatusCode))
-			}
-			// The SDK passes the server's Message through; the string to
-			// sign follows the marker.
-			msg := tea.StringValue(se.Message)
-			_, sts, ok := strings.Cut(msg, api.StringToSignMarker)
-			if !ok || !strings.HasPrefix(sts, tc.stsPrefix) {
-				t.Errorf("message %q lacks %q%q...", msg, api.StringToSignMarker, tc.stsPrefix)
-			}
-			if !strings.HasPrefix(msg, "code: 400, ") {
-				t.Errorf("message %q: the SDK's own prefix changed", msg)
-			}
-		})
-	}
-}
-
-// The replay and clock checks, through the real SDK: RuntimeOptions'
-// ExtendsParameters are merged before signing, so the request is correctly
-// signed with a chosen nonce or timestamp.
-func TestTeaSDKReplayAndClock(t *testing.T) {
-	type override struct{ header, query string }
-	for _, tc := range []struct {
-		algorithm string
-		nonce     override
-		date      override
-	}{
-		{"", override{header: "x-acs-signature-nonce"}, override{header: "x-acs-date"}},
-		{"v2", override{query: "SignatureNonce"}, override{query: "Timestamp"}},
-	} {
-		t.Run("SignatureAlgorithm="+tc.algorithm, func(t *testing.T) {
-			s := newServer(t)
-			c := teaClient(t, s, testKeyId, testSecret, tc.algorithm)
-			with := func(o override, v string) *util.RuntimeOptions {
-				ep := &util.ExtendsParameters{}
-				if o.header != "" {
-					ep.Headers = map[string]*string{o.header: tea.String(v)}
-				} else {
-					ep.Queries = map[string]*string{o.query: tea.String(v)}
-				}
-				return &util.RuntimeOptions{ExtendsParameters: ep}
-			}
-			nonce := "kmsconsole-replay-" + tc.algorithm + time.Now().Format("150405.000000000")
-			if _, err := teaGet(c, with(tc.nonce, nonce)); err != nil {
-				t.Fatalf("first use of a nonce: %v", err)
-			}
-			_, err := teaGet(c, with(tc.nonce, nonce))
-			if se := teaError(t, err); tea.StringValue(se.Code) != api.CodeNonceUsed || tea.IntValue(se.StatusCode) != 400 {
-				t.Errorf("replay: code %s status %d", tea.StringValue(se.Code), tea.IntValue(se.StatusCode))
-			}
-			for _, skew := range []time.Duration{-16 * time.Minute, 16 * time.Minute} {
-				ts := time.Now().Add(skew).UTC().Format("2006-01-02T15:04:05Z")
-				_, err := teaGet(c, with(tc.date, ts))
-				if se := teaError(t, err); tea.StringValue(se.Code) != api.CodeTimestampExpired || tea.IntValue(se.StatusCode) != 400 {
-					t.Errorf("skew %v: code %s status %d", skew, tea.StringValue(se.Code), tea.IntValue(se.StatusCode))
-				}
-			}
-			ts := time.Now().Add(-14 * time.Minute).UTC().Format("2006-01-02T15:04:05Z")
-			if _, err := teaGet(c, with(tc.date, ts)); err != nil {
-				t.Errorf("a 14-minute-old timestamp: %v", err)
-			}
-		})
-	}
-}
-
-// A request signed by the SDK and then changed on the wire is refused.
-func TestTamperedRequest(t *testing.T) {
-	s := newServer(t)
-	// A proxy in front of the server that rewrites SecretName.
-	proxy := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		q.Set("SecretName", "other/x")
-		u, _ := url.Parse(s.URL)
-		u.RawQuery = q.Encode()
-		req, _ := http.NewRequest(r.Method, u.String(), r.Body)
-		req.Header = r.Header.Clone()
-		req.Host = r.Host
-		resp, err := http.DefaultClient.Do(req)
+	run := func(args ...string) map[string]any {
+		c := exec.Command(kp.bin, append([]string{"--db", db}, args...)...)
+		c.Env, c.Stdin = cleanEnv(), strings.NewReader("plain-http-value")
+		out, err := c.Output()
 		if err != nil {
-			http.Error(w, err.Error(), 502)
-			return
+			t.Fatalf("%v: %v", args, err)
 		}
-		defer resp.Body.Close()
-		for k, v := range resp.Header {
-			w.Header()[k] = v
-		}
-		w.WriteHeader(resp.StatusCode)
-		io.Copy(w, resp.Body)
-	}))
-	defer proxy.Close()
-	ps := &server{Server: proxy}
-	_, err := oldGet(oldClient(t, ps, testKeyId, testSecret))
-	if se := oldServerError(t, err); se.ErrorCode() != api.CodeSignatureDoesNotMatch {
-		t.Errorf("old SDK: code %s", se.ErrorCode())
+		var m map[string]any
+		json.Unmarshal(out, &m)
+		return m
 	}
-	for _, alg := range []string{"", "v2"} {
-		_, err := teaGet(teaClient(t, ps, testKeyId, testSecret, alg), nil)
-		if se := teaError(t, err); tea.StringValue(se.Code) != api.CodeSignatureDoesNotMatch {
-			t.Errorf("tea %q: code %s", alg, tea.StringValue(se.Code))
-		}
-	}
-	if s.lastVerified() != nil {
-		t.Error("a tampered request was authenticated")
-	}
-}
+	run("kms", "CreateSecret", "--SecretName", "app/plain", "--VersionId", "v1", "--SecretData", "-")
+	m := run("accesskey", "create", "--name", "plain", "--policy", allowAll)
+	k := accessKey{ID: str(m["AccessKeyId"]), Secret: str(m["AccessKeySecret"])}
 
-// Over HTTPS with a self-signed certificate, configured as an application
-// talking to kmsconsole's self-signed endpoint would: the old SDK with
-// SetHTTPSInsecure, kms-20160120 with RuntimeOptions.IgnoreSSL.
-func TestHTTPS(t *testing.T) {
-	s := startServer(t, true)
-	c := oldClient(t, s, testKeyId, testSecret)
-	c.SetHTTPSInsecure(true)
-	req := kms.CreateGetSecretValueRequest()
-	req.Scheme = "https"
-	req.SecretName = secretName
-	resp, err := c.GetSecretValue(req)
-	if err != nil {
-		t.Fatal(err)
+	old := newOldClientAt(t, k, host)
+	old.scheme = "http"
+	if b := old.call(t, "GetSecretValue", params{"SecretName": "app/plain"}).must(t, "old SDK over http"); b["SecretData"] != "plain-http-value" {
+		t.Errorf("old SDK over http: %v", keysOf(b))
 	}
-	if resp.SecretData != secretValue {
-		t.Errorf("old SDK: %+v", resp)
-	}
-	for _, alg := range []string{"", "v2"} {
-		cfg := &openapi.Config{
-			AccessKeyId:     tea.String(testKeyId),
-			AccessKeySecret: tea.String(testSecret),
-			Endpoint:        tea.String(s.host()),
-		}
-		if alg != "" {
-			cfg.SignatureAlgorithm = tea.String(alg)
-		}
-		tc, err := kmsv3.NewClient(cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		r, err := tc.GetSecretValueWithOptions(&kmsv3.GetSecretValueRequest{SecretName: tea.String(secretName)},
-			&util.RuntimeOptions{IgnoreSSL: tea.Bool(true)})
-		if err != nil {
-			t.Fatalf("tea %q: %v", alg, err)
-		}
-		if tea.StringValue(r.Body.SecretData) != secretValue {
-			t.Errorf("tea %q: %v", alg, r)
-		}
+	tc := newTeaClientAt(t, k, "", host)
+	tc.c.Protocol = tea.String("http")
+	got := tc.call(t, "GetSecretValue", params{"SecretName": "app/plain"})
+	if b := got.must(t, "kms-20160120 over http"); b["SecretData"] != "plain-http-value" {
+		t.Errorf("kms-20160120 over http: %v", keysOf(b))
 	}
 }
