@@ -346,7 +346,9 @@ func (p *detailsPage) fieldLines(w int) []string {
 			out = append(out, field("Next rotation", fmtTime(s.NextRotationDate), st.Value.Render))
 		}
 	}
-	if s.AutomaticRotation == model.RotationInvalid && s.RotationError != "" {
+	// A failed rotation shows its reason, whether or not the secret
+	// rotates automatically (a manual one leaves the policy as it was).
+	if s.RotationError != "" {
 		for i, l := range wrap(s.RotationError, max(10, w-lw)) {
 			label := "Failure reason"
 			if i > 0 {

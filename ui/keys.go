@@ -139,8 +139,3 @@ func (k *keyMap) readonly() {
 		b.SetEnabled(false)
 	}
 }
-
-// navigation are the list movement bindings.
-func (k *keyMap) navigation() []key.Binding {
-	return []key.Binding{k.Up, k.Down, k.PageUp, k.PageDown, k.Home, k.End}
-}

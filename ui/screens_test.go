@@ -411,7 +411,7 @@ func TestRotateFailure(t *testing.T) {
 		p := m.stack[0].(*secretsPage)
 		for _, sec := range p.all {
 			if sec.Name == "acs/ecs/web1/root" {
-				return sec.AutomaticRotation == model.RotationInvalid
+				return sec.Status(fixedNow) == "Rotation failed"
 			}
 		}
 		return false
