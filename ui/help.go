@@ -41,6 +41,9 @@ func (m *Model) helpView() string {
 	}
 	w = min(max(w+4, 40), m.c.width-2)
 	note := "esc closes this help; : finds an action by its name."
+	if !m.free() {
+		note = "esc closes this help." // : works only outside fields and dialogs
+	}
 	body := "\n" + indent(full, 1) + "\n\n " + st.Dim.Render(note)
 	hgt := min(len(lines)+6, m.bodyHeight())
 	return components.Box(st.Modal, st.Modal.Title.Render("Help"), body, w, hgt)
