@@ -42,6 +42,18 @@ func TestGetSecretValueEveryClient(t *testing.T) {
 			sameBody(t, what, got, want, volatile{})
 		}
 	}
+	// Each SDK writes the awkward value (in its query string) and reads
+	// back exactly what it wrote; so does the CLI.
+	for i, c := range sdkClients(t, k) {
+		value := fmt.Sprintf("%s #%d", trickyValue, i)
+		vid := fmt.Sprintf("w%d", i)
+		c.call(t, "PutSecretValue", params{"SecretName": trickyName, "VersionId": vid, "SecretData": secretValue(value)}).must(t, c.name()+" PutSecretValue")
+		for _, r := range []client{c, cliClient{}} {
+			if got := r.call(t, "GetSecretValue", params{"SecretName": trickyName}).must(t, r.name()+" GetSecretValue"); got["SecretData"] != value || got["VersionId"] != vid {
+				t.Errorf("%s wrote %s, %s read %v (%d bytes, same value: %v)", c.name(), vid, r.name(), got["VersionId"], len(str(got["SecretData"])), got["SecretData"] == value)
+			}
+		}
+	}
 }
 
 func keysOfParams(p params) []string {
