@@ -26,8 +26,10 @@ import (
 // connection: headers must arrive within ReadHeaderTimeout, the body within
 // ReadTimeout, and neither may exceed its size limit.
 const (
-	DefaultMaxBody           = 256 << 10 // above the largest SecretData, URL-encoded
-	DefaultMaxHeaderBytes    = 32 << 10
+	DefaultMaxBody = 256 << 10 // above the largest SecretData, URL-encoded
+	// DefaultMaxHeaderBytes leaves room for the largest SecretData (30,720
+	// bytes) sent in the query string, as the SDKs do, percent-encoded.
+	DefaultMaxHeaderBytes    = 128 << 10
 	DefaultReadHeaderTimeout = 5 * time.Second
 	DefaultReadTimeout       = 15 * time.Second
 	// DefaultWriteTimeout leaves an ECS RotateSecret (a login, a change
@@ -185,7 +187,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		fail(&api.Error{Code: model.CodeInvalidParameter, HttpStatus: 400, Message: "The request body could not be read."})
 		return
 	}
-	ctx := r.Context()
+	ctx := service.WithRequestId(r.Context(), requestId)
 	creds := &credentials{ctx: ctx, svc: s.cfg.Service}
 	v, aerr := api.Verify(r, body, s.cfg.Now(), creds, s.cfg.Nonces)
 	if aerr != nil {
@@ -312,10 +314,14 @@ func (c *credentials) Secret(accessKeyId string) ([][]byte, api.KeyStatus, error
 }
 
 // claimedName is how a refused request is recorded: the key's name when
-// the key exists, else the id it claimed.
+// the key exists (also when the request was refused before the key was
+// looked up, e.g. for its timestamp), else the id it claimed.
 func claimedName(c *credentials, claimed string) string {
 	if c.found != nil && c.id == claimed {
 		return "accesskey:" + c.found.Name
+	}
+	if k, err := c.svc.AccessKeyForAuth(c.ctx, claimed); err == nil && k != nil {
+		return "accesskey:" + k.Name
 	}
 	if claimed == "" {
 		return "accesskey:(none)"

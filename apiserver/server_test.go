@@ -174,6 +174,7 @@ func TestAPIAuthenticationPolicyAndAudit(t *testing.T) {
 	}
 	a = ts.call(id, secret, "GetSecretValue", map[string]string{"SecretName": "other/x"})
 	wantError(t, "outside the policy", a, 403, model.CodeNoPermission)
+	refusedId, _ := a.body["RequestId"].(string)
 	a = ts.call(id, secret, "GetSecretValue", map[string]string{"SecretName": "app/locked"})
 	wantError(t, "denied by a Deny statement", a, 403, model.CodeNoPermission)
 	a = ts.call(id, secret, "PutSecretValue", map[string]string{"SecretName": "app/db", "VersionId": "v2", "SecretData": "new"})
@@ -242,11 +243,19 @@ func TestAPIAuthenticationPolicyAndAudit(t *testing.T) {
 		"accesskey:billing|GetSecretValue||Failure|" + api.CodeSignatureDoesNotMatch,
 		"accesskey:billing|GetSecretValue||Failure|" + api.CodeNonceUsed,
 		"accesskey:billing|GetSecretValue||Failure|" + api.CodeAccessKeyDisabled,
+		"accesskey:billing|GetSecretValue||Failure|" + api.CodeTimestampExpired,
 		"|Failure|" + api.CodeAccessKeyNotFound,
 	} {
 		if !strings.Contains(log.String(), want) {
 			t.Fatalf("audit log lacks %q:\n%s", want, log.String())
 		}
+	}
+	found := false
+	for _, e := range events {
+		found = found || (e.RequestId == refusedId && e.Target == "other/x")
+	}
+	if refusedId == "" || !found {
+		t.Fatalf("the RequestId of a refused request (%q) is not in the audit log", refusedId)
 	}
 	for i, v := range []string{"db-value-1", "locked-value", "other-value", secret, rotated.AccessKeySecret} {
 		if strings.Contains(log.String(), v) {

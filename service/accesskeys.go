@@ -294,8 +294,12 @@ func (s *Service) AccessKeyForAuth(ctx context.Context, accessKeyId string) (*Ac
 // throttled): actor is "accesskey:NAME" or the id the request claimed,
 // message never holds a parameter value (api.Error.AuditText).
 func (s *Service) RecordAPIRefusal(ctx context.Context, actor, action, code, message string) {
+	id, _ := ctx.Value(requestIdKey{}).(string)
+	if id == "" {
+		id = newRequestId()
+	}
 	ev := model.AuditEvent{Time: s.now(), Operator: actor, Action: action, Result: "Failure", ErrorCode: code, Error: message,
-		RequestId: newRequestId(), Detail: "API request refused"}
+		RequestId: id, Detail: "API request refused"}
 	for _, f := range []*string{&ev.Operator, &ev.Action, &ev.ErrorCode, &ev.Error} {
 		*f = model.SafeText(*f)
 	}

@@ -26,6 +26,16 @@ import (
 // fails the request, and a value read is handed out only once its read is
 // on record.
 
+type requestIdKey struct{}
+
+// WithRequestId makes the request handled under ctx use id as its request
+// id (in its answer and its audit record): the API answers with the id it
+// chose before authenticating, so the caller's RequestId, error or not,
+// finds the record.
+func WithRequestId(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIdKey{}, id)
+}
+
 // permission is what an action needs of the actor.
 type permission int
 
@@ -65,7 +75,11 @@ type request struct {
 // handle runs fn as action o on the request path; fn finds the request id
 // in r.ID.
 func (s *Service) handle(ctx context.Context, o op, fn func(r *request) error) (err error) {
-	r := &request{s: s, ID: newRequestId(), op: o}
+	id, _ := ctx.Value(requestIdKey{}).(string)
+	if id == "" {
+		id = newRequestId()
+	}
+	r := &request{s: s, ID: id, op: o}
 	r.ev = model.AuditEvent{Operator: s.Actor().Name, Action: o.action, Target: o.target, RequestId: r.ID,
 		VersionId: o.versionId, Stage: o.stage, Detail: o.detail}
 	defer func() {
