@@ -577,7 +577,7 @@ func TestRotationEndForAGonePage(t *testing.T) {
 	m := New(f.svc, Options{Now: fixedClock, Renderer: plainRenderer(), Width: 100, Height: 30}).(*Model)
 	d := newRecorder()
 	m.stack = append(m.stack, d)
-	cmd := m.startRotation(rotateMsg{from: d.id(), name: "acs/ecs/web1/root"})
+	cmd := m.rotate(d.id(), "acs/ecs/web1/root", "")
 	if m.rotations != 1 {
 		t.Fatalf("running: %d", m.rotations)
 	}

@@ -31,6 +31,8 @@ type common struct {
 	out    io.Writer // where OSC 52 (clipboard) sequences go
 	width  int
 	height int
+	// rotator starts rotations: the root, which counts them (rotate.go).
+	rotator rotator
 }
 
 func (c *common) canMutate() bool { return c.svc.CanMutate() }

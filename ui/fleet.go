@@ -111,7 +111,7 @@ func (f *fleetPage) row(i int) []components.Cell {
 	}
 }
 
-// start asks the root to run the fleet engine on the items (rotate.go):
+// start has the root run the fleet engine on the items (rotate.go):
 // the root counts every item as a running rotation until its end, so q
 // asks first and waits for the whole fleet, as it does for one rotation.
 func (f *fleetPage) start() tea.Cmd {
@@ -121,7 +121,7 @@ func (f *fleetPage) start() tea.Cmd {
 		cfg, _ := ecsInfo(&it.secret)
 		items[i] = service.FleetItem{SecretName: it.secret.Name, InstanceId: cfg.InstanceId, SecretSubType: cfg.SecretSubType}
 	}
-	return msgCmd(fleetMsg{from: f.id(), items: items})
+	return f.c.rotator.rotateFleet(f.id(), items)
 }
 
 // oldKeyLines is removedKeyLines in the few cells of a fleet row.

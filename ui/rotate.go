@@ -15,25 +15,25 @@ import (
 )
 
 // Rotations belong to the root, not to the page that shows them. A page
-// asks for one (rotateMsg, or fleetMsg for the fleet engine); the root
-// counts it as running from then on (q asks first and waits for it), runs
-// it in a goroutine that reports through a channel, and pumps that channel
-// one event at a time (waitRotation). Each step and end goes to the page
-// that asked, as a reply; when that page has gone (Rotate Immediately sent
-// to the background), the root says in the flash line how it ended. So
-// closing a dialog never loses a rotation's end.
+// asks for one through common.rotator (the root: rotate, rotateFleet);
+// the root counts it as running from that very Update on, so q can never
+// slip in between (it asks first and waits), runs it in a goroutine that
+// reports through a channel, and pumps that channel one event at a time
+// (waitRotation). Each step and end goes to the page that asked, as a
+// reply; when that page has gone (Rotate Immediately sent to the
+// background), the root says in the flash line how it ended. So closing a
+// dialog never loses a rotation's end.
+
+// rotator starts rotations for a page; the root is the one rotator.
+type rotator interface {
+	// rotate rotates one secret (Rotate Immediately); custom is the
+	// operator's value, "" to generate one.
+	rotate(from pageID, name, custom string) tea.Cmd
+	// rotateFleet runs the fleet engine on items.
+	rotateFleet(from pageID, items []service.FleetItem) tea.Cmd
+}
+
 type (
-	// rotateMsg asks the root to rotate one secret (Rotate Immediately);
-	// custom is the operator's value, "" to generate one.
-	rotateMsg struct {
-		from         pageID
-		name, custom string
-	}
-	// fleetMsg asks the root to run the fleet engine on items.
-	fleetMsg struct {
-		from  pageID
-		items []service.FleetItem
-	}
 	// rotationStepMsg and rotationEndMsg are a run's events for the page
 	// that asked: item i of its request (0 for one rotation) started step,
 	// or ended. fleet is the engine's result of a fleet's item.
@@ -57,45 +57,42 @@ type (
 	}
 )
 
-func (rotateMsg) forRoot()        {}
-func (fleetMsg) forRoot()         {}
 func (rotationEventMsg) forRoot() {}
 
-// startRotation starts one rotation; it is called from Update: the
+// rotate starts one rotation; it is called from a page's Update: the
 // rotation counts as running from now on.
-func (m *Model) startRotation(r rotateMsg) tea.Cmd {
+func (m *Model) rotate(from pageID, name, custom string) tea.Cmd {
 	m.rotations++
 	// A rotation outlives its session (an SSH client hanging up): it
 	// finishes, so that the host and the store agree.
 	svc, ctx := m.c.svc, context.WithoutCancel(m.c.ctx)
 	ch := make(chan rotationEventMsg, 8) // room for every step and the end: the rotation never blocks on the UI
-	send := func(ev tea.Msg) { ch <- rotationEventMsg{from: r.from, ev: ev, ch: ch} }
+	send := func(ev tea.Msg) { ch <- rotationEventMsg{from: from, ev: ev, ch: ch} }
 	return func() tea.Msg {
 		go func() {
 			defer close(ch)
-			req := service.RotateSecretRequest{SecretName: r.name, SecretData: r.custom}
+			req := service.RotateSecretRequest{SecretName: name, SecretData: custom}
 			req.Progress = func(step string) { send(rotationStepMsg{step: step}) }
 			resp, err := svc.RotateSecret(ctx, req)
-			send(rotationEndMsg{name: r.name, resp: resp, err: err})
+			send(rotationEndMsg{name: name, resp: resp, err: err})
 		}()
 		return waitRotation(ch)()
 	}
 }
 
-// startFleet runs the fleet engine (the one `kmsconsole rotate` runs) on
-// the items; it is called from Update: every item counts as a running
-// rotation from now on until its end arrives. The engine reports through
+// rotateFleet runs the fleet engine (the one `kmsconsole rotate` runs) on
+// the items; it is called from a page's Update: every item counts as a
+// running rotation from now on until its end arrives. The engine reports through
 // a channel with room for every end (it never waits for the UI); a step
 // beyond the room left for the ends still to come is dropped. Rotations
 // the engine started finish even when the session ends (ctx then only
 // stops it starting more).
-func (m *Model) startFleet(r fleetMsg) tea.Cmd {
-	items := r.items
+func (m *Model) rotateFleet(from pageID, items []service.FleetItem) tea.Cmd {
 	m.rotations += len(items)
 	svc, ctx := m.c.svc, m.c.ctx
 	// Per item at most the four steps and its end.
 	ch := make(chan rotationEventMsg, len(items)*6)
-	send := func(ev tea.Msg) { ch <- rotationEventMsg{from: r.from, ev: ev, ch: ch} }
+	send := func(ev tea.Msg) { ch <- rotationEventMsg{from: from, ev: ev, ch: ch} }
 	return func() tea.Msg {
 		var mu sync.Mutex
 		ends := len(items)
@@ -324,7 +321,7 @@ func (d *rotateDialog) submit() tea.Cmd {
 	d.form.Focused().Blur()
 	d.state = rotateRunning
 	d.step = 0
-	return tea.Batch(msgCmd(rotateMsg{from: d.id(), name: d.secret.Name, custom: custom}), d.spin.Tick)
+	return tea.Batch(d.c.rotator.rotate(d.id(), d.secret.Name, custom), d.spin.Tick)
 }
 
 func (d *rotateDialog) View() string {

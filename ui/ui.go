@@ -91,6 +91,7 @@ func New(svc *service.Service, opts Options) tea.Model {
 	h.Styles = c.st.Help
 	h.ShortSeparator = " · "
 	m := &Model{c: c, help: h}
+	c.rotator = m
 	m.stack = []page{newSecretsPage(c)}
 	m.resize(c.width, c.height)
 	return m
@@ -163,12 +164,6 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case flashMsg:
 		m.flash = msg
 		return m, nil
-
-	case rotateMsg:
-		return m, m.startRotation(msg)
-
-	case fleetMsg:
-		return m, m.startFleet(msg)
 
 	case rotationEventMsg:
 		return m, m.rotationEvent(msg)
