@@ -1,6 +1,7 @@
 package sdktest
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -215,8 +216,13 @@ func TestErrorBodyAsTheSDKsParseIt(t *testing.T) {
 func TestPlainHTTPOnLoopback(t *testing.T) {
 	dir := t.TempDir()
 	db := filepath.Join(dir, "kms.db")
-	out, err := exec.Command(kp.bin, "--db", db, "serve", "--listen", "127.0.0.1:0", "--api-listen", "0.0.0.0:0", "--api-insecure-http").CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "loopback") {
+	// (Were it accepted, serve would run until the timeout kills it.)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	refused := exec.CommandContext(ctx, kp.bin, "--db", db, "serve", "--listen", "127.0.0.1:0", "--api-listen", "0.0.0.0:0", "--api-insecure-http")
+	refused.Env = cleanEnv()
+	out, err := refused.CombinedOutput()
+	if err == nil || ctx.Err() != nil || !strings.Contains(string(out), "loopback") {
 		t.Fatalf("--api-insecure-http on 0.0.0.0 was not refused: %v %s", err, out)
 	}
 	logf, err := os.Create(filepath.Join(dir, "serve.log"))
