@@ -61,7 +61,7 @@ func (t *Tx) scanAccessKey(sc interface{ Scan(...any) error }, withSecrets bool)
 // AccessKey loads one access key with its secrets, by AccessKeyId or by
 // name; nil when there is none.
 func (t *Tx) AccessKey(idOrName string) (*AccessKeyRow, error) {
-	r, err := t.scanAccessKey(t.row("SELECT "+accessKeyColumns+" FROM access_keys WHERE access_key_id = ? OR name = ?", idOrName, idOrName), true)
+	r, err := t.scanAccessKey(t.rowPrepared("SELECT "+accessKeyColumns+" FROM access_keys WHERE access_key_id = ? OR name = ?", idOrName, idOrName), true)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}

@@ -41,7 +41,7 @@ func scanSecret(sc interface{ Scan(...any) error }) (*SecretRow, error) {
 
 // SecretByName returns the secret, or nil when there is none.
 func (t *Tx) SecretByName(name string) (*SecretRow, error) {
-	r, err := scanSecret(t.row("SELECT "+secretColumns+" FROM secrets WHERE name = ?", name))
+	r, err := scanSecret(t.rowPrepared("SELECT "+secretColumns+" FROM secrets WHERE name = ?", name))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil
 	}
@@ -244,7 +244,7 @@ func (t *Tx) Version(s *SecretRow, versionId string) (*VersionValue, error) {
 	var v VersionValue
 	var ct int64
 	var blob []byte
-	err := t.row("SELECT version_id, seq, create_time, data_type, ciphertext FROM versions WHERE secret_id = ? AND version_id = ?",
+	err := t.rowPrepared("SELECT version_id, seq, create_time, data_type, ciphertext FROM versions WHERE secret_id = ? AND version_id = ?",
 		s.ID, versionId).Scan(&v.VersionId, &v.Seq, &ct, &v.DataType, &blob)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, nil

@@ -152,7 +152,10 @@ func Open(path, keyPath string) (*Store, error) {
 		s.w.SetMaxIdleConns(1)
 		s.w.SetConnMaxIdleTime(0)
 	}
-	s.r.SetMaxIdleConns(4)
+	// Keep as many reader connections as requests read at once (the API
+	// serves dozens of clients): opening one re-runs its pragmas and
+	// re-reads the schema, and its prepared statements go with it.
+	s.r.SetMaxIdleConns(maxIdleReaders)
 	if err := s.migrate(context.Background()); err != nil {
 		s.Close()
 		if errors.Is(err, ErrReadOnly) {
@@ -166,6 +169,9 @@ func Open(path, keyPath string) (*Store, error) {
 	}
 	return s, nil
 }
+
+// maxIdleReaders bounds the reader connections kept open between reads.
+const maxIdleReaders = 64
 
 // dsn is the modernc URI of the store, with extra SQLite URI parameters.
 func (s *Store) dsn(txlock string, extra url.Values) string {
@@ -532,6 +538,18 @@ func (s *Store) readStmt(q string) (*sql.Stmt, error) {
 
 func (t *Tx) row(q string, args ...any) *sql.Row {
 	return t.tx.QueryRowContext(t.ctx, q, args...)
+}
+
+// rowPrepared is row for statements on hot paths (see queryPrepared).
+func (t *Tx) rowPrepared(q string, args ...any) *sql.Row {
+	if !t.read {
+		return t.row(q, args...)
+	}
+	st, err := t.s.readStmt(q)
+	if err != nil {
+		return t.row(q, args...)
+	}
+	return t.tx.StmtContext(t.ctx, st).QueryRowContext(t.ctx, args...)
 }
 
 func unix(t time.Time) int64 {
