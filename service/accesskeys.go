@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log"
+	"sync"
 	"time"
 
 	"kmsconsole/api"
@@ -98,6 +99,7 @@ func parseAccessKeyPolicy(doc string) (string, error) {
 // CreateAccessKey makes an access key named name with policy doc (RAM
 // policy JSON) and returns its secret, which is never shown again.
 func (s *Service) CreateAccessKey(ctx context.Context, name, policyDoc string) (*AccessKeySecretResponse, error) {
+	defer s.run.keys.invalidate()
 	var resp *AccessKeySecretResponse
 	err := s.handle(ctx, op{action: "CreateAccessKey", target: name, perm: permAdmin, what: "create access keys", audit: true}, func(r *request) error {
 		if err := model.ValidateAccessKeyName(name); err != nil {
@@ -151,6 +153,7 @@ func (s *Service) AccessKeys(ctx context.Context) ([]AccessKeyInfo, error) {
 // changeAccessKey loads the key named (by id or name), lets change edit it,
 // and stores it, on the request path as action.
 func (s *Service) changeAccessKey(ctx context.Context, action, idOrName, what string, change func(r *request, k *db.AccessKeyRow) error) error {
+	defer s.run.keys.invalidate()
 	return s.handle(ctx, op{action: action, target: idOrName, perm: permAdmin, what: what, audit: true}, func(r *request) error {
 		return r.write(ctx, func(tx *db.Tx) error {
 			k, err := tx.AccessKey(idOrName)
@@ -229,6 +232,7 @@ func (s *Service) RotateAccessKey(ctx context.Context, idOrName string, grace ti
 // RemoveAccessKey deletes an access key: its requests fail at once with
 // InvalidAccessKeyId.NotFound.
 func (s *Service) RemoveAccessKey(ctx context.Context, idOrName string) error {
+	defer s.run.keys.invalidate()
 	return s.handle(ctx, op{action: "RemoveAccessKey", target: idOrName, perm: permAdmin, what: "remove access keys", audit: true}, func(r *request) error {
 		return r.write(ctx, func(tx *db.Tx) error {
 			// A row that fails its MAC is removed all the same: removing
@@ -261,6 +265,8 @@ type AccessKeyCredentials struct {
 	Secrets [][]byte
 	Enabled bool
 	Policy  *api.Policy
+	// previousUntil: when the second secret stops working.
+	previousUntil time.Time
 }
 
 // AccessKeyForAuth looks an access key up by AccessKeyId for request
@@ -270,6 +276,82 @@ func (s *Service) AccessKeyForAuth(ctx context.Context, accessKeyId string) (*Ac
 	if !model.LooksLikeAccessKeyId(accessKeyId) {
 		return nil, nil
 	}
+	now := time.Now()
+	if c, ok := s.run.keys.get(accessKeyId, now, s.now()); ok {
+		return c, nil
+	}
+	gen := s.run.keys.generation()
+	c, err := s.loadAccessKeyForAuth(ctx, accessKeyId)
+	if err == nil {
+		s.run.keys.put(accessKeyId, c, gen, now)
+	}
+	return c, err
+}
+
+// accessKeyCache keeps the API's key lookups (secrets, status, parsed
+// policy) for accessKeyCacheTTL, so that a request does not pay a read
+// transaction and a policy parse before its action. A change made in this
+// process (disable, remove, rotate, new policy) empties it at once; one
+// made by another process (the CLI on the same store) is seen within the
+// TTL.
+type accessKeyCache struct {
+	mu      sync.Mutex
+	gen     uint64
+	entries map[string]accessKeyEntry
+}
+
+type accessKeyEntry struct {
+	creds   *AccessKeyCredentials // nil: no such key
+	gen     uint64
+	fetched time.Time
+}
+
+// accessKeyCacheTTL bounds how long another process's change to a key
+// takes to apply here.
+const accessKeyCacheTTL = time.Second
+
+// get returns a fresh entry: now is the wall clock (for the TTL), clock
+// the service's (for the grace period, as the store's times are).
+func (c *accessKeyCache) get(id string, now, clock time.Time) (*AccessKeyCredentials, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.entries[id]
+	if !ok || e.gen != c.gen || now.Sub(e.fetched) >= accessKeyCacheTTL || now.Before(e.fetched) {
+		return nil, false
+	}
+	if e.creds != nil && len(e.creds.Secrets) > 1 && !clock.Before(e.creds.previousUntil) {
+		return nil, false // the grace period ended: look again
+	}
+	return e.creds, true
+}
+
+func (c *accessKeyCache) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
+}
+
+func (c *accessKeyCache) put(id string, creds *AccessKeyCredentials, gen uint64, now time.Time) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen {
+		return // a change happened while this was read: it may be stale
+	}
+	if c.entries == nil || len(c.entries) > 10000 {
+		c.entries = map[string]accessKeyEntry{}
+	}
+	c.entries[id] = accessKeyEntry{creds: creds, gen: gen, fetched: now}
+}
+
+// invalidate forgets every lookup: a key changed in this process.
+func (c *accessKeyCache) invalidate() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.gen++
+	c.entries = nil
+}
+
+func (s *Service) loadAccessKeyForAuth(ctx context.Context, accessKeyId string) (*AccessKeyCredentials, error) {
 	var out *AccessKeyCredentials
 	err := s.store.Read(ctx, func(tx *db.Tx) error {
 		k, err := tx.AccessKey(accessKeyId)
@@ -283,6 +365,7 @@ func (s *Service) AccessKeyForAuth(ctx context.Context, accessKeyId string) (*Ac
 		out = &AccessKeyCredentials{Name: k.Name, Enabled: k.Status == model.AccessKeyEnabled, Policy: p, Secrets: [][]byte{k.Secret}}
 		if k.PreviousSecret != nil && s.now().Before(k.PreviousSecretUntil) {
 			out.Secrets = append(out.Secrets, k.PreviousSecret)
+			out.previousUntil = k.PreviousSecretUntil
 		}
 		return nil
 	})

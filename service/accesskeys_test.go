@@ -190,3 +190,52 @@ func TestAccessKeyRowTamperRefused(t *testing.T) {
 		t.Fatalf("after removal: %d keys, %v", len(keys), err)
 	}
 }
+
+// TestAccessKeyChangeFromAnotherProcess: the API's key cache sees a key
+// disabled by another process on the same store (the CLI while serve
+// runs) within seconds, and a change in its own process at once.
+func TestAccessKeyChangeFromAnotherProcess(t *testing.T) {
+	dbPath := filepath.Join(t.TempDir(), "kms.db")
+	open := func() *Service {
+		store, err := db.Open(dbPath, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { store.Close() })
+		svc := New(store, Options{Actor: Actor{Name: "root", Role: model.RoleAdmin}})
+		t.Cleanup(svc.Close)
+		return svc
+	}
+	serveSide, cliSide := open(), open()
+	ctx := context.Background()
+	k, err := cliSide.CreateAccessKey(ctx, "app", appPolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
+	enabled := func() bool {
+		c, err := serveSide.AccessKeyForAuth(ctx, k.AccessKeyId)
+		if err != nil || c == nil {
+			t.Fatalf("lookup: %v (found %v)", err, c != nil)
+		}
+		return c.Enabled
+	}
+	if !enabled() {
+		t.Fatal("a new key is not enabled")
+	}
+	if err := cliSide.SetAccessKeyStatus(ctx, "app", false); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for enabled() {
+		if time.Now().After(deadline) {
+			t.Fatal("a key disabled by another process still works after 5 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if err := serveSide.SetAccessKeyStatus(ctx, "app", true); err != nil {
+		t.Fatal(err)
+	}
+	if !enabled() {
+		t.Fatal("a key enabled in this process is not enabled at once")
+	}
+}

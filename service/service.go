@@ -78,6 +78,7 @@ type Service struct {
 
 // runState tracks rotations in flight so shutdown can let them finish.
 type runState struct {
+	keys accessKeyCache // the API's key lookups
 	mu        sync.Mutex
 	inflight  sync.WaitGroup
 	draining  bool
