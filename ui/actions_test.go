@@ -315,8 +315,70 @@ func TestActionTables(t *testing.T) {
 	s.waitFor("esc clear filter")
 	s.check("audit, filtered", readme)
 
-	// The fleet, run and done.
+	// Access keys: the list, each dialog, the secret shown once.
+	if _, err := f.svc.CreateAccessKey(context.Background(), "billing", defaultPolicy("cn-hangzhou")); err != nil {
+		t.Fatal(err)
+	}
 	s.press("esc", "esc")
+	s.waitFor("Secrets [5]")
+	s.press("K")
+	s.waitFor("Access Keys [1]", "billing", "d disable")
+	s.check("access keys", readme)
+	s.press("enter")
+	s.waitFor("╭─ Policy", "esc close")
+	s.check("access key policy", readme)
+	s.press("esc")
+	s.waitGone("╭─ Policy")
+	s.press("p")
+	s.waitFor("Edit Policy", "enter save")
+	s.check("edit policy", readme)
+	s.press("esc")
+	s.waitGone("Edit Policy")
+	s.press("c")
+	s.waitFor("Create Access Key")
+	s.check("create access key, on the name", readme)
+	s.press("tab")
+	s.waitFor("ctrl+j new line")
+	s.check("create access key, in the policy", readme)
+	s.typeText("x")
+	s.press("esc")
+	s.waitFor("Discard what you typed?")
+	s.check("create access key, asking to discard", readme)
+	s.press("y")
+	s.waitGone("Create Access Key")
+	s.press("d")
+	s.waitFor("Disable Access Key")
+	s.check("disable access key", readme)
+	s.press("y")
+	s.waitFor("e enable")
+	s.check("access keys, a disabled key", readme)
+	s.press("e")
+	s.waitFor("Enable Access Key")
+	s.check("enable access key", readme)
+	s.press("esc")
+	s.waitGone("Enable Access Key")
+	s.press("x")
+	s.waitFor("Remove Access Key")
+	s.check("remove access key", readme)
+	s.press("esc")
+	s.waitGone("Remove Access Key")
+	s.press("R")
+	s.waitFor("Rotate Access Key")
+	s.check("rotate access key", readme)
+	s.press("enter")
+	s.waitFor("Access Key Rotated", "v reveal")
+	s.check("access key secret", readme)
+	s.press("v")
+	s.waitFor("v hide")
+	s.check("access key secret, revealed", readme)
+	s.press("v", "esc")
+	s.waitFor("Close without copying")
+	s.check("access key secret, asking to close", readme)
+	s.press("y")
+	s.waitGone("Access Key Rotated")
+
+	// The fleet, run and done.
+	s.press("esc")
 	s.waitFor("Secrets [5]")
 	s.press("home", "space", "space", "R")
 	s.waitFor("[2 secrets]", "enter rotate all")
@@ -335,6 +397,18 @@ func TestActionTables(t *testing.T) {
 		for _, a := range m.top().actions() {
 			if a.on() && slices.Contains([]string{"v", "y", "p", "s", "e", "d", "u", "R"}, a.key.Help().Key) {
 				t.Errorf("readonly: %q works", item(a.key))
+			}
+		}
+	})
+	ro.press("esc")
+	ro.waitFor("Secrets [5]")
+	ro.press("K")
+	ro.waitFor("managed by admin operators")
+	ro.check("readonly, access keys", readme)
+	ro.inspect(func(m *Model) {
+		for _, a := range m.top().actions() {
+			if a.on() && a.key.Help().Key != "esc" {
+				t.Errorf("readonly, access keys: %q works", item(a.key))
 			}
 		}
 	})
@@ -670,6 +744,7 @@ func docScreens(t *testing.T, svc *service.Service, m *Model) []docScreen {
 		return *s
 	}
 	ecs, generic := secret("acs/ecs/web1/root"), secret("db/prod/password")
+	ak := service.AccessKeyInfo{AccessKeyName: "billing", Status: model.AccessKeyEnabled, Policy: defaultPolicy("cn-hangzhou")}
 	m.confirmQuit = true
 	quit := m.modalActions()
 	m.confirmQuit, m.showHelp = false, true
@@ -690,6 +765,15 @@ func docScreens(t *testing.T, svc *service.Service, m *Model) []docScreen {
 		{"Add Instance", newInstanceForm(c).actions()},
 		{"Remove Instance", newInstanceRemoveDialog(c, service.InstanceView{InstanceId: "i-x"}).actions()},
 		{"Audit", newAuditPage(c).actions()},
+		{"Access Keys (`K`)", newAccessKeysPage(c).actions()},
+		{"Access Key Policy", newPolicyDialog(c, 0, ak).actions()},
+		{"Create Access Key", newAccessKeyForm(c, 0, nil).actions()},
+		{"Edit Policy", newAccessKeyForm(c, 0, &ak).actions()},
+		{"Disable Access Key", newAccessKeyStatusDialog(c, 0, ak, false).actions()},
+		{"Enable Access Key", newAccessKeyStatusDialog(c, 0, ak, true).actions()},
+		{"Rotate Access Key", newAccessKeyRotateDialog(c, 0, ak).actions()},
+		{"Remove Access Key", newAccessKeyRemoveDialog(c, 0, ak).actions()},
+		{"Access Key Created / Rotated", newAccessKeySecretDialog(c, service.AccessKeySecretResponse{}, false).actions()},
 		{"Switch Region (`g`)", newRegionsDialog(c).actions()},
 		{"Actions (`:`)", newPalette(c, newSecretsPage(c), m.actions()).actions()},
 		{"Help (`?`)", help},

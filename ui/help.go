@@ -25,7 +25,9 @@ func (m *Model) helpGroups() [][]key.Binding {
 			globals = append(globals, a.key)
 		}
 	}
-	return append(groups, columns(globals, rows)...)
+	// The keys that work everywhere stay one column while the overlay has
+	// the height: a second one would push it past the screen's width.
+	return append(groups, columns(globals, max(rows, min(len(globals), m.bodyHeight()-8)))...)
 }
 
 // helpView is the ? overlay.

@@ -15,8 +15,11 @@ type keyMap struct {
 	Back      key.Binding
 	Instances key.Binding
 	Audit     key.Binding
-	Region    key.Binding
-	Refresh   key.Binding
+	// AccessKeys opens the Access Keys screen (the API's application
+	// identities). Capital K: k moves up in lists.
+	AccessKeys key.Binding
+	Region     key.Binding
+	Refresh    key.Binding
 
 	// Lists.
 	Up       key.Binding
@@ -50,6 +53,16 @@ type keyMap struct {
 	RemoveInstance key.Binding
 	Recheck        key.Binding
 
+	// Access keys.
+	ShowPolicy key.Binding
+	EditPolicy key.Binding
+	DisableKey key.Binding
+	EnableKey  key.Binding
+	RotateKey  key.Binding
+	RemoveKey  key.Binding
+	// NewLine breaks a line in a text area, where enter confirms the form.
+	NewLine key.Binding
+
 	// Forms and dialogs.
 	NextField   key.Binding
 	PrevField   key.Binding
@@ -73,16 +86,17 @@ func newKeyMap() *keyMap {
 	b := key.NewBinding
 	k, h := key.WithKeys, key.WithHelp
 	return &keyMap{
-		Quit:      b(k("q"), h("q", "quit")),
-		ForceQuit: b(k("ctrl+c"), h("ctrl+c", "quit")),
-		Help:      b(k("?"), h("?", "help")),
-		HelpF1:    b(k("f1"), h("f1", "help in fields")),
-		Palette:   b(k(":"), h(":", "actions")),
-		Back:      b(k("esc"), h("esc", "back")),
-		Instances: b(k("i"), h("i", "instances")),
-		Audit:     b(k("a"), h("a", "audit")),
-		Region:    b(k("g"), h("g", "region")),
-		Refresh:   b(k("ctrl+r"), h("ctrl+r", "refresh")),
+		Quit:       b(k("q"), h("q", "quit")),
+		ForceQuit:  b(k("ctrl+c"), h("ctrl+c", "quit")),
+		Help:       b(k("?"), h("?", "help")),
+		HelpF1:     b(k("f1"), h("f1", "help in fields")),
+		Palette:    b(k(":"), h(":", "actions")),
+		Back:       b(k("esc"), h("esc", "back")),
+		Instances:  b(k("i"), h("i", "instances")),
+		Audit:      b(k("a"), h("a", "audit")),
+		AccessKeys: b(k("K"), h("K", "access keys")),
+		Region:     b(k("g"), h("g", "region")),
+		Refresh:    b(k("ctrl+r"), h("ctrl+r", "refresh")),
 
 		Up:       b(k("up", "k"), h("↑/k", "up")),
 		Down:     b(k("down", "j"), h("↓/j", "down")),
@@ -112,6 +126,14 @@ func newKeyMap() *keyMap {
 		RemoveInstance: b(k("x"), h("x", "remove")),
 		Recheck:        b(k("ctrl+r"), h("ctrl+r", "check again")),
 
+		ShowPolicy: b(k("enter"), h("enter", "show policy")),
+		EditPolicy: b(k("p"), h("p", "edit policy")),
+		DisableKey: b(k("d"), h("d", "disable")),
+		EnableKey:  b(k("e"), h("e", "enable")),
+		RotateKey:  b(k("R"), h("R", "rotate secret")),
+		RemoveKey:  b(k("x"), h("x", "remove")),
+		NewLine:    b(k("ctrl+j", "alt+enter"), h("ctrl+j", "new line")),
+
 		NextField:   b(k("tab", "down"), h("tab", "next field")),
 		PrevField:   b(k("shift+tab", "up"), h("shift+tab", "prev field")),
 		Confirm:     b(k("enter"), h("enter", "confirm")),
@@ -135,7 +157,8 @@ func newKeyMap() *keyMap {
 // neither matches nor shows in the hints.
 func (k *keyMap) readonly() {
 	for _, b := range []*key.Binding{&k.Create, &k.Rotate, &k.Delete, &k.Restore, &k.Select,
-		&k.Reveal, &k.Copy, &k.PutValue, &k.MoveStage, &k.Edit, &k.AddInstance, &k.RemoveInstance} {
+		&k.Reveal, &k.Copy, &k.PutValue, &k.MoveStage, &k.Edit, &k.AddInstance, &k.RemoveInstance,
+		&k.EditPolicy, &k.DisableKey, &k.EnableKey, &k.RotateKey, &k.RemoveKey} {
 		b.SetEnabled(false)
 	}
 }

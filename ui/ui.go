@@ -240,7 +240,7 @@ func (m *Model) actions() actions {
 	top := m.top()
 	free := m.free
 	untyped := func() bool { return !top.Capturing() }
-	// i, a and g leave the screen: not while it holds (a fleet starting
+	// i, a, K and g leave the screen: not while it holds (a fleet starting
 	// its next secrets).
 	leave := func(run func() tea.Cmd) func() tea.Cmd {
 		return func() tea.Cmd {
@@ -268,6 +268,14 @@ func (m *Model) actions() actions {
 				return nil
 			}
 			return msgCmd(homeMsg{newAuditPage(m.c)})
+		})},
+		// Not in the header: it would push g and q out of it on most
+		// widths; the ? overlay and the : palette list it.
+		{key: k.AccessKeys, title: "Go to the access keys", enabled: free, run: leave(func() tea.Cmd {
+			if _, ok := top.(*accessKeysPage); ok {
+				return nil
+			}
+			return msgCmd(homeMsg{newAccessKeysPage(m.c)})
 		})},
 		{key: k.Region, title: "Switch the region", enabled: free, hint: true, run: leave(func() tea.Cmd { return push(newRegionsDialog(m.c)) })},
 		{key: k.Quit, title: "Quit the console", enabled: free, hint: true, run: m.quit},
