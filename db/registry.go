@@ -171,7 +171,7 @@ func (t *Tx) AuditEvents(limit int, filter string) ([]model.AuditEvent, error) {
 	q := "SELECT time, operator, action, target, version_id, stage, result, error_code, error, request_id, detail FROM audit"
 	var args []any
 	if filter != "" {
-		q += " WHERE instr(lower(operator || ' ' || action || ' ' || target || ' ' || stage || ' ' || result || ' ' || error_code || ' ' || error || ' ' || detail), ?) > 0"
+		q += " WHERE instr(lower(operator || ' ' || action || ' ' || target || ' ' || version_id || ' ' || stage || ' ' || result || ' ' || error_code || ' ' || error || ' ' || request_id || ' ' || detail), ?) > 0"
 		args = append(args, strings.ToLower(filter))
 	}
 	q += " ORDER BY id DESC"

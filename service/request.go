@@ -188,7 +188,7 @@ func (r *request) finish(ctx context.Context, errp *error) {
 	if ae != nil {
 		ev.Result = "Failure"
 	}
-	werr := r.s.store.Write(context.WithoutCancel(ctx), func(tx *db.Tx) error { return tx.Audit(ev) })
+	werr := r.s.run.audit.record(ctx, r.s.store, ev)
 	switch {
 	case werr != nil && *errp == nil && errors.Is(werr, db.ErrReadOnly):
 		// A read on a read-only store (a backup, a read-only mount)
