@@ -78,8 +78,8 @@ type Service struct {
 
 // runState tracks rotations in flight so shutdown can let them finish.
 type runState struct {
-	keys  accessKeyCache // the API's key lookups
-	audit auditLog       // group commit of request records
+	keys      accessKeyCache // the API's key lookups
+	audit     auditLog       // group commit of request records
 	mu        sync.Mutex
 	inflight  sync.WaitGroup
 	draining  bool
