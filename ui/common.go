@@ -4,7 +4,9 @@ import (
 	"context"
 	"errors"
 	"io"
+	"net"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -12,6 +14,7 @@ import (
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 
 	"kmsconsole/model"
 	"kmsconsole/service"
@@ -221,27 +224,41 @@ func apiError(err error) *model.APIError { return model.AsAPIError(err) }
 // wrapped in model.SafeText where they are built. Last, the root model
 // passes each whole frame through components.SafeFrame.
 
-// errLine renders an API error as the CLI shows it: Code, then message.
+// errLine renders an error on one line as people read it: the sentence
+// (humanError) in the error style, then the API code dimmed.
 func (c *common) errLine(err error) string {
-	ae := apiError(err)
-	return c.st.Code.Render(model.SafeText(ae.Code)) + c.st.Err.Render(": "+model.SafeText(ae.Message))
+	sentence, code := humanError(err)
+	line := c.st.Err.Render(model.SafeText(sentence))
+	if code != "" {
+		line += c.st.Dim.Render(codeSep + model.SafeText(code))
+	}
+	return line
 }
 
-// errLines wraps an API error to w cells, the code styled. The message
-// may quote a host's output: wrap makes its control characters visible.
+// codeSep comes before the dimmed code: without colour (NO_COLOR) it
+// still tells the code from the sentence.
+const codeSep = " · "
+
+// errLines is errLine wrapped to w cells: the sentence (wrap makes the
+// control characters of a quoted host output visible), then the code
+// dimmed, on the last line when it fits there, else on a line of its own.
 func (c *common) errLines(err error, w int) []string {
-	ae := apiError(err)
-	code := model.SafeText(ae.Code)
-	text := code + ": " + ae.Message
-	var out []string
-	for i, l := range wrap(text, w) {
-		if i == 0 && strings.HasPrefix(l, code) {
-			out = append(out, c.st.Code.Render(code)+c.st.Err.Render(l[len(code):]))
-			continue
-		}
-		out = append(out, c.st.Err.Render(l))
+	sentence, code := humanError(err)
+	code = model.SafeText(code)
+	text := wrap(sentence, w)
+	out := make([]string, len(text))
+	for i, l := range text {
+		out[i] = c.st.Err.Render(l)
 	}
-	return out
+	if code == "" {
+		return out
+	}
+	last := text[len(text)-1]
+	if w <= 0 || ansi.StringWidth(last+codeSep+code) <= w {
+		out[len(out)-1] += c.st.Dim.Render(codeSep + code)
+		return out
+	}
+	return append(out, c.st.Dim.Render(code))
 }
 
 // fieldError is the short form of a validation error under its field: the
@@ -311,6 +328,26 @@ func ecsInfo(s *model.Secret) (model.ECSConfig, bool) {
 	}
 	cfg, err := model.ParseECSConfig(s.ExtendedConfig)
 	return cfg, err == nil
+}
+
+// instanceLabel names an instance wherever the console shows one: its
+// id, its name when it has one, and its address, "i-web1 · web-1 ·
+// 127.0.0.1:2222" or "i-web1 · 127.0.0.1:2222". It is plain text from
+// outside: callers draw it through model.SafeText, as they do any name.
+func instanceLabel(id, name, host string, port int) string {
+	parts := []string{id}
+	if name != "" {
+		parts = append(parts, name)
+	}
+	if host != "" {
+		parts = append(parts, hostPort(host, port))
+	}
+	return strings.Join(parts, " · ")
+}
+
+// hostPort is an instance's address as ssh takes it ([::1]:22 for IPv6).
+func hostPort(host string, port int) string {
+	return net.JoinHostPort(host, strconv.Itoa(port))
 }
 
 func subTypeLabel(sub string) string {

@@ -11,6 +11,7 @@ import (
 	"github.com/charmbracelet/bubbles/key"
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"kmsconsole/model"
 	"kmsconsole/service"
@@ -27,8 +28,13 @@ type detailsPage struct {
 
 	secret   model.Secret // the zero Secret until loaded
 	versions []model.Version
-	loaded   bool
-	err      error
+	// cred is what an ECS secret manages (user, instance, key
+	// fingerprint), read without the value; nil for a generic secret,
+	// or when it could not be read (credErr).
+	cred    *service.ManagedCredential
+	credErr error
+	loaded  bool
+	err     error
 
 	table components.Table
 
@@ -48,6 +54,8 @@ type detailsPage struct {
 type detailsLoadedMsg struct {
 	secret   *model.Secret
 	versions []model.Version
+	cred     *service.ManagedCredential
+	credErr  error
 	err      error
 }
 
@@ -91,7 +99,17 @@ func (p *detailsPage) load() tea.Cmd {
 			return detailsLoadedMsg{err: err}
 		}
 		versions, err := svc.Versions(ctx, name)
-		return detailsLoadedMsg{secret: secret, versions: versions, err: err}
+		if err != nil {
+			return detailsLoadedMsg{err: err}
+		}
+		msg := detailsLoadedMsg{secret: secret, versions: versions}
+		if secret.Type == model.ECS {
+			// The credential's description, not its value: no read of
+			// the value, and readonly operators see it too. The page
+			// shows without it when it cannot be read.
+			msg.cred, msg.credErr = svc.ManagedCredential(ctx, name)
+		}
+		return msg
 	}
 }
 
@@ -151,6 +169,7 @@ func (p *detailsPage) Update(msg tea.Msg) tea.Cmd {
 		// A reload (after a put, a stage move, a rotation) shows the
 		// current version again, masked.
 		p.secret, p.versions = *msg.secret, msg.versions
+		p.cred, p.credErr = msg.cred, msg.credErr
 		p.table.SetRows(len(p.versions))
 		p.table.SetCursor(0)
 		for i, v := range p.versions {
@@ -287,7 +306,9 @@ func (p *detailsPage) versionRow(i int) []components.Cell {
 
 func (p *detailsPage) View() string {
 	st := p.c.st
-	title := st.Title.Render("Secret ") + st.Count.Render(model.SafeText(p.name))
+	// The title cuts a long name (the Name field has it whole): a box
+	// drops a title that does not fit.
+	title := st.Title.Render("Secret ") + st.Count.Render(ansi.Truncate(model.SafeText(p.name), max(8, p.w-13), "…"))
 	iw := p.w - 4
 	var lines []string
 	switch {
@@ -311,7 +332,11 @@ func (p *detailsPage) View() string {
 	return components.Box(st.Box, title, indent(strings.Join(lines, "\n"), 1), p.w, p.h)
 }
 
-// fieldLines are the secret's fields in two columns where they fit.
+// fieldLines are the secret's fields in two columns where they fit. The
+// name is whole here (the list and the title may cut it), and an ECS
+// secret says what it manages: the instance, the OS user, the kind of
+// credential and, for a key pair, the ACSCurrent public key's
+// fingerprint, all read without the value.
 func (p *detailsPage) fieldLines(w int) []string {
 	st := p.c.st
 	s := &p.secret
@@ -320,6 +345,18 @@ func (p *detailsPage) fieldLines(w int) []string {
 	field := func(label, value string, style func(...string) string) string {
 		return st.Label.Render(components.Fit(label, lw)) + style(model.SafeText(value))
 	}
+	// long is a field whose value may not fit on one line: it wraps
+	// (wrap makes control characters visible), a name after a "/".
+	long := func(label, value string, style func(...string) string) []string {
+		var out []string
+		for i, l := range wrapName(value, max(10, w-lw)) {
+			if i > 0 {
+				label = ""
+			}
+			out = append(out, st.Label.Render(components.Fit(label, lw))+style(l))
+		}
+		return out
+	}
 	pair := func(a, b string) string {
 		if w < 2*lw+40 || b == "" {
 			return a
@@ -327,40 +364,101 @@ func (p *detailsPage) fieldLines(w int) []string {
 		return components.Pad(a, w/2) + b
 	}
 	status := s.Status(p.c.now())
-	out := []string{
-		pair(field("Type", s.Type.Label(), st.Value.Render), field("Status", status, st.status(status).Render)),
-	}
+	out := long("Name", s.Name, st.Bold.Render)
+	out = append(out, pair(field("Type", s.Type.Label(), st.Value.Render), field("Status", status, st.status(status).Render)))
 	if s.Description != "" {
 		out = append(out, field("Description", s.Description, st.Value.Render))
 	}
-	out = append(out,
-		field("ARN", p.c.svc.Arn(s.Name), st.Dim.Render),
-		pair(field("Created", fmtTime(s.CreateTime), st.Value.Render), field("Updated", fmtTime(s.UpdateTime), st.Value.Render)),
-	)
+	out = append(out, long("ARN", p.c.svc.Arn(s.Name), st.Dim.Render)...)
+	out = append(out, pair(field("Created", fmtTime(s.CreateTime), st.Value.Render), field("Updated", fmtTime(s.UpdateTime), st.Value.Render)))
 	if cfg, ok := ecsInfo(s); ok {
-		out = append(out,
-			pair(field("Instance", cfg.InstanceId+" ("+cfg.RegionId+")", st.Value.Render), field("Credential", subTypeLabel(cfg.SecretSubType), st.Value.Render)),
-			pair(field("Auto rotation", rotationText(s), st.Value.Render), field("Last rotation", fmtTime(s.LastRotationDate), st.Value.Render)),
-		)
+		out = append(out, p.credentialLines(cfg, field, long, pair)...)
+		// The policy and the last failure are two things: a failed
+		// manual rotation leaves a Disabled policy Disabled, and its
+		// reason shows below whatever the policy.
+		out = append(out, pair(field("Auto rotation", rotationText(s), st.Value.Render), field("Last rotation", fmtTime(s.LastRotationDate), st.Value.Render)))
 		if s.AutomaticRotation != model.RotationDisabled {
 			out = append(out, field("Next rotation", fmtTime(s.NextRotationDate), st.Value.Render))
 		}
 	}
-	// A failed rotation shows its reason, whether or not the secret
-	// rotates automatically (a manual one leaves the policy as it was).
 	if s.RotationError != "" {
-		for i, l := range wrap(s.RotationError, max(10, w-lw)) {
+		// The reason as a sentence, like any error the console shows.
+		reason, _ := humanError(&model.APIError{Message: s.RotationError})
+		for i, l := range wrap(reason, max(10, w-lw)) {
 			label := "Failure reason"
 			if i > 0 {
 				label = ""
 			}
-			out = append(out, field(label, l, st.Err.Render))
+			out = append(out, st.Label.Render(components.Fit(label, lw))+st.Err.Render(l))
 		}
 	}
 	if s.PendingDeletion() {
 		out = append(out, field("Deletion", "planned for "+fmtTime(s.PlannedDeleteTime)+" — press u to restore", st.Warn.Render))
 	}
 	return out
+}
+
+// credentialLines describe what an ECS secret manages. Without the
+// description (it could not be read) they fall back on ExtendedConfig.
+func (p *detailsPage) credentialLines(cfg model.ECSConfig,
+	field func(label, value string, style func(...string) string) string,
+	long func(label, value string, style func(...string) string) []string,
+	pair func(a, b string) string) []string {
+	st := p.c.st
+	cr := p.cred
+	if cr == nil {
+		out := []string{pair(field("Instance", cfg.InstanceId, st.Value.Render), field("Credential", subTypeLabel(cfg.SecretSubType), st.Value.Render))}
+		if p.credErr != nil {
+			out = append(out, st.Label.Render(components.Fit("Managed user", 15))+p.c.errLine(p.credErr))
+		}
+		return out
+	}
+	var out []string
+	if cr.InstanceMissing {
+		out = append(out, st.Label.Render(components.Fit("Instance", 15))+st.Value.Render(model.SafeText(cr.Instance.InstanceId))+
+			st.Warn.Render(" · no longer registered: add it again (i) to rotate"))
+	} else {
+		in := cr.Instance
+		out = append(out, long("Instance", instanceLabel(in.InstanceId, in.InstanceName, in.Host, in.Port), st.Value.Render)...)
+	}
+	user, userStyle := cr.UserName, st.Value.Render
+	if user == "" {
+		user, userStyle = "—", st.Dim.Render
+	}
+	out = append(out, pair(field("Managed user", user, userStyle), field("Credential", subTypeLabel(cr.SubType), st.Value.Render)))
+	if cr.SubType == model.SubTypeSSHKey && cr.KeyFingerprint != "" {
+		// The fingerprint whole; its key type and stage where they fit.
+		fp := model.SafeText(cr.KeyFingerprint)
+		line := st.Label.Render(components.Fit("Public key", 15)) + st.Value.Render(fp)
+		for _, more := range []string{" (" + cr.KeyType + ", ACSCurrent)", " (" + cr.KeyType + ")"} {
+			if 15+ansi.StringWidth(fp+more) <= p.w-4 {
+				line += st.Dim.Render(model.SafeText(more))
+				break
+			}
+		}
+		out = append(out, line)
+	}
+	return out
+}
+
+// wrapName wraps a name (or an ARN) to w cells, after a "/" where one
+// falls in the second half of the line, else where the line ends.
+// Control characters are made visible first.
+func wrapName(s string, w int) []string {
+	r := []rune(model.SafeText(s))
+	var out []string
+	for len(r) > w {
+		cut := w
+		for i := w; i > w/2; i-- {
+			if r[i-1] == '/' {
+				cut = i
+				break
+			}
+		}
+		out = append(out, string(r[:cut]))
+		r = r[cut:]
+	}
+	return append(out, string(r))
 }
 
 // valueLines is the value of the selected version: masked, or revealed

@@ -225,7 +225,8 @@ func TestEditSecretServiceError(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.press("enter")
-	v := s.waitFor(model.CodeInDeleteWindow + ": The secret db/prod/password is")
+	// The refusal as a sentence, its code after it.
+	v := s.waitFor("Not possible while the secret is pending deletion: the secret", "db/prod/password is pending deletion", model.CodeInDeleteWindow)
 	if !strings.Contains(v, "Edit Secret") {
 		t.Fatalf("the dialog closed on an error:\n%s", v)
 	}

@@ -126,7 +126,7 @@ func TestFleetEngineSSHD(t *testing.T) {
 	}
 	// The failed row's full reason was under the table while it had the
 	// cursor (the first row).
-	if !strings.Contains(v, "Rotation of acs/ecs/db1/deploy failed at set") {
+	if !strings.Contains(v, "Could not reach the instance: rotation of acs/ecs/db1/deploy failed at set") {
 		t.Fatalf("no detail line for the failed row:\n%s", v)
 	}
 	// Every rotation's end reached the root: nothing counts as running.

@@ -97,7 +97,7 @@ func TestInstanceRemoveInUse80x24(t *testing.T) {
 	s.press("down", "x")
 	s.waitFor("Remove instance i-web1 from the store?")
 	s.press("y")
-	s.waitFor(model.CodeResourceInUse+": The instance i-web1 is managed by 1", "Remove Instance")
+	s.waitFor("Not possible right now: the instance i-web1 is managed by 1", model.CodeResourceInUse, "Remove Instance")
 	if _, err := f.svc.Instance(context.Background(), "i-web1"); err != nil {
 		t.Fatalf("the refused removal removed i-web1: %v", err)
 	}
@@ -111,7 +111,7 @@ func TestInstanceRemoveInUseStays(t *testing.T) {
 	s.press("x")
 	s.waitFor("Remove instance i-db1 from the store?")
 	s.press("y")
-	s.waitFor(model.CodeResourceInUse + ": The instance i-db1 is managed by 1")
+	s.waitFor("Not possible right now: the instance i-db1 is managed by 1", model.CodeResourceInUse)
 	s.press("esc")
 	s.waitGone("Remove Instance")
 	s.waitFor("Instances [2]", "i-db1", "i-web1")

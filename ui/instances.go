@@ -1,12 +1,14 @@
 package ui
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 
 	"github.com/charmbracelet/bubbles/spinner"
 	tea "github.com/charmbracelet/bubbletea"
 	"github.com/charmbracelet/lipgloss"
+	"github.com/charmbracelet/x/ansi"
 
 	"kmsconsole/model"
 	"kmsconsole/service"
@@ -52,13 +54,16 @@ func newInstancesPage(c *common) *instancesPage {
 	p.table.Styles = c.st.Table
 	p.table.Row = p.row
 	p.table.SetColumns([]components.Column{
+		// Instance and Reachability always show; the others drop from
+		// the fingerprint (under the table too) up, and a long name ends
+		// in "…" rather than push the address off a wide screen.
 		{Title: "Instance", Width: 14},
-		{Title: "Name", Flex: true, Min: 10},
-		{Title: "Address", Width: 21},
-		{Title: "Admin", Width: 10, Drop: 2},
-		{Title: "Secrets", Width: 7, Drop: 3},
+		{Title: "Name", Flex: true, Min: 10, Max: 32, Priority: 4},
+		{Title: "Address", Width: 21, Priority: 5},
+		{Title: "Admin", Width: 10, Priority: 2},
+		{Title: "Secrets", Width: 7, Priority: 3},
 		{Title: "Reachability", Width: 18},
-		{Title: "Host key fingerprint", Width: 50, Drop: 4},
+		{Title: "Host key fingerprint", Width: 50, Priority: 1},
 	})
 	p.table.EmptyText = "No instances in " + p.region + " yet."
 	if c.canMutate() {
@@ -122,7 +127,7 @@ func (p *instancesPage) row(i int) []components.Cell {
 	return []components.Cell{
 		{Text: in.InstanceId, Style: st.Value},
 		{Text: in.InstanceName, Style: st.Value},
-		{Text: fmt.Sprintf("%s:%d", in.Host, in.Port), Style: st.Dim},
+		{Text: hostPort(in.Host, in.Port), Style: st.Dim},
 		{Text: in.AdminUser, Style: st.Dim},
 		{Text: fmt.Sprint(in.ManagedSecrets), Style: st.Dim},
 		{Text: reach, Style: style},
@@ -238,9 +243,14 @@ func (p *instancesPage) detailLines(w int) []string {
 	}
 	in := p.list[p.table.Cursor()]
 	lw := 10
-	out := []string{
-		st.Dim.Render(strings.Repeat("─", w)),
-		st.Label.Render(components.Fit("Host key", lw)) + st.Value.Render(model.SafeText(in.Fingerprint)) + st.Dim.Render("  pinned "+fmtAPITime(in.CreateTime)),
+	fp, pinned := model.SafeText(in.Fingerprint), "pinned "+fmtAPITime(in.CreateTime)
+	out := []string{st.Dim.Render(strings.Repeat("─", w))}
+	if lw+ansi.StringWidth(fp)+2+ansi.StringWidth(pinned) <= w {
+		out = append(out, st.Label.Render(components.Fit("Host key", lw))+st.Value.Render(fp)+st.Dim.Render("  "+pinned))
+	} else {
+		// Narrow: the date under the fingerprint rather than cut.
+		out = append(out, st.Label.Render(components.Fit("Host key", lw))+st.Value.Render(fp),
+			components.Fit("", lw)+st.Dim.Render(pinned))
 	}
 	ch := p.checks[in.InstanceId]
 	switch {
@@ -249,12 +259,18 @@ func (p *instancesPage) detailLines(w int) []string {
 	case ch.err == nil:
 		out = append(out, st.Label.Render(components.Fit("Check", lw))+st.OK.Render(model.SafeText(fmt.Sprintf("the management login %s@%s works", in.AdminUser, in.InstanceId))))
 	default:
-		for i, l := range wrap(ch.err.Error(), w-lw) {
+		// The check's answer describes the instance, it is no API
+		// error: its sentence, without a code.
+		err := ch.err
+		if !errors.As(err, new(*model.APIError)) {
+			err = &model.APIError{Message: err.Error()}
+		}
+		for i, l := range p.c.errLines(err, w-lw) {
 			label := "Reason"
 			if i > 0 {
 				label = ""
 			}
-			out = append(out, st.Label.Render(components.Fit(label, lw))+st.Err.Render(l))
+			out = append(out, st.Label.Render(components.Fit(label, lw))+l)
 		}
 	}
 	return out

@@ -334,7 +334,7 @@ func (d *rotateDialog) View() string {
 	}
 	inst := d.cfg.InstanceId
 	if d.inst != nil {
-		inst = fmt.Sprintf("%s · %s · %s:%d", d.inst.InstanceId, d.inst.InstanceName, d.inst.Host, d.inst.Port)
+		inst = instanceLabel(d.inst.InstanceId, d.inst.InstanceName, d.inst.Host, d.inst.Port)
 	}
 	lines := []string{
 		"",

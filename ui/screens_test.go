@@ -255,7 +255,7 @@ func TestWizardECSCreateFails(t *testing.T) {
 	s.press("enter")
 	// The instance is a closed port: the user check fails, inline, with
 	// the API error code.
-	s.waitFor("InvalidParameter:")
+	s.waitFor("Could not reach the instance: cannot check the user on the instance", "· "+model.CodeInvalidParameter)
 	s.golden()
 }
 
@@ -726,7 +726,7 @@ func TestWizardECSUserTakenAtCreate(t *testing.T) {
 	s.waitFor("● 3 Review") // "○ 3 Review" is in every step's header
 	insertECSSecret(t, f.store, "acs/ecs/web1/app-other", "i-web1", "app")
 	s.press("enter")
-	s.waitFor("Rejected.ResourceExist: The user app on instance i-web1 is already managed by secret", "acs/ecs/web1/app-other")
+	s.waitFor("That already exists: the user app on instance i-web1 is already managed by secret", "acs/ecs/web1/app-other", model.CodeResourceExist)
 	if _, err := f.svc.DescribeSecret(context.Background(), service.SecretNameRequest{SecretName: "acs/ecs/web1/app"}); !model.IsCode(err, model.CodeNotFound) {
 		t.Fatalf("the refused secret exists: %v", err)
 	}

@@ -113,13 +113,17 @@ func (p *secretsPage) setColumns(statusW int, wide bool) {
 	if wide {
 		dateW = 16
 	}
+	// Name and Status always show. On a narrow screen the dates go
+	// first, then the type (the rotation column tells ECS secrets
+	// apart: "—" for a generic one); on a wide one the name stops at
+	// 48 cells and a longer one ends in "…" (details show it whole).
 	p.table.SetColumns([]components.Column{
-		{Title: "Name", Flex: true, Min: 26},
-		{Title: "Type", Width: len("Managed ECS secret")},
+		{Title: "Name", Flex: true, Min: 24, Max: 48},
+		{Title: "Type", Width: len("Managed ECS secret"), Priority: 3},
 		{Title: "Status", Width: statusW},
-		{Title: "Auto rotation", Width: len("Enabled · 30d"), Drop: 1},
-		{Title: "Last rotation", Width: dateW, Drop: 3},
-		{Title: "Next rotation", Width: dateW, Drop: 2},
+		{Title: "Auto rotation", Width: len("Enabled · 30d"), Priority: 4},
+		{Title: "Last rotation", Width: dateW, Priority: 1},
+		{Title: "Next rotation", Width: dateW, Priority: 2},
 	})
 }
 

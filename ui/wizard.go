@@ -385,7 +385,7 @@ func (z *wizard) Update(msg tea.Msg) tea.Cmd {
 		z.instLoaded, z.instErr, z.instances = true, msg.err, msg.list
 		z.instance.Options = nil
 		for _, in := range msg.list {
-			z.instance.Options = append(z.instance.Options, fmt.Sprintf("%s · %s · %s:%d", in.InstanceId, in.InstanceName, in.Host, in.Port))
+			z.instance.Options = append(z.instance.Options, instanceLabel(in.InstanceId, in.InstanceName, in.Host, in.Port))
 		}
 		z.instance.Err = nil
 		switch {
@@ -636,7 +636,7 @@ func (z *wizard) reviewLines(w int) []string {
 	if z.ecs() {
 		inst := z.instances[z.instance.Selected]
 		out = append(out,
-			row("Instance", fmt.Sprintf("%s · %s · %s:%d", inst.InstanceId, inst.InstanceName, inst.Host, inst.Port), st.Value.Render),
+			row("Instance", instanceLabel(inst.InstanceId, inst.InstanceName, inst.Host, inst.Port), st.Value.Render),
 			row("Managed user", z.user.Value(), st.Value.Render),
 		)
 		if z.cred.Value() == credKey {
