@@ -87,7 +87,7 @@ func newAccessKeySecret() string { return randomAlnum(30) }
 func parseAccessKeyPolicy(doc string) (string, error) {
 	p, err := api.ParsePolicy([]byte(doc))
 	if err != nil {
-		return "", model.InvalidParam("Policy", "%v", err)
+		return "", err // already InvalidParameter naming Policy
 	}
 	b, err := p.MarshalJSON()
 	if err != nil {

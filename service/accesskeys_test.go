@@ -58,6 +58,9 @@ func TestAccessKeyLifecycle(t *testing.T) {
 	wantCode(t, "bad name", err, model.CodeInvalidParameter)
 	_, err = svc.CreateAccessKey(ctx, "other", `{"Statement":[{"Effect":"Maybe","Action":"kms:*","Resource":"*"}]}`)
 	wantCode(t, "bad policy", err, model.CodeInvalidParameter)
+	if strings.Count(err.Error(), "InvalidParameter") != 1 {
+		t.Fatalf("the policy error repeats itself: %v", err)
+	}
 	keys, err := svc.AccessKeys(ctx)
 	if err != nil || len(keys) != 1 || keys[0].Status != model.AccessKeyEnabled || keys[0].CreatedBy != "root" {
 		t.Fatalf("list: %+v, %v", keys, err)
