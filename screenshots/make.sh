@@ -4,10 +4,11 @@
 # `tmux capture-pane -p -e` and renders it to screenshots/NAME.png with
 # screenshots/render.
 #
-# The screens that need a managed instance (instances, Rotate Immediately)
-# are taken by screenshots/capture (a Go test, for the sshd harness): as
-# root with sshd installed it rotates a real password on a throwaway sshd,
-# otherwise the instance is a silent port and the rotation fails.
+# The screens that need a managed instance (instances, Rotate Immediately,
+# an ECS secret's details, a fleet rotation in progress) are taken by
+# screenshots/capture (a Go test, for the sshd harness): as root with sshd
+# installed it rotates real passwords on a throwaway sshd, otherwise the
+# instance is a silent port and the rotations fail.
 #
 # Usage: screenshots/make.sh            (needs tmux and go)
 set -euo pipefail
@@ -47,7 +48,7 @@ kms DeleteSecret --SecretName app/staging/token --RecoveryWindowInDays 7
 # ---- the screens with a managed instance (and its ECS secrets) ----
 SHOTS_DIR=$work SHOTS_DB=$KMSCONSOLE_DB SHOTS_BIN=$bin \
 	go test ./screenshots/capture -run TestCapture -count=1 -v | grep -E '^(=== RUN|--- |\s+capture_test)' || true
-for f in instances rotate-prompt rotate-result; do
+for f in instances rotate-prompt rotate-result details-ecs fleet-progress; do
 	[ -f "$work/$f.ansi" ] || { echo "make.sh: screenshots/capture did not capture $f" >&2; exit 1; }
 done
 
@@ -94,6 +95,8 @@ key Enter
 wait_for "3 Review"
 shot wizard-3
 key Escape Escape Escape
+wait_for "Discard what you typed?"
+key y
 wait_for "Secrets ["
 
 # Secret details of a generic secret with two versions, then Plan Deletion.
@@ -110,6 +113,9 @@ wait_for "Secrets ["
 
 key a
 wait_for "Audit ["
+# The latest event is the fleet's held-up rotation failing; the one
+# below it, a rotation that went through.
+key Down
 shot audit
 key q
 
@@ -125,6 +131,8 @@ if [ -f "$work/rotate-progress.ansi" ]; then
 	render rotate-progress "kmsconsole — Rotate Immediately: progress"
 fi
 render rotate-result "kmsconsole — Rotate Immediately: result"
+render details-ecs "kmsconsole — Managed ECS secret details"
+render fleet-progress "kmsconsole — Rotate Immediately: several secrets"
 render plan-deletion "kmsconsole — Plan Deletion Secret"
 render instances "kmsconsole — Instances"
 render audit "kmsconsole — Audit"

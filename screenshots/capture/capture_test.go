@@ -1,5 +1,6 @@
 // Package capture takes the screenshots that need a managed instance:
-// instances, Rotate Immediately (prompt, progress, result). It is a test so
+// instances, Rotate Immediately (prompt, progress, result), an ECS
+// secret's details and a fleet rotation in progress. It is a test so
 // that it can use the sshd harness (ecs/sshdtest); screenshots/make.sh runs
 // it with SHOTS_DIR, SHOTS_DB and SHOTS_BIN set, and it skips otherwise.
 //
@@ -184,7 +185,59 @@ func TestCapture(t *testing.T) {
 		s.waitFor("Rotation failed")
 	}
 	s.save("rotate-result")
-	s.key("Escape", "q")
+
+	// The secret's details: what it manages (user, instance, credential)
+	// and its versions, the value masked.
+	s.key("Escape")
+	s.waitFor("/web1 → 1")
+	s.key("Enter")
+	s.waitFor("Managed user", "Versions [")
+	if real {
+		s.waitFor("Versions [2]", "ACSPrevious")
+	}
+	s.save("details-ecs")
+	s.key("Escape")
+	s.waitFor("/web1 → 1")
+
+	// A fleet rotation caught while one host holds it up: i-worker1 (no
+	// name) accepts connections and never answers, until released. As
+	// root two more secrets on the real host rotate beside it.
+	wport, wrelease := silentPort(t)
+	insertECS(t, store, "i-worker1", "", wport, "acs/ecs/worker1/queue", model.SubTypePassword, "", "queue")
+	fleet := 3 // db1/deploy, web1/app, worker1/queue
+	if real {
+		const pw = "Fleet-Passw0rd-1"
+		users := sshdtest.CreateUsers(t, "fl", []string{pw, pw})
+		for i, n := range []string{"acs/ecs/web1/worker", "acs/ecs/web1/backup"} {
+			data := model.ECSData{UserName: users[i], Password: pw}.JSON()
+			cfg := model.ECSConfig{SecretSubType: model.SubTypePassword, InstanceId: "i-web1", RegionId: "cn-hangzhou"}.JSON()
+			if _, err := svc.CreateSecret(ctx, service.CreateSecretRequest{SecretName: n, SecretType: "ECS", SecretData: data,
+				ExtendedConfig: cfg, EnableAutomaticRotation: true, RotationInterval: "30d"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		fleet += 2
+	}
+	s.key("Escape", "C-r", "/")
+	s.text("acs/ecs/")
+	s.key("Enter")
+	s.waitFor(fmt.Sprintf("/acs/ecs/ → %d", fleet))
+	// The cursor stayed on web1/app: from the top, each space selects
+	// and moves down.
+	s.key("Home")
+	for range fleet {
+		s.key("Space")
+	}
+	s.waitFor(fmt.Sprintf("%d selected", fleet))
+	s.key("R")
+	s.waitFor(fmt.Sprintf("[%d secrets]", fleet), "enter rotate all")
+	s.key("Enter")
+	// Every secret but the held-up one has ended.
+	s.waitFor("Rotating…", fmt.Sprintf(" %d/%d", fleet-1, fleet))
+	s.save("fleet-progress")
+	wrelease()
+	s.waitFor("Fleet rotation finished")
+	s.key("Escape", "Escape", "q")
 }
 
 func canRunSSHD() bool {
@@ -280,6 +333,9 @@ func insertECS(t *testing.T, store *db.Store, instanceId, instanceName string, p
 			CreateTime:     now.Add(-20 * 24 * time.Hour), UpdateTime: now, AutomaticRotation: model.RotationEnabled,
 			RotationInterval: 30 * 86400, LastRotationDate: now.Add(-15 * 24 * time.Hour),
 		}}
+		// It rotates automatically, as the service records it: a failed
+		// rotation then shows the policy Invalid.
+		row.AutoWanted = true
 		id, err := tx.InsertSecret(row)
 		if err != nil {
 			return err
