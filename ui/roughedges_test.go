@@ -352,3 +352,33 @@ func TestErrLines(t *testing.T) {
 		t.Errorf("a plain error: %q", got)
 	}
 }
+
+// TestDetailsCredentialNotARead: the managed credential is described
+// without reading the value: no GetSecretValue in the audit log, and a
+// readonly operator (who cannot read values) sees it too.
+func TestDetailsCredentialNotARead(t *testing.T) {
+	f := newFixture(t, model.RoleAdmin)
+	ro := f.svc.As(service.Actor{Name: "bob", Role: model.RoleReadonly})
+	for _, svc := range []*service.Service{f.svc, ro} {
+		s := start(t, svc, 100, 30)
+		s.waitFor("acs/ecs/db1/deploy")
+		s.press("enter")
+		v := s.waitFor("Managed user   deploy", "Public key     SHA256:")
+		if strings.Contains(v, "PRIVATE KEY") {
+			t.Fatalf("the details show the value:\n%s", v)
+		}
+	}
+	if n := auditCount(t, f.svc, "GetSecretValue"); n != 0 {
+		t.Fatalf("%d reads of a value to draw the details", n)
+	}
+	// A reveal is one: the count above would have seen it.
+	s := start(t, f.svc, 100, 30)
+	s.waitFor("acs/ecs/db1/deploy")
+	s.press("enter")
+	s.waitFor("Managed user")
+	s.press("v")
+	s.waitFor("BEGIN PRIVATE KEY")
+	if n := auditCount(t, f.svc, "GetSecretValue"); n != 1 {
+		t.Fatalf("%d reads of the value audited after one reveal", n)
+	}
+}
