@@ -681,7 +681,7 @@ func TestRotationEndForAGonePage(t *testing.T) {
 	if len(d.got) != 0 {
 		t.Fatalf("the page that had gone got %v", d.got)
 	}
-	if !strings.Contains(m.flash.text, "Rotation of acs/ecs/web1/root failed: Rejected.RotationFailed") {
+	if !strings.Contains(m.flash.text, "Rotation of acs/ecs/web1/root failed: ") || !strings.HasSuffix(m.flash.text, " · Rejected.RotationFailed") {
 		t.Fatalf("the flash line: %q", m.flash.text)
 	}
 }

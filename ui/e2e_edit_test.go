@@ -46,7 +46,7 @@ func TestE2EEditAndRemoveInstance(t *testing.T) {
 	tm.key("x")
 	tm.waitFor("Remove instance i-spare from the store?", "spare", "127.0.0.1:1")
 	tm.key("y")
-	tm.waitFor("Removed instance i-spare (spare)", "Instances [0]")
+	tm.waitFor("Removed instance i-spare · spare", "Instances [0]")
 	tm.key("q")
 	tm.waitGone("Instances [0]")
 

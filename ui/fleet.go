@@ -61,10 +61,12 @@ func newFleetPage(c *common, secrets []model.Secret) *fleetPage {
 	f.table.Styles = c.st.Table
 	f.table.Row = f.row
 	f.table.SetColumns([]components.Column{
-		{Title: "Secret", Flex: true, Min: 20},
+		{Title: "Secret", Flex: true, Min: 20, Max: 30},
 		{Title: "Instance", Width: 12, Drop: 1},
 		{Title: "Step", Width: 10},
-		{Title: "Result", Width: 40},
+		// The result takes the room left: new VersionIds and reasons
+		// are long.
+		{Title: "Result", Flex: true, Min: 40},
 	})
 	f.table.SetRows(len(f.items))
 	return f
@@ -98,8 +100,8 @@ func (f *fleetPage) row(i int) []components.Cell {
 		}
 	case it.ended:
 		stepText, stepStyle = "✗ "+it.step, st.Err
-		ae := apiError(it.err)
-		result, resStyle = ae.Code+": "+ae.Message, st.Err
+		sentence, code := humanError(it.err)
+		result, resStyle = sentence+" · "+code, st.Err
 	case it.running:
 		stepText, stepStyle = "… "+it.step, st.Value
 	}

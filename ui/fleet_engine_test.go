@@ -81,7 +81,8 @@ func TestFleetEngineSSHD(t *testing.T) {
 			}
 		}
 	}
-	if r := rows["acs/ecs/db1/deploy"]; !strings.Contains(r, "✗ set") || !strings.Contains(r, "Rejected.RotationFailed") {
+	// The row says what happened in words; the code is on the detail line.
+	if r := rows["acs/ecs/db1/deploy"]; !strings.Contains(r, "✗ set") || !strings.Contains(r, "Could not reach the instance") || !strings.Contains(v, "Rejected.RotationFailed") {
 		t.Fatalf("the failed row: %q\n%s", r, v)
 	}
 	for _, n := range names {

@@ -300,7 +300,7 @@ func TestHostileErrors(t *testing.T) {
 		fl.items[0].result = service.FleetResult{SecretName: secret.Name, Result: service.FleetFailure, Code: "RotationFailed", Reason: hostErr.Message}
 		view := fl.View()
 		requireInert(t, "fleet", view)
-		if !strings.Contains(view, "RotationFailed: set: instance i-db1") {
+		if !strings.Contains(view, "set: instance i-db1: sudo said") || !strings.Contains(view, "RotationFailed") {
 			t.Fatalf("no result:\n%s", view)
 		}
 		requireGolden(t, view)

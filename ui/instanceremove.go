@@ -54,7 +54,7 @@ func newInstanceRemoveDialog(c *common, in service.InstanceView) *confirmDialog 
 		act:      func() error { return svc.RemoveInstance(ctx, id) },
 		done: func() tea.Cmd {
 			return tea.Batch(msgCmd(instancesChangedMsg{}),
-				flash(flashOK, fmt.Sprintf("Removed instance %s (%s)", in.InstanceId, in.InstanceName)))
+				flash(flashOK, "Removed instance "+instanceLabel(in.InstanceId, in.InstanceName, "", 0)))
 		},
 	}
 }

@@ -77,7 +77,7 @@ func TestInstanceRemoveUnused(t *testing.T) {
 	// The flash, the dialog closing and the list reloading are separate
 	// messages: wait for all of them.
 	s.waitUntil("the list without i-db1", func(v string) bool {
-		return strings.Contains(v, "Removed instance i-db1 (db1)") && strings.Contains(v, "Instances [1]") &&
+		return strings.Contains(v, "Removed instance i-db1 · db1") && strings.Contains(v, "Instances [1]") &&
 			!strings.Contains(v, "Remove Instance") && !strings.Contains(v, "127.0.0.1:2") && strings.Contains(v, "i-web1")
 	})
 	if _, err := f.svc.Instance(context.Background(), "i-db1"); !model.IsCode(err, model.CodeNotFound) {

@@ -137,7 +137,8 @@ func (m *Model) rotationEvent(msg rotationEventMsg) tea.Cmd {
 		// Nobody watches this one any more: say how it ended.
 		note = flash(flashOK, fmt.Sprintf("Rotated %s: new version %s", end.name, versionOf(end.resp)))
 		if end.err != nil {
-			note = flash(flashErr, fmt.Sprintf("Rotation of %s failed: %s", end.name, apiError(end.err).Code))
+			sentence, code := humanError(end.err)
+			note = flash(flashErr, fmt.Sprintf("Rotation of %s failed: %s · %s", end.name, sentence, code))
 		}
 	}
 	return tea.Batch(m.deliver(to, end), msgCmd(secretChangedMsg{name: end.name}), note, next)
