@@ -121,7 +121,12 @@ func runServe(env *cli.Env, a *cli.Args) int {
 	logger := log.New(logOut, "kmsconsole serve: ", log.LstdFlags|log.LUTC|log.Lmsgprefix)
 	return env.WithService(func(svc *service.Service) error {
 		srv, err := serve.New(svc, serve.Config{Listen: a.Value("listen"), HostKeyPath: hostKey,
-			OnRotationFailure: a.Value("on-rotation-failure"), Log: logOut})
+			OnRotationFailure: a.Value("on-rotation-failure"), Log: logOut,
+			// The scheduler runs while serve serves; its first pass
+			// settles rotations a crash left half-way.
+			Background: func(ctx context.Context, logf func(string)) {
+				scheduler.Run(ctx, svc, scheduler.DefaultTick, logf)
+			}})
 		if err != nil {
 			return err
 		}

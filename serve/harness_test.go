@@ -21,6 +21,7 @@ import (
 	"kmsconsole/db"
 	"kmsconsole/ecs"
 	"kmsconsole/ecs/sshdtest"
+	"kmsconsole/scheduler"
 	"kmsconsole/service"
 )
 
@@ -94,6 +95,12 @@ func newHarness(t *testing.T, cfg Config) *harness {
 		cfg.HostKeyPath = DefaultHostKeyPath(filepath.Join(dir, "data", "kms.db"))
 	}
 	cfg.Log = h.log
+	if cfg.Background == nil {
+		// As app wires it: the scheduler runs while serve serves.
+		cfg.Background = func(ctx context.Context, logf func(string)) {
+			scheduler.Run(ctx, svc, scheduler.DefaultTick, logf)
+		}
+	}
 	h.start(cfg)
 	t.Cleanup(func() {
 		h.stop()
@@ -126,7 +133,7 @@ func (h *harness) start(cfg Config) {
 	go func() { h.done <- srv.Serve(ctx, l) }()
 }
 
-// stop cancels the server (what SIGTERM does in Command) and returns what
+// stop cancels the server (what SIGTERM does in app.runServe) and returns what
 // Serve returned.
 func (h *harness) stop() error {
 	h.once.Do(func() {

@@ -56,8 +56,11 @@ type Config struct {
 	// Log receives one line per thing that happens (never a value);
 	// os.Stderr if nil.
 	Log io.Writer
-	// Tick is the scheduler's period; scheduler.DefaultTick if zero.
-	Tick time.Duration
+	// Background runs while serve serves and is stopped (its context
+	// ends) when shutdown begins, before running rotations are drained:
+	// the rotation scheduler, which the caller wires (package app), or
+	// nil for none. logf writes to serve's log.
+	Background func(ctx context.Context, logf func(line string))
 	// DrainTimeout bounds the wait for running rotations at shutdown;
 	// DefaultDrainTimeout if zero.
 	DrainTimeout time.Duration
@@ -121,9 +124,6 @@ func New(svc *service.Service, cfg Config) (*Server, error) {
 	}
 	if cfg.Log == nil {
 		cfg.Log = os.Stderr
-	}
-	if cfg.Tick <= 0 {
-		cfg.Tick = scheduler.DefaultTick
 	}
 	if cfg.DrainTimeout <= 0 {
 		cfg.DrainTimeout = DefaultDrainTimeout
@@ -203,7 +203,7 @@ func (s *Server) ListenAndServe(ctx context.Context) error {
 	return s.Serve(ctx, l)
 }
 
-// Serve accepts connections on l and runs the scheduler until ctx ends,
+// Serve accepts connections on l and runs Background (the scheduler) until ctx ends,
 // then shuts down gracefully: it stops accepting, lets running rotations
 // finish (the service refuses new ones), lets commands in flight answer,
 // ends console sessions and returns. l is closed.
@@ -213,8 +213,9 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	schedDone := make(chan struct{})
 	go func() {
 		defer close(schedDone)
-		// The first pass runs at once and settles rotations a crash left.
-		scheduler.Run(schedCtx, s.svc, s.cfg.Tick, func(line string) { s.log.Print("scheduler: " + line) })
+		if s.cfg.Background != nil {
+			s.cfg.Background(schedCtx, func(line string) { s.log.Print("scheduler: " + line) })
+		}
 	}()
 
 	served := make(chan error, 1)
