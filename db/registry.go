@@ -165,6 +165,28 @@ func (t *Tx) Audit(e model.AuditEvent) error {
 	return nil
 }
 
+// AuditBatch appends events in one statement: the group commit of the
+// service's request records (one parse and one step for the whole batch).
+func (t *Tx) AuditBatch(evs []model.AuditEvent) error {
+	if len(evs) == 0 {
+		return nil
+	}
+	var q strings.Builder
+	q.WriteString("INSERT INTO audit (time, operator, action, target, version_id, stage, result, error_code, error, request_id, detail) VALUES ")
+	args := make([]any, 0, 11*len(evs))
+	for i, e := range evs {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		args = append(args, unix(e.Time), e.Operator, e.Action, e.Target, e.VersionId, e.Stage, e.Result, e.ErrorCode, e.Error, e.RequestId, e.Detail)
+	}
+	if _, err := t.exec(q.String(), args...); err != nil {
+		return fmt.Errorf("write %d audit events: %w", len(evs), err)
+	}
+	return nil
+}
+
 // AuditEvents returns the latest events (newest first) whose fields contain
 // filter (case-insensitive; "" = all).
 func (t *Tx) AuditEvents(limit int, filter string) ([]model.AuditEvent, error) {

@@ -54,14 +54,11 @@ func (a *auditLog) record(ctx context.Context, store *db.Store, ev model.AuditEv
 	a.queue = a.queue[len(batch):]
 	a.mu.Unlock()
 
-	err := store.Write(context.WithoutCancel(ctx), func(tx *db.Tx) error {
-		for _, b := range batch {
-			if err := tx.Audit(b.ev); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	evs := make([]model.AuditEvent, len(batch))
+	for i, b := range batch {
+		evs[i] = b.ev
+	}
+	err := store.Write(context.WithoutCancel(ctx), func(tx *db.Tx) error { return tx.AuditBatch(evs) })
 	for _, b := range batch {
 		b.done <- err
 	}
