@@ -156,14 +156,7 @@ func (t *Tx) DeleteOperator(name string) (bool, error) {
 }
 
 // Audit appends an event.
-func (t *Tx) Audit(e model.AuditEvent) error {
-	_, err := t.exec("INSERT INTO audit (time, operator, action, target, version_id, stage, result, error_code, error, request_id, detail) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		unix(e.Time), e.Operator, e.Action, e.Target, e.VersionId, e.Stage, e.Result, e.ErrorCode, e.Error, e.RequestId, e.Detail)
-	if err != nil {
-		return fmt.Errorf("write audit event: %w", err)
-	}
-	return nil
-}
+func (t *Tx) Audit(e model.AuditEvent) error { return t.AuditBatch([]model.AuditEvent{e}) }
 
 // AuditBatch appends events in one statement: the group commit of the
 // service's request records (one parse and one step for the whole batch).

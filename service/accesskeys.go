@@ -2,7 +2,6 @@ package service
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log"
@@ -58,24 +57,14 @@ func accessKeyInfo(k model.AccessKey, now time.Time) AccessKeyInfo {
 	return out
 }
 
-const alnum = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
-
-// randomAlnum returns n characters from crypto/rand, without modulo bias.
+// randomAlnum draws n letters and digits with model.RandomPassword (uniform,
+// from crypto/rand): no punctuation, so ids and secrets paste anywhere.
 func randomAlnum(n int) string {
-	out := make([]byte, 0, n)
-	var buf [64]byte
-	for len(out) < n {
-		if _, err := rand.Read(buf[:]); err != nil {
-			panic(fmt.Sprintf("crypto/rand: %v", err)) // never fails on Linux ≥ 3.17
-		}
-		for _, b := range buf {
-			// 248 = 4 × 62: bytes above it would favour the first letters.
-			if int(b) < 248 && len(out) < n {
-				out = append(out, alnum[int(b)%len(alnum)])
-			}
-		}
+	p, err := model.RandomPassword(model.PasswordOptions{Length: n, ExcludePunctuation: true})
+	if err != nil {
+		panic(fmt.Sprintf("random access key material: %v", err)) // n is a constant in 8..128
 	}
-	return string(out)
+	return p
 }
 
 func newAccessKeyId() string { return model.AccessKeyIdPrefix + randomAlnum(20) }
@@ -375,18 +364,14 @@ func (s *Service) loadAccessKeyForAuth(ctx context.Context, accessKeyId string) 
 // RecordAPIRefusal puts on record an API request refused before it reached
 // an action (bad signature, unknown or disabled key, replayed nonce,
 // throttled): actor is "accesskey:NAME" or the id the request claimed,
-// message never holds a parameter value (api.Error.AuditText).
+// message never holds a parameter value (api.Error.AuditText). It goes
+// through the request path's record (sanitised, the request id from ctx)
+// and group commit, so a flood of refused requests shares transactions.
 func (s *Service) RecordAPIRefusal(ctx context.Context, actor, action, code, message string) {
-	id, _ := ctx.Value(requestIdKey{}).(string)
-	if id == "" {
-		id = newRequestId()
-	}
-	ev := model.AuditEvent{Time: s.now(), Operator: actor, Action: action, Result: "Failure", ErrorCode: code, Error: message,
-		RequestId: id, Detail: "API request refused"}
-	for _, f := range []*string{&ev.Operator, &ev.Action, &ev.ErrorCode, &ev.Error} {
-		*f = model.SafeText(*f)
-	}
-	if err := s.store.Write(context.WithoutCancel(ctx), func(tx *db.Tx) error { return tx.Audit(ev) }); err != nil {
+	r := &request{s: s, ID: requestIdFrom(ctx)}
+	r.ev = model.AuditEvent{Operator: actor, Action: action, ErrorCode: code, Error: message,
+		RequestId: r.ID, Detail: "API request refused"}
+	if err := s.run.audit.record(ctx, s.store, r.record("Failure")); err != nil {
 		// The request is refused anyway; losing its record is logged.
 		log.Printf("audit: could not record a refused API request: %v", err)
 	}

@@ -36,6 +36,14 @@ func WithRequestId(ctx context.Context, id string) context.Context {
 	return context.WithValue(ctx, requestIdKey{}, id)
 }
 
+// requestIdFrom is the id WithRequestId put in ctx, or a new one.
+func requestIdFrom(ctx context.Context) string {
+	if id, _ := ctx.Value(requestIdKey{}).(string); id != "" {
+		return id
+	}
+	return newRequestId()
+}
+
 // permission is what an action needs of the actor.
 type permission int
 
@@ -75,11 +83,7 @@ type request struct {
 // handle runs fn as action o on the request path; fn finds the request id
 // in r.ID.
 func (s *Service) handle(ctx context.Context, o op, fn func(r *request) error) (err error) {
-	id, _ := ctx.Value(requestIdKey{}).(string)
-	if id == "" {
-		id = newRequestId()
-	}
-	r := &request{s: s, ID: id, op: o}
+	r := &request{s: s, ID: requestIdFrom(ctx), op: o}
 	r.ev = model.AuditEvent{Operator: s.Actor().Name, Action: o.action, Target: o.target, RequestId: r.ID,
 		VersionId: o.versionId, Stage: o.stage, Detail: o.detail}
 	defer func() {
