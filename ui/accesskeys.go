@@ -10,6 +10,7 @@ import (
 	"github.com/charmbracelet/bubbles/spinner"
 	"github.com/charmbracelet/bubbles/textarea"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/lipgloss"
 
 	"kmsconsole/model"
 	"kmsconsole/service"
@@ -577,16 +578,7 @@ func newAccessKeyStatusDialog(c *common, list pageID, k service.AccessKeyInfo, e
 	svc, ctx, id, name := c.svc, c.ctx, k.AccessKeyId, k.AccessKeyName
 	d := &confirmDialog{
 		pageBase: newPageBase(), c: c, title: "Disable Access Key", width: 76, busyText: "Disabling…", wait: newWaiter[struct{}](c),
-		body: func(iw int) []string {
-			st := c.st
-			lines := append([]string{st.Value.Render("Disable access key ") + st.Bold.Render(model.SafeText(name)) + st.Value.Render("?"), ""},
-				keyRows(c, k)...)
-			lines = append(lines, "")
-			for _, l := range wrap("Applications that use it are refused at once (Forbidden.AccessKeyDisabled) until it is enabled again. Its secret and policy stay.", iw) {
-				lines = append(lines, st.Warn.Render(l))
-			}
-			return lines
-		},
+		body:     keyQuestion(c, k, "Disable", "Applications that use it are refused at once (Forbidden.AccessKeyDisabled) until it is enabled again. Its secret and policy stay.", c.st.Warn),
 		yes:      withHelp(keys.Yes, "y", "disable"),
 		no:       withHelp(keys.No, "n/esc", "cancel"),
 		yesTitle: "Disable the access key",
@@ -602,18 +594,24 @@ func newAccessKeyStatusDialog(c *common, list pageID, k service.AccessKeyInfo, e
 	if enable {
 		d.title, d.busyText, d.yesTitle = "Enable Access Key", "Enabling…", "Enable the access key"
 		d.yes, d.no = orKeys(withHelp(keys.Confirm, "enter", "enable"), keys.Yes), orKeys(keys.Cancel, keys.No)
-		d.body = func(iw int) []string {
-			st := c.st
-			lines := append([]string{st.Value.Render("Enable access key ") + st.Bold.Render(model.SafeText(name)) + st.Value.Render("?"), ""},
-				keyRows(c, k)...)
-			lines = append(lines, "")
-			for _, l := range wrap("Applications that hold its secret can call the API again, as its policy allows.", iw) {
-				lines = append(lines, st.Dim.Render(l))
-			}
-			return lines
-		}
+		d.body = keyQuestion(c, k, "Enable", "Applications that hold its secret can call the API again, as its policy allows.", c.st.Dim)
 	}
 	return d
+}
+
+// keyQuestion is a confirmation's body: "VERB access key NAME?", the key's
+// rows, then what it will do (wrapped, in style).
+func keyQuestion(c *common, k service.AccessKeyInfo, verb, note string, style lipgloss.Style) func(iw int) []string {
+	return func(iw int) []string {
+		st := c.st
+		lines := append([]string{st.Value.Render(verb+" access key ") + st.Bold.Render(model.SafeText(k.AccessKeyName)) + st.Value.Render("?"), ""},
+			keyRows(c, k)...)
+		lines = append(lines, "")
+		for _, l := range wrap(note, iw) {
+			lines = append(lines, style.Render(l))
+		}
+		return lines
+	}
 }
 
 // newAccessKeyRemoveDialog confirms RemoveAccessKey, like Remove Instance:
@@ -623,16 +621,7 @@ func newAccessKeyRemoveDialog(c *common, list pageID, k service.AccessKeyInfo) *
 	svc, ctx, id, name := c.svc, c.ctx, k.AccessKeyId, k.AccessKeyName
 	return &confirmDialog{
 		pageBase: newPageBase(), c: c, title: "Remove Access Key", width: 76, busyText: "Removing…", wait: newWaiter[struct{}](c),
-		body: func(iw int) []string {
-			st := c.st
-			lines := append([]string{st.Value.Render("Remove access key ") + st.Bold.Render(model.SafeText(name)) + st.Value.Render("?"), ""},
-				keyRows(c, k)...)
-			lines = append(lines, "")
-			for _, l := range wrap("Applications that use it are refused at once (InvalidAccessKeyId.NotFound). This cannot be undone: a new key has a new AccessKeyId and secret. The audit log keeps its requests.", iw) {
-				lines = append(lines, st.Warn.Render(l))
-			}
-			return lines
-		},
+		body:     keyQuestion(c, k, "Remove", "Applications that use it are refused at once (InvalidAccessKeyId.NotFound). This cannot be undone: a new key has a new AccessKeyId and secret. The audit log keeps its requests.", c.st.Warn),
 		yes:      withHelp(keys.Yes, "y", "remove"),
 		no:       withHelp(keys.No, "n/esc", "cancel"),
 		yesTitle: "Remove the access key",
