@@ -248,7 +248,14 @@ func (s *session) view() string {
 // waitFor polls the view until it contains every one of texts.
 func (s *session) waitFor(texts ...string) string {
 	s.t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	return s.waitForWithin(15*time.Second, texts...)
+}
+
+// waitForWithin is waitFor with its own deadline: for real rotations,
+// whose steps the product itself allows 30 s on a loaded host.
+func (s *session) waitForWithin(d time.Duration, texts ...string) string {
+	s.t.Helper()
+	deadline := time.Now().Add(d)
 	var v string
 	for time.Now().Before(deadline) {
 		v = s.view()
