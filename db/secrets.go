@@ -1,6 +1,7 @@
 package db
 
 import (
+	"context"
 	"database/sql"
 	"errors"
 	"fmt"
@@ -16,6 +17,10 @@ type SecretRow struct {
 	model.Secret
 	InstanceId string
 	NextRetry  time.Time // when the scheduler may retry a failed rotation
+
+	// scanned columns, before finishSecret converts them
+	typ  string
+	unix struct{ create, update, last, retry, planned int64 }
 }
 
 const secretColumns = `id, name, type, description, region, data_type, extended_config, instance_id,
@@ -24,19 +29,27 @@ const secretColumns = `id, name, type, description, region, data_type, extended_
 
 func scanSecret(sc interface{ Scan(...any) error }) (*SecretRow, error) {
 	var r SecretRow
-	var typ string
-	var create, update, last, retry, planned int64
-	err := sc.Scan(&r.ID, &r.Name, &typ, &r.Description, &r.RegionId, &r.DataType, &r.ExtendedConfig,
-		&r.InstanceId, &create, &update, &r.AutomaticRotation, &r.RotationInterval, &last,
-		&r.RotationError, &r.RotationFailures, &retry, &planned, &r.AutoWanted)
-	if err != nil {
+	if err := sc.Scan(secretScanDest(&r)...); err != nil {
 		return nil, err
 	}
-	r.Type = model.SecretType(typ)
-	r.CreateTime, r.UpdateTime, r.LastRotationDate = fromUnix(create), fromUnix(update), fromUnix(last)
-	r.NextRetry, r.PlannedDeleteTime = fromUnix(retry), fromUnix(planned)
-	r.NextRotationDate = r.NextRotation()
+	finishSecret(&r)
 	return &r, nil
+}
+
+// secretScanDest are the scan targets of secretColumns, in order; the
+// times land in r's Unix fields until finishSecret turns them into times.
+func secretScanDest(r *SecretRow) []any {
+	return []any{&r.ID, &r.Name, &r.typ, &r.Description, &r.RegionId, &r.DataType, &r.ExtendedConfig,
+		&r.InstanceId, &r.unix.create, &r.unix.update, &r.AutomaticRotation, &r.RotationInterval, &r.unix.last,
+		&r.RotationError, &r.RotationFailures, &r.unix.retry, &r.unix.planned, &r.AutoWanted}
+}
+
+// finishSecret fills the typed fields of a row scanned by secretScanDest.
+func finishSecret(r *SecretRow) {
+	r.Type = model.SecretType(r.typ)
+	r.CreateTime, r.UpdateTime, r.LastRotationDate = fromUnix(r.unix.create), fromUnix(r.unix.update), fromUnix(r.unix.last)
+	r.NextRetry, r.PlannedDeleteTime = fromUnix(r.unix.retry), fromUnix(r.unix.planned)
+	r.NextRotationDate = r.NextRotation()
 }
 
 // SecretByName returns the secret, or nil when there is none.
@@ -299,24 +312,31 @@ func (t *Tx) Labels(secretId int64) (model.Labels, error) {
 	}
 	defer rows.Close()
 	l := model.Labels{}
-	var m *macer
 	for rows.Next() {
 		var stage, v, name string
 		var mac sql.RawBytes // checked before the next row
 		if err := rows.Scan(&stage, &v, &mac, &name); err != nil {
 			return nil, err
 		}
-		if m == nil {
-			if m, err = t.s.macs(); err != nil {
-				return nil, fmt.Errorf("authenticate the stage labels of %s: %w", name, err)
-			}
-		}
-		if !m.check(mac, "stage", name, stage, v) {
-			return nil, t.s.authError(mac, "secret "+name+" stage label "+stage+" (version "+v+")", labelRemedy)
+		if err := t.s.checkLabel(mac, name, stage, v); err != nil {
+			return nil, err
 		}
 		l[stage] = v
 	}
 	return l, rows.Err()
+}
+
+// checkLabel verifies a stage label against its MAC: a label moved outside
+// kmsconsole is refused, never used.
+func (s *Store) checkLabel(mac []byte, secretName, stage, versionId string) error {
+	m, err := s.macs()
+	if err != nil {
+		return fmt.Errorf("authenticate the stage labels of %s: %w", secretName, err)
+	}
+	if !m.check(mac, "stage", secretName, stage, versionId) {
+		return s.authError(mac, "secret "+secretName+" stage label "+stage+" (version "+versionId+")", labelRemedy)
+	}
+	return nil
 }
 
 // SetLabels writes the difference between old and new labels, each label
@@ -350,4 +370,83 @@ func (t *Tx) SetLabels(secretId int64, old, new model.Labels) error {
 		}
 	}
 	return nil
+}
+
+// SecretRead is what one read of a value needs: the secret, its verified
+// stage labels and, when it exists, the version asked for.
+type SecretRead struct {
+	Secret  *SecretRow
+	Labels  model.Labels
+	Version *VersionValue // nil when the secret has no such version
+}
+
+// secretReadQuery reads a secret, every stage label and the wanted version
+// (the version id given, else the one at the stage given) in one statement:
+// one row per label, the secret and the version repeated on each. One
+// statement is one consistent snapshot without a transaction around it, so
+// the read is one round trip to the database.
+const secretReadQuery = "SELECT " + secretReadColumns + `, st.stage, st.version_id, st.mac,
+	v.version_id, v.seq, v.create_time, v.data_type, v.ciphertext
+FROM secrets s
+LEFT JOIN stages st ON st.secret_id = s.id
+LEFT JOIN versions v ON v.secret_id = s.id AND v.version_id = CASE WHEN ? <> '' THEN ?
+	ELSE (SELECT version_id FROM stages WHERE secret_id = s.id AND stage = ?) END
+WHERE s.name = ?`
+
+const secretReadColumns = `s.id, s.name, s.type, s.description, s.region, s.data_type, s.extended_config, s.instance_id,
+	s.create_time, s.update_time, s.automatic_rotation, s.rotation_interval, s.last_rotation,
+	s.rotation_error, s.rotation_failures, s.next_retry, s.planned_delete, s.auto_wanted`
+
+// ReadSecret reads the secret name with its labels and one version: the
+// version versionId, else the version at stage. It returns nil when there
+// is no such secret. Labels are checked against their MACs and the value is
+// decrypted here, so a tampered label or value is refused, never returned.
+func (s *Store) ReadSecret(ctx context.Context, name, versionId, stage string) (*SecretRead, error) {
+	st, err := s.readStmt(secretReadQuery)
+	if err != nil {
+		return nil, fmt.Errorf("load secret %s: %w", name, err)
+	}
+	rows, err := st.QueryContext(ctx, versionId, versionId, stage, name)
+	if err != nil {
+		return nil, fmt.Errorf("load secret %s: %w", name, err)
+	}
+	defer rows.Close()
+	var out *SecretRead
+	var blob []byte
+	for rows.Next() {
+		var labelStage, labelVersion, vid, dataType sql.NullString
+		var seq, created sql.NullInt64
+		var mac, cipher sql.RawBytes
+		var sec SecretRow
+		dest := append(secretScanDest(&sec), &labelStage, &labelVersion, &mac, &vid, &seq, &created, &dataType, &cipher)
+		if err := rows.Scan(dest...); err != nil {
+			return nil, fmt.Errorf("load secret %s: %w", name, err)
+		}
+		if out == nil {
+			finishSecret(&sec)
+			out = &SecretRead{Secret: &sec, Labels: model.Labels{}}
+			if vid.Valid {
+				out.Version = &VersionValue{VersionRow: VersionRow{VersionId: vid.String, Seq: seq.Int64,
+					CreateTime: fromUnix(created.Int64), DataType: dataType.String}}
+				blob = append([]byte(nil), cipher...)
+			}
+		}
+		if labelStage.Valid {
+			if err := s.checkLabel(mac, sec.Name, labelStage.String, labelVersion.String); err != nil {
+				return nil, err
+			}
+			out.Labels[labelStage.String] = labelVersion.String
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("load secret %s: %w", name, err)
+	}
+	if out != nil && out.Version != nil {
+		plain, err := s.decrypt(blob, secretBinding(out.Secret.Name, out.Version.VersionId))
+		if err != nil {
+			return nil, fmt.Errorf("decrypt version %s of %s: %w", out.Version.VersionId, out.Secret.Name, err)
+		}
+		out.Version.Data = string(plain)
+	}
+	return out, nil
 }

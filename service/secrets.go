@@ -241,58 +241,68 @@ func (s *Service) getSecretValue(ctx context.Context, req GetSecretValueRequest)
 			return nil, false, err
 		}
 	}
-	err = s.store.Read(ctx, func(tx *db.Tx) error {
-		sec, err := loadSecret(tx, req.SecretName, false)
-		if err != nil {
-			return err
-		}
-		labels, err := tx.Labels(sec.ID)
-		if err != nil {
-			return err
-		}
-		_, pending = labels[model.StagePending]
-		vid := req.VersionId
-		stage := req.VersionStage
-		if sec.Type == model.ECS && stage != "" && stage != model.StageCurrent && stage != model.StagePrevious {
-			return model.InvalidParam("VersionStage", "ECS secrets can be read only at ACSCurrent or ACSPrevious")
-		}
-		switch {
-		case vid == "" && stage == "":
-			stage = model.StageCurrent
-			fallthrough
-		case vid == "":
-			vid = labels[stage]
-			if vid == "" {
-				return model.NotFound("The secret %s has no version at stage %s", sec.Name, stage)
-			}
-		case stage != "" && labels[stage] != vid:
-			return model.NotFound("The version %s of secret %s is not at stage %s", vid, sec.Name, stage)
-		}
-		v, err := tx.Version(sec, vid)
-		if err != nil {
-			return err
-		}
-		if v == nil {
-			return model.NotFound("The secret %s has no version %s", sec.Name, vid)
-		}
-		stages := labels.Of(vid)
-		if sec.Type == model.ECS && !contains(stages, model.StageCurrent) && !contains(stages, model.StagePrevious) {
-			return model.InvalidParam("VersionId", "ECS secrets can be read only at ACSCurrent or ACSPrevious")
-		}
-		resp = &GetSecretValueResponse{
-			RequestId: newRequestId(), SecretName: sec.Name, VersionId: vid,
-			CreateTime: model.FormatTime(v.CreateTime), SecretData: v.Data, SecretDataType: v.DataType,
-			VersionStages: Stages{publicStages(stages)}, SecretType: string(sec.Type),
-			AutomaticRotation: sec.AutomaticRotation, RotationInterval: model.FormatInterval(sec.RotationInterval),
-			LastRotationDate: model.FormatTime(sec.LastRotationDate), NextRotationDate: model.FormatTime(sec.NextRotationDate),
-		}
-		if req.FetchExtendedConfig {
-			resp.ExtendedConfig = sec.ExtendedConfig
-		}
-		return nil
-	})
+	if err := model.ValidateSecretNameRef(req.SecretName); err != nil {
+		return nil, false, err
+	}
+	// One statement reads the secret, its labels and the version: the hot
+	// path of every application, one round trip to the store.
+	stage := req.VersionStage
+	if req.VersionId == "" && stage == "" {
+		stage = model.StageCurrent
+	}
+	read, err := s.store.ReadSecret(ctx, req.SecretName, req.VersionId, stage)
+	if err == nil {
+		resp, pending, err = secretValue(read, req)
+	}
 	if err != nil {
 		return nil, false, model.Wrap(err)
+	}
+	return resp, pending, nil
+}
+
+// secretValue answers a GetSecretValue from what ReadSecret read.
+func secretValue(read *db.SecretRead, req GetSecretValueRequest) (*GetSecretValueResponse, bool, error) {
+	if read == nil {
+		return nil, false, model.NotFound("The secret %s does not exist", req.SecretName)
+	}
+	sec, labels := read.Secret, read.Labels
+	if sec.PendingDeletion() {
+		return nil, false, errPendingDeletion(sec)
+	}
+	_, pending := labels[model.StagePending]
+	vid, stage := req.VersionId, req.VersionStage
+	if sec.Type == model.ECS && stage != "" && stage != model.StageCurrent && stage != model.StagePrevious {
+		return nil, pending, model.InvalidParam("VersionStage", "ECS secrets can be read only at ACSCurrent or ACSPrevious")
+	}
+	switch {
+	case vid == "" && stage == "":
+		stage = model.StageCurrent
+		fallthrough
+	case vid == "":
+		vid = labels[stage]
+		if vid == "" {
+			return nil, pending, model.NotFound("The secret %s has no version at stage %s", sec.Name, stage)
+		}
+	case stage != "" && labels[stage] != vid:
+		return nil, pending, model.NotFound("The version %s of secret %s is not at stage %s", vid, sec.Name, stage)
+	}
+	v := read.Version
+	if v == nil || v.VersionId != vid {
+		return nil, pending, model.NotFound("The secret %s has no version %s", sec.Name, vid)
+	}
+	stages := labels.Of(vid)
+	if sec.Type == model.ECS && !contains(stages, model.StageCurrent) && !contains(stages, model.StagePrevious) {
+		return nil, pending, model.InvalidParam("VersionId", "ECS secrets can be read only at ACSCurrent or ACSPrevious")
+	}
+	resp := &GetSecretValueResponse{
+		RequestId: newRequestId(), SecretName: sec.Name, VersionId: vid,
+		CreateTime: model.FormatTime(v.CreateTime), SecretData: v.Data, SecretDataType: v.DataType,
+		VersionStages: Stages{publicStages(stages)}, SecretType: string(sec.Type),
+		AutomaticRotation: sec.AutomaticRotation, RotationInterval: model.FormatInterval(sec.RotationInterval),
+		LastRotationDate: model.FormatTime(sec.LastRotationDate), NextRotationDate: model.FormatTime(sec.NextRotationDate),
+	}
+	if req.FetchExtendedConfig {
+		resp.ExtendedConfig = sec.ExtendedConfig
 	}
 	return resp, pending, nil
 }

@@ -219,9 +219,14 @@ func loadSecret(tx *db.Tx, name string, allowDeleting bool) (*db.SecretRow, erro
 		return nil, model.NotFound("The secret %s does not exist", name)
 	}
 	if !allowDeleting && r.PendingDeletion() {
-		return nil, model.Errorf(model.CodeInDeleteWindow, "The secret %s is pending deletion (planned for %s); restore it first", name, model.FormatTime(r.PlannedDeleteTime))
+		return nil, errPendingDeletion(r)
 	}
 	return r, nil
+}
+
+// errPendingDeletion refuses to use a secret in its deletion window.
+func errPendingDeletion(r *db.SecretRow) error {
+	return model.Errorf(model.CodeInDeleteWindow, "The secret %s is pending deletion (planned for %s); restore it first", r.Name, model.FormatTime(r.PlannedDeleteTime))
 }
 
 // Audit returns the latest audit events whose text contains filter.
