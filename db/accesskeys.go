@@ -111,7 +111,11 @@ func (t *Tx) PutAccessKey(r *AccessKeyRow) error {
 		return err
 	}
 	k := &r.AccessKey
-	_, err = t.exec("INSERT OR REPLACE INTO access_keys ("+accessKeyColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+	_, err = t.exec("INSERT INTO access_keys ("+accessKeyColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"+
+		" ON CONFLICT (access_key_id) DO UPDATE SET name = excluded.name, status = excluded.status, policy = excluded.policy,"+
+		" create_time = excluded.create_time, created_by = excluded.created_by, secret = excluded.secret,"+
+		" secret_rotated = excluded.secret_rotated, previous_secret = excluded.previous_secret,"+
+		" previous_until = excluded.previous_until, mac = excluded.mac",
 		k.AccessKeyId, k.Name, k.Status, k.Policy, unix(k.CreateTime), k.CreatedBy, blob, unix(k.SecretRotated), prev, unix(k.PreviousSecretUntil),
 		m.sum("accesskey", accessKeyFields(k, blob, prev)...))
 	if err != nil {

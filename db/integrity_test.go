@@ -221,9 +221,9 @@ func TestLabelsAuthenticatedThroughChanges(t *testing.T) {
 
 // legacyMigrations is the schema before rows were authenticated.
 func legacyMigrations(t *testing.T) []string {
-	for i, m := range migrations {
+	for i, m := range sqliteMigrations {
 		if strings.Contains(m, "ADD COLUMN mac") {
-			return migrations[:i]
+			return sqliteMigrations[:i]
 		}
 	}
 	t.Fatal("no registry MAC migration")
@@ -288,8 +288,8 @@ func TestLegacyStoreMigratesSealsAndReads(t *testing.T) {
 	}
 	var v int
 	s.r.QueryRow("PRAGMA user_version").Scan(&v)
-	if v != len(migrations) {
-		t.Fatalf("user_version %d, want %d", v, len(migrations))
+	if v != len(sqliteMigrations) {
+		t.Fatalf("user_version %d, want %d", v, len(sqliteMigrations))
 	}
 	sec := &SecretRow{ID: 1, Secret: model.Secret{Name: "app/db"}}
 	l, err := readLabels(s, 1)

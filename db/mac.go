@@ -158,7 +158,7 @@ const unsealedMarker = "unsealed_registry_rows"
 // recorded in the audit log.
 func (s *Store) sealLegacyRows(ctx context.Context) error {
 	var pending bool
-	if err := s.r.QueryRowContext(ctx, "SELECT EXISTS (SELECT 1 FROM meta WHERE name = ?)", unsealedMarker).Scan(&pending); err != nil {
+	if err := s.r.QueryRowContext(ctx, s.sql("SELECT EXISTS (SELECT 1 FROM meta WHERE name = ?)"), unsealedMarker).Scan(&pending); err != nil {
 		return fmt.Errorf("read store metadata: %w", err)
 	}
 	if !pending {

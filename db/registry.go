@@ -186,7 +186,7 @@ func (t *Tx) AuditEvents(limit int, filter string) ([]model.AuditEvent, error) {
 	q := "SELECT time, operator, action, target, version_id, stage, result, error_code, error, request_id, detail FROM audit"
 	var args []any
 	if filter != "" {
-		q += " WHERE instr(lower(operator || ' ' || action || ' ' || target || ' ' || version_id || ' ' || stage || ' ' || result || ' ' || error_code || ' ' || error || ' ' || request_id || ' ' || detail), ?) > 0"
+		q += " WHERE " + t.s.b.contains("lower(operator || ' ' || action || ' ' || target || ' ' || version_id || ' ' || stage || ' ' || result || ' ' || error_code || ' ' || error || ' ' || request_id || ' ' || detail)")
 		args = append(args, strings.ToLower(filter))
 	}
 	q += " ORDER BY id DESC"
@@ -278,6 +278,13 @@ func (s *Store) Dump() (string, error) {
 			if err := rows.Scan(ptrs...); err != nil {
 				rows.Close()
 				return "", err
+			}
+			for i, v := range vals {
+				// One logical form on both backends: PostgreSQL's
+				// booleans are SQLite's 0 and 1.
+				if bv, ok := v.(bool); ok {
+					vals[i] = map[bool]int64{false: 0, true: 1}[bv]
+				}
 			}
 			fmt.Fprintf(&b, "%s %v\n", tbl, vals)
 		}

@@ -66,15 +66,16 @@ func (t *Tx) SecretByName(name string) (*SecretRow, error) {
 
 // InsertSecret adds a secret and returns its row id.
 func (t *Tx) InsertSecret(r *SecretRow) (int64, error) {
-	res, err := t.exec(`INSERT INTO secrets (name, type, description, region, data_type, extended_config,
+	var id int64
+	err := t.row(`INSERT INTO secrets (name, type, description, region, data_type, extended_config,
 		instance_id, create_time, update_time, automatic_rotation, rotation_interval, last_rotation, auto_wanted)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		r.Name, string(r.Type), r.Description, r.RegionId, r.DataType, r.ExtendedConfig, r.InstanceId,
-		unix(r.CreateTime), unix(r.UpdateTime), r.AutomaticRotation, r.RotationInterval, unix(r.LastRotationDate), r.AutoWanted)
+		unix(r.CreateTime), unix(r.UpdateTime), r.AutomaticRotation, r.RotationInterval, unix(r.LastRotationDate), r.AutoWanted).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("insert secret %s: %w", r.Name, err)
 	}
-	return res.LastInsertId()
+	return id, nil
 }
 
 // UpdateSecret writes every mutable field of the secret.
@@ -129,7 +130,7 @@ func (t *Tx) ListSecrets(f SecretFilter) ([]*SecretRow, int, error) {
 				ors = append(ors, col+" = ?")
 				args = append(args, v)
 			} else {
-				ors = append(ors, "instr("+col+", ?) > 0")
+				ors = append(ors, t.s.b.contains(col))
 				args = append(args, v)
 			}
 		}
@@ -193,7 +194,7 @@ func (t *Tx) SecretsWithPending() ([]*SecretRow, error) {
 // SecretsWithRotation lists ECS secrets whose operator wants automatic
 // rotation and that are not pending deletion: the scheduler's candidates.
 func (t *Tx) SecretsWithRotation() ([]*SecretRow, error) {
-	return t.secretsWhere("type = ? AND auto_wanted = 1 AND rotation_interval > 0 AND planned_delete = 0", string(model.ECS))
+	return t.secretsWhere("type = ? AND auto_wanted = ? AND rotation_interval > 0 AND planned_delete = 0", string(model.ECS), true)
 }
 
 // SecretsToPurge lists secrets whose planned deletion time has passed.

@@ -1,37 +1,42 @@
-// Package db is kmsconsole's SQLite store: schema migrations, transactions
-// and encryption at rest. It knows SQL, nothing about the API or the UI.
+// Package db is kmsconsole's store: schema migrations, transactions and
+// encryption at rest, on an embedded SQLite file (the default) or a
+// PostgreSQL database that several replicas share. It knows SQL, nothing
+// about the API or the UI. What differs between the two is a backend
+// (sqlite.go, postgres.go); everything else is written once.
 package db
 
 import (
 	"context"
+	"math/rand/v2"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
 )
 
-// Store is one kmsconsole database file and its master key.
+// Store is one kmsconsole database and its master key.
 type Store struct {
+	// Path names the store in messages: the SQLite file, or the
+	// PostgreSQL URL without its password.
 	Path    string
 	KeyPath string
 
-	// Writes go through one connection opened with BEGIN IMMEDIATE, so
-	// writers in this process queue in the pool and writers in other
-	// processes wait on busy_timeout instead of failing half-way.
+	b backend
+	// w is the writer pool: on SQLite one connection opened with BEGIN
+	// IMMEDIATE, so writers in this process queue in the pool and writers
+	// in other processes wait on busy_timeout instead of failing
+	// half-way; on PostgreSQL a few SERIALIZABLE connections.
 	w *sql.DB
-	// Reads use their own pool and never block on writers (WAL).
+	// r is the reader pool; readers never block on writers.
 	r *sql.DB
+	// rebound: queries rewritten for the backend, by query text.
+	rebound sync.Map
 
 	// readOnly is set when kms.db or its directory cannot be written:
 	// reads work, every write is refused with it.
@@ -105,153 +110,50 @@ func DefaultPath() string {
 	return filepath.Join(base, "kmsconsole", "kms.db")
 }
 
-// Open opens (creating if needed) the store at path, applies migrations, and
-// arranges for the master key at keyPath ("" = master.key beside the store).
-//
-// The directory that holds the store must be the caller's own and closed to
-// group and others (see checkDataDir). When the store file or its directory
-// cannot be written, the store is opened read-only: reads work, and every
-// write returns a *ReadOnlyError.
-func Open(path, keyPath string) (*Store, error) {
-	if keyPath == "" {
-		keyPath = filepath.Join(filepath.Dir(path), "master.key")
+// Open opens (creating if needed) the store at locator, applies migrations,
+// and arranges for the master key at keyPath. A postgres:// or
+// postgresql:// URL is a PostgreSQL database (keyPath "" = master.key in
+// DefaultDataDir); anything else is the path of a SQLite file (keyPath "" =
+// master.key beside it).
+func Open(locator, keyPath string) (*Store, error) {
+	var s *Store
+	var err error
+	if IsPostgresURL(locator) {
+		s, err = openPostgres(locator, keyPath)
+	} else {
+		s, err = openSQLite(locator, keyPath)
 	}
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("create store directory: %w", err)
-	}
-	if err := checkDataDir(dir); err != nil {
-		return nil, err
-	}
-	s := &Store{Path: path, KeyPath: keyPath}
-	ro, err := readOnlyReason(path, dir)
 	if err != nil {
 		return nil, err
 	}
-	if ro != "" {
-		s.readOnly = &ReadOnlyError{Path: path, Reason: ro}
-		if err := s.openReadOnly(); err != nil {
-			return nil, err
-		}
-	} else {
-		// Create the file ourselves so it is 0600 from the first byte;
-		// SQLite gives the -wal and -shm files the same mode.
-		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-		if err != nil {
-			return nil, fmt.Errorf("open store %s: %w", path, err)
-		}
-		f.Close()
-		if s.r, err = sql.Open("sqlite", s.dsn("deferred", nil)); err != nil {
-			return nil, err
-		}
-		if s.w, err = sql.Open("sqlite", s.dsn("immediate", nil)); err != nil {
-			s.r.Close()
-			return nil, err
-		}
-		s.w.SetMaxOpenConns(1)
-		s.w.SetMaxIdleConns(1)
-		s.w.SetConnMaxIdleTime(0)
-	}
-	// Keep as many reader connections as requests read at once (the API
-	// serves dozens of clients): opening one re-runs its pragmas and
-	// re-reads the schema, and its prepared statements go with it.
-	s.r.SetMaxIdleConns(maxIdleReaders)
-	if err := s.migrate(context.Background()); err != nil {
+	if err := s.b.migrate(context.Background()); err != nil {
 		s.Close()
 		if errors.Is(err, ErrReadOnly) {
 			return nil, err
 		}
-		return nil, fmt.Errorf("migrate store %s: %w", path, err)
+		return nil, fmt.Errorf("migrate store %s: %w", s.Path, s.b.readFailed(err))
 	}
 	if err := s.sealLegacyRows(context.Background()); err != nil {
 		s.Close()
 		return nil, err
 	}
+	if s.b.shared() {
+		// Replicas each hold a copy of the key: one that differs must stop
+		// before it writes anything.
+		if err := s.bindKey(context.Background()); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	return s, nil
 }
 
-// maxIdleReaders bounds the reader connections kept open between reads.
-const maxIdleReaders = 64
+// Backend names the kind of store: "SQLite" or "PostgreSQL".
+func (s *Store) Backend() string { return s.b.name() }
 
-// dsn is the modernc URI of the store, with extra SQLite URI parameters.
-func (s *Store) dsn(txlock string, extra url.Values) string {
-	q := url.Values{}
-	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", busyTimeout.Milliseconds()))
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	q.Set("_txlock", txlock)
-	for k, v := range extra {
-		q[k] = append(q[k], v...)
-	}
-	return "file:" + (&url.URL{Path: s.Path}).EscapedPath() + "?" + q.Encode()
-}
-
-// readOnlyReason says why the store cannot be written ("" when it can):
-// the kernel's own answer for the file and its directory, so a read-only
-// mount, an immutable file and plain permissions all count, and root's
-// bypass of permission bits too.
-func readOnlyReason(path, dir string) (string, error) {
-	unwritable := func(err error) bool {
-		return errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EROFS)
-	}
-	err := syscall.Access(path, accessW)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		return "", nil // to be created: Open says why if it cannot be
-	case err != nil && unwritable(err):
-		f, rerr := os.Open(path)
-		if rerr != nil {
-			return "", fmt.Errorf("open store %s: %w", path, rerr)
-		}
-		f.Close()
-		return fmt.Sprintf("the file cannot be written (%v)", err), nil
-	case err != nil:
-		return "", fmt.Errorf("open store %s: %w", path, err)
-	}
-	if err := syscall.Access(dir, accessW|accessX); err != nil && unwritable(err) {
-		return fmt.Sprintf("its directory %s cannot be written (%v), and SQLite keeps its journal there", dir, err), nil
-	}
-	return "", nil
-}
-
-// access(2) modes.
-const (
-	accessW = 0x2
-	accessX = 0x1
-)
-
-// openReadOnly opens the reader pool of a read-only store; there is no
-// writer pool. A WAL database needs its -shm file to be read under locking,
-// and SQLite cannot create one in a directory it cannot write: when the
-// write-ahead log holds nothing, the store is opened immutable (no locks, no
-// -shm, nothing created beside it); when the log holds changes, they can
-// only be read with locking, through an -shm file that exists or can be made.
-func (s *Store) openReadOnly() error {
-	extra := url.Values{"mode": {"ro"}}
-	extra.Add("_pragma", "query_only(1)")
-	walHasData := false
-	if fi, err := os.Stat(s.Path + "-wal"); err == nil && fi.Size() > 0 {
-		walHasData = true
-	} else {
-		extra.Set("immutable", "1")
-	}
-	var err error
-	if s.r, err = sql.Open("sqlite", s.dsn("deferred", extra)); err != nil {
-		return err
-	}
-	var v int
-	if err := s.r.QueryRow("PRAGMA user_version").Scan(&v); err != nil {
-		s.r.Close()
-		if walHasData {
-			return &readOnlyOpenError{err: err, msg: fmt.Sprintf("cannot read the store %s: it is read-only (%s), and its write-ahead log %s-wal holds changes "+
-				"that SQLite can only read through %s-shm, which it cannot create there; open the store once where it can be written "+
-				"(that folds the log into %s), or copy %s and %s-wal together to a writable directory: %v",
-				s.Path, s.readOnly.Reason, s.Path, s.Path, filepath.Base(s.Path), filepath.Base(s.Path), filepath.Base(s.Path), err)}
-		}
-		return fmt.Errorf("open store %s read-only: %w", s.Path, err)
-	}
-	return nil
-}
+// Shared reports a store that processes on several machines may use at
+// once (PostgreSQL): a lease holder's process id says nothing there.
+func (s *Store) Shared() bool { return s.b.shared() }
 
 // Close closes both pools.
 func (s *Store) Close() error {
@@ -264,40 +166,6 @@ func (s *Store) Close() error {
 		return s.r.Close()
 	}
 	return errors.Join(s.r.Close(), s.w.Close())
-}
-
-func (s *Store) migrate(ctx context.Context) error {
-	var have int
-	if err := s.r.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
-		return err
-	}
-	if have == len(migrations) {
-		return nil
-	}
-	if have > len(migrations) {
-		return fmt.Errorf("store schema version %d is newer than this kmsconsole (%d)", have, len(migrations))
-	}
-	if s.readOnly != nil {
-		return &readOnlyOpenError{msg: fmt.Sprintf("cannot open the store %s: it is read-only (%s), and its schema (version %d) predates this kmsconsole (version %d), "+
-			"which cannot upgrade it without writing: open it once where it can be written", s.Path, s.readOnly.Reason, have, len(migrations))}
-	}
-	// WAL is a property of the file: set once, before the first migration.
-	if _, err := s.w.ExecContext(ctx, "PRAGMA journal_mode=WAL"); err != nil {
-		return fmt.Errorf("enable WAL: %w", err)
-	}
-	return s.Write(ctx, func(tx *Tx) error {
-		// Re-read under the write lock: another process may have migrated.
-		if err := tx.tx.QueryRowContext(ctx, "PRAGMA user_version").Scan(&have); err != nil {
-			return err
-		}
-		for i := have; i < len(migrations); i++ {
-			if _, err := tx.tx.ExecContext(ctx, migrations[i]); err != nil {
-				return fmt.Errorf("migration %d: %w", i+1, err)
-			}
-		}
-		_, err := tx.tx.ExecContext(ctx, fmt.Sprintf("PRAGMA user_version=%d", len(migrations)))
-		return err
-	})
 }
 
 // cipher is the master key, loaded once; a key is created only for a store
@@ -314,6 +182,13 @@ func (s *Store) cipher() (*sealer, error) {
 			if sample, err = s.sampleCiphertext(); err == nil && sample != nil {
 				err = fmt.Errorf("master key %s does not exist, but the store %s holds encrypted values: "+
 					"restore the key from your backup (or set KMSCONSOLE_MASTER_KEY_FILE to it); a new key could not read them", s.KeyPath, s.Path)
+			}
+			if recorded, rerr := s.keyRecorded(); err == nil && (rerr != nil || recorded) {
+				err = rerr
+				if err == nil {
+					err = fmt.Errorf("master key %s does not exist, but the store %s was first written with a master key: "+
+						"copy master.key from a replica that runs (or set KMSCONSOLE_MASTER_KEY_FILE to it); a new key could not read its values", s.KeyPath, s.Path)
+				}
 			}
 			if err == nil && s.readOnly != nil {
 				err = fmt.Errorf("master key %s does not exist, and the store %s is read-only (%s): no key is created for it", s.KeyPath, s.Path, s.readOnly.Reason)
@@ -433,75 +308,95 @@ type Tx struct {
 
 // Read runs fn in a read transaction (a consistent snapshot).
 func (s *Store) Read(ctx context.Context, fn func(*Tx) error) error {
-	tx, err := s.r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	tx, err := s.b.beginRead(ctx, s.r)
 	if err != nil {
-		return fmt.Errorf("begin read: %w", err)
+		return s.b.readFailed(fmt.Errorf("begin read: %w", err))
 	}
 	defer tx.Rollback()
-	return fn(&Tx{ctx: ctx, tx: tx, s: s, read: true})
+	return s.b.readFailed(fn(&Tx{ctx: ctx, tx: tx, s: s, read: true}))
 }
 
+// retryKind is how a failed write transaction may be run again.
+type retryKind int
+
+const (
+	retryNever      retryKind = iota
+	retryContention           // lost to another writer: run it again
+	retryConnection           // the connection broke before commit: nothing was written
+)
+
 // Write runs fn in a write transaction and commits it when fn returns nil.
-// A lock held by another process beyond busy_timeout is retried, so callers
-// never see "database is locked" under ordinary contention.
+// A transaction that loses to another writer (SQLite's lock held beyond
+// busy_timeout, PostgreSQL's serialization failure) is run again, so
+// callers never see contention; a connection lost before the commit is
+// retried for a few seconds. fn may therefore run more than once: it must
+// only assign, never accumulate, what it hands out.
 func (s *Store) Write(ctx context.Context, fn func(*Tx) error) error {
 	if s.readOnly != nil {
 		return s.readOnly
 	}
-	deadline := time.Now().Add(2 * busyTimeout)
+	start := time.Now()
 	for attempt := 0; ; attempt++ {
-		err := s.writeOnce(ctx, fn)
-		if err == nil || !IsBusy(err) || time.Now().After(deadline) || ctx.Err() != nil {
+		committing, err := s.writeOnce(ctx, fn)
+		if err == nil || ctx.Err() != nil {
 			return err
 		}
-		time.Sleep(time.Duration(attempt+1) * 5 * time.Millisecond)
+		limit := time.Duration(0)
+		switch s.b.retry(err, committing) {
+		case retryContention:
+			limit = 2 * busyTimeout
+		case retryConnection:
+			limit = reconnectFor
+		}
+		if time.Since(start) > limit {
+			return s.b.writeFailed(err)
+		}
+		pause := time.Duration(attempt+1) * 5 * time.Millisecond
+		pause = min(pause, 250*time.Millisecond) + time.Duration(rand.Int64N(int64(5*time.Millisecond)))
+		select {
+		case <-ctx.Done():
+			return s.b.writeFailed(err)
+		case <-time.After(pause):
+		}
 	}
 }
 
-func (s *Store) writeOnce(ctx context.Context, fn func(*Tx) error) error {
-	tx, err := s.w.BeginTx(ctx, nil)
+// reconnectFor is how long a write waits for a lost database connection to
+// come back before it fails with a clear error.
+const reconnectFor = 5 * time.Second
+
+// writeOnce runs fn once; committing reports an error of the commit itself.
+func (s *Store) writeOnce(ctx context.Context, fn func(*Tx) error) (committing bool, err error) {
+	tx, err := s.b.beginWrite(ctx, s.w)
 	if err != nil {
-		return s.readOnlyNow(fmt.Errorf("begin write: %w", err))
+		return false, fmt.Errorf("begin write: %w", err)
 	}
 	if err := fn(&Tx{ctx: ctx, tx: tx, s: s}); err != nil {
 		tx.Rollback()
-		return s.readOnlyNow(err)
+		return false, err
 	}
 	if err := tx.Commit(); err != nil {
-		return s.readOnlyNow(fmt.Errorf("commit: %w", err))
+		return true, fmt.Errorf("commit: %w", err)
 	}
-	return nil
-}
-
-// readOnlyNow turns SQLite's "attempt to write a readonly database" on a
-// store opened writable (remounted read-only since, say) into the store's
-// *ReadOnlyError, keeping SQLite's error in the chain.
-func (s *Store) readOnlyNow(err error) error {
-	var se *sqlite.Error
-	if errors.As(err, &se) && se.Code()&0xff == sqlite3.SQLITE_READONLY {
-		base := filepath.Base(s.Path)
-		return fmt.Errorf("%w (%w)", &ReadOnlyError{Path: s.Path,
-			Reason: fmt.Sprintf("SQLite refuses to write to it; check that %s, %s-wal and %s-shm can be written", base, base, base)}, err)
-	}
-	return err
-}
-
-// IsBusy reports SQLite's "database is locked" / "busy" errors.
-func IsBusy(err error) bool {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		code := se.Code() & 0xff
-		return code == sqlite3.SQLITE_BUSY || code == sqlite3.SQLITE_LOCKED
-	}
-	return err != nil && strings.Contains(err.Error(), "database is locked")
+	return false, nil
 }
 
 func (t *Tx) exec(q string, args ...any) (sql.Result, error) {
-	return t.tx.ExecContext(t.ctx, q, args...)
+	return t.tx.ExecContext(t.ctx, t.s.sql(q), args...)
 }
 
 func (t *Tx) query(q string, args ...any) (*sql.Rows, error) {
-	return t.tx.QueryContext(t.ctx, q, args...)
+	return t.tx.QueryContext(t.ctx, t.s.sql(q), args...)
+}
+
+// sql is q as the backend writes it (placeholders), rewritten once.
+func (s *Store) sql(q string) string {
+	if v, ok := s.rebound.Load(q); ok {
+		return v.(string)
+	}
+	r := s.b.rebind(q)
+	s.rebound.Store(q, r)
+	return r
 }
 
 // queryPrepared is query for statements on hot paths: in a read
@@ -525,7 +420,7 @@ func (s *Store) readStmt(q string) (*sql.Stmt, error) {
 	if st, ok := s.stmts.Load(q); ok {
 		return st.(*sql.Stmt), nil
 	}
-	st, err := s.r.Prepare(q)
+	st, err := s.r.Prepare(s.sql(q))
 	if err != nil {
 		return nil, err
 	}
@@ -537,7 +432,7 @@ func (s *Store) readStmt(q string) (*sql.Stmt, error) {
 }
 
 func (t *Tx) row(q string, args ...any) *sql.Row {
-	return t.tx.QueryRowContext(t.ctx, q, args...)
+	return t.tx.QueryRowContext(t.ctx, t.s.sql(q), args...)
 }
 
 // rowPrepared is row for statements on hot paths (see queryPrepared).

@@ -292,7 +292,7 @@ func TestMigrationsRunOnceAndReopen(t *testing.T) {
 		var mode string
 		s.r.QueryRow("PRAGMA user_version").Scan(&v)
 		s.r.QueryRow("PRAGMA journal_mode").Scan(&mode)
-		if v != len(migrations) || mode != "wal" {
+		if v != len(sqliteMigrations) || mode != "wal" {
 			t.Fatalf("user_version %d journal %s", v, mode)
 		}
 		s.Close()

@@ -1,8 +1,8 @@
 package db
 
-// migrations are applied in order; PRAGMA user_version records how many ran.
+// sqliteMigrations are applied in order; PRAGMA user_version records how many ran.
 // Never edit a shipped migration: append a new one.
-var migrations = []string{
+var sqliteMigrations = []string{
 	// 1: secrets, versions, stage labels, instances, operators, audit,
 	// rotation log (rate limit) and leases (cross-process locks).
 	`
