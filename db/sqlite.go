@@ -245,4 +245,3 @@ func (b sqliteBackend) migrate(ctx context.Context) error {
 		return err
 	})
 }
-

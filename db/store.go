@@ -7,17 +7,16 @@ package db
 
 import (
 	"context"
-	"math/rand/v2"
 	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
-
 )
 
 // Store is one kmsconsole database and its master key.

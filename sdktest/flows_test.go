@@ -88,6 +88,9 @@ func (f *flowRun) expect(what string, got, want any) {
 func flowSingle(t *testing.T, c client) []step {
 	f := &flowRun{t: t, c: c}
 	const name = "MyOAuthAppSecret"
+	// The flow deletes it as its last step; should it stop before, the
+	// next client (or round of -count) still starts on a store without it.
+	deleteWhenDone(t, name)
 	initial := secretValue("initial-oauth-app-secret")
 	// Prerequisite: the initial version, generated in the O&M system, is
 	// stored in Secrets Manager, marked ACSCurrent.
@@ -116,6 +119,9 @@ func flowSingle(t *testing.T, c client) []step {
 func flowMulti(t *testing.T, c client) []step {
 	f := &flowRun{t: t, c: c}
 	const name = "db_cred"
+	// The flow deletes it as its last step; should it stop before, the
+	// next client (or round of -count) still starts on a store without it.
+	deleteWhenDone(t, name)
 	initial := secretValue(`{"uname": "alice", "pwd": "initial-db-password-1"}`)
 	f.do("CreateSecret (prerequisite)", "CreateSecret", params{"SecretName": name, "SecretData": initial, "VersionId": "v1"}, volatile{times: true})
 	// 1. aliyun kms GetRandomPassword --ExcludePunctuation true

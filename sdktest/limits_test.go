@@ -20,6 +20,7 @@ import (
 // each SDK client is served at once; serve drops them after its header
 // timeout.
 func TestSlowHeaderConnections(t *testing.T) {
+	deleteWhenDone(t, "app/slow")
 	mustCLI(t, secretValue("slow-header-value"), "kms", "CreateSecret", "--SecretName", "app/slow", "--VersionId", "v1", "--SecretData", "-")
 	k := newKey(t, allowAll)
 	clients := sdkClients(t, k)
@@ -90,6 +91,7 @@ func TestSlowHeaderConnections(t *testing.T) {
 // and with darabonba-openapi's generic CallApi (ACS3-signed form body); a
 // body under the limit is served.
 func TestBodyOverTheLimit(t *testing.T) {
+	deleteWhenDone(t, "app/body")
 	mustCLI(t, secretValue("body-limit-value"), "kms", "CreateSecret", "--SecretName", "app/body", "--VersionId", "v1", "--SecretData", "-")
 	k := newKey(t, allowAll)
 	huge := strings.Repeat("x", 300<<10)
@@ -140,6 +142,7 @@ func largeValue(n int) string {
 // encoded, the largest value is up to three times as long in the request
 // line; every size must be stored and read back, with each client.
 func TestLargeSecretDataThroughTheSDKs(t *testing.T) {
+	deleteWhenDone(t, "app/large")
 	mustCLI(t, "first", "kms", "CreateSecret", "--SecretName", "app/large", "--VersionId", "v1", "--SecretData", "-")
 	k := newKey(t, allowAll)
 	for _, n := range []int{4096, 10240, 20480, 30720} {

@@ -4,8 +4,10 @@
 // starts `kmsconsole serve --api-listen` on a fresh store and stops it with
 // SIGTERM at the end. Access keys, secrets and instances are made with the
 // CLI, as an operator would; applications then talk to the endpoint with the
-// SDKs. It is a module of its own so that the product binary never links the
-// SDKs.
+// SDKs. Every test deletes the secrets it makes when it ends, and access
+// keys get names of their own (newKey), so that `go test -count=N` can run
+// each test again on the same serve and store. It is a module of its own so
+// that the product binary never links the SDKs.
 package sdktest
 
 import (
@@ -243,6 +245,30 @@ func mustCLI(t testing.TB, stdin string, args ...string) map[string]any {
 // argsForLog is argv for a failure message (the tests never put a value in
 // argv, so it may be printed).
 func argsForLog(args []string) string { return strings.Join(args, " ") }
+
+// ---- secrets ----
+
+// deleteWhenDone deletes the named secrets for good (`kms DeleteSecret
+// --ForceDeleteWithoutRecovery true`) when t ends, passed or failed, so
+// that the next round of `go test -count=N` finds the shared store without
+// them and can create them again under the same names. A secret the test
+// already deleted (or never got to create) is no error.
+func deleteWhenDone(t testing.TB, names ...string) {
+	t.Helper()
+	t.Cleanup(func() {
+		for _, n := range names {
+			r := kmscli(t, "", "kms", "DeleteSecret", "--SecretName", n, "--ForceDeleteWithoutRecovery", "true")
+			if r.code == 0 {
+				continue
+			}
+			var e struct{ Code string }
+			if json.Unmarshal([]byte(r.stderr), &e) == nil && e.Code == "Forbidden.ResourceNotFound" {
+				continue
+			}
+			t.Errorf("cleanup: kmsconsole kms DeleteSecret --SecretName %s: exit %d: %s", n, r.code, r.stderr)
+		}
+	})
+}
 
 // ---- access keys ----
 

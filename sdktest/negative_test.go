@@ -170,6 +170,7 @@ func clientsVia(t testing.TB, k accessKey, host string) []client {
 }
 
 func TestTamperedSignature(t *testing.T) {
+	deleteWhenDone(t, "app/tamper-a", "app/tamper-b")
 	mustCLI(t, secretValue("tamper-value-a"), "kms", "CreateSecret", "--SecretName", "app/tamper-a", "--VersionId", "v1", "--SecretData", "-")
 	mustCLI(t, secretValue("tamper-value-b"), "kms", "CreateSecret", "--SecretName", "app/tamper-b", "--VersionId", "v1", "--SecretData", "-")
 	k := newKey(t, allowAll)
@@ -229,6 +230,7 @@ func flip(s string) string {
 // string to sign, which the old SDK's SignatureDostNotMatchWrapper compares
 // with its own: equal, so it tells the application its secret is wrong.
 func TestWrongAccessKeySecret(t *testing.T) {
+	deleteWhenDone(t, "app/wrong-secret")
 	mustCLI(t, secretValue("wrong-secret-value"), "kms", "CreateSecret", "--SecretName", "app/wrong-secret", "--VersionId", "v1", "--SecretData", "-")
 	k := newKey(t, allowAll)
 	bad := k
@@ -258,6 +260,7 @@ func TestWrongAccessKeySecret(t *testing.T) {
 
 // TestReplayedNonce: a request replayed verbatim is refused.
 func TestReplayedNonce(t *testing.T) {
+	deleteWhenDone(t, "app/replay")
 	mustCLI(t, secretValue("replay-value-1"), "kms", "CreateSecret", "--SecretName", "app/replay", "--VersionId", "v1", "--SecretData", "-")
 	k := newKey(t, allowAll)
 	// The same signed request, sent twice with net/http.
@@ -299,6 +302,7 @@ func withExtends(runtime *util.RuntimeOptions, header, query, value string) *uti
 
 // TestTimestampSkew: 16 minutes old or ahead is refused, 14 is accepted.
 func TestTimestampSkew(t *testing.T) {
+	deleteWhenDone(t, "app/skew")
 	mustCLI(t, secretValue("skew-value-1"), "kms", "CreateSecret", "--SecretName", "app/skew", "--VersionId", "v1", "--SecretData", "-")
 	k := newKey(t, allowAll)
 	p := params{"SecretName": "app/skew"}
@@ -327,6 +331,7 @@ func TestTimestampSkew(t *testing.T) {
 // the grace period, only the new one after `--grace 0s`), removed and
 // unknown keys, with each SDK client.
 func TestAccessKeyLifecycle(t *testing.T) {
+	deleteWhenDone(t, "app/lifecycle")
 	mustCLI(t, secretValue("lifecycle-value"), "kms", "CreateSecret", "--SecretName", "app/lifecycle", "--VersionId", "v1", "--SecretData", "-")
 	k := newKey(t, allowAll)
 	p := params{"SecretName": "app/lifecycle"}
@@ -395,6 +400,7 @@ func TestAccessKeyLifecycle(t *testing.T) {
 // name.
 func TestPolicies(t *testing.T) {
 	for _, n := range []string{"app/pol", "app/locked", "other/x"} {
+		deleteWhenDone(t, n)
 		mustCLI(t, secretValue("policy-value-"+n), "kms", "CreateSecret", "--SecretName", n, "--VersionId", "v1", "--SecretData", "-")
 	}
 	appOnly := newKey(t, `{"Version":"1","Statement":[{"Effect":"Allow","Action":["kms:GetSecretValue","kms:DescribeSecret"],
@@ -444,6 +450,7 @@ func TestPolicies(t *testing.T) {
 // id: ..." in the message) must be findable in the audit log, as the
 // RequestId of a successful answer is: it is what an application reports.
 func TestErrorRequestIdIsAudited(t *testing.T) {
+	deleteWhenDone(t, "app/reqid")
 	mustCLI(t, secretValue("reqid-value-1"), "kms", "CreateSecret", "--SecretName", "app/reqid", "--VersionId", "v1", "--SecretData", "-")
 	k := newKey(t, `{"Statement":[{"Effect":"Allow","Action":"kms:GetSecretValue","Resource":"acs:kms:*:*:secret/app/*"}]}`)
 	bad := k

@@ -25,6 +25,7 @@ const (
 // with the CLI, and gets field for field what `kmsconsole kms
 // GetSecretValue` answers.
 func TestGetSecretValueEveryClient(t *testing.T) {
+	deleteWhenDone(t, trickyName)
 	mustCLI(t, secretValue(trickyValue), "kms", "CreateSecret", "--SecretName", trickyName, "--VersionId", "v1", "--SecretData", "-",
 		"--Description", "read by the SDKs")
 	k := newKey(t, allowAll)
@@ -75,6 +76,9 @@ func TestActionsMatchCLI(t *testing.T) {
 	// answers are compared.
 	name := func(c client) string {
 		return "parity/" + strings.NewReplacer("/", "-", "=", "-").Replace(c.name()) + "/s"
+	}
+	for _, c := range clients {
+		deleteWhenDone(t, name(c), name(c)+"2")
 	}
 	run := func(action string, mk func(c client) params, v volatile) {
 		t.Helper()

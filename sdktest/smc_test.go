@@ -78,6 +78,7 @@ func TestSecretsManagerClient(t *testing.T) {
 	jsonV1 := secretValue(fmt.Sprintf(`{"user":"app","password":"smc-json-password-1","ttl":%d}`, ttl))
 	jsonV2 := secretValue(fmt.Sprintf(`{"user":"app","password":"smc-json-password-2","ttl":%d}`, ttl))
 	textV1, textV2 := secretValue("smc-text-value-1"), secretValue("smc-text-value-2")
+	deleteWhenDone(t, "smc/app-json", "smc/app-text")
 	mustCLI(t, jsonV1, "kms", "CreateSecret", "--SecretName", "smc/app-json", "--VersionId", "v1", "--SecretData", "-")
 	mustCLI(t, textV1, "kms", "CreateSecret", "--SecretName", "smc/app-text", "--VersionId", "v1", "--SecretData", "-")
 	// What an application's key typically may do: read its own secrets.
@@ -167,6 +168,7 @@ func TestSecretsManagerClient(t *testing.T) {
 func TestSecretsManagerClientErrors(t *testing.T) {
 	log := theSMCLog.register()
 	log.reset()
+	deleteWhenDone(t, "other/smc")
 	mustCLI(t, secretValue("not-for-this-app"), "kms", "CreateSecret", "--SecretName", "other/smc", "--VersionId", "v1", "--SecretData", "-")
 	k := newKey(t, `{"Statement":[{"Effect":"Allow","Action":"kms:GetSecretValue","Resource":"acs:kms:*:*:secret/smc/*"}]}`)
 	smcEnv(t, k)
