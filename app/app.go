@@ -89,6 +89,8 @@ func serveCommand() *cli.Command {
 			{Name: "tls-cert", Value: "PATH", Usage: "the API's TLS certificate (PEM); default: a self-signed one made in the data directory"},
 			{Name: "tls-key", Value: "PATH", Usage: "the private key of --tls-cert (PEM)"},
 			{Name: "api-insecure-http", Switch: true, Usage: "serve the API over plain HTTP instead; only on a loopback address"},
+			{Name: "scheduler-tick", Value: "DURATION", Default: scheduler.DefaultTick.String(), Usage: "how often the scheduler looks for due rotations, purges and interrupted rotations"},
+			{Name: "lease-ttl", Value: "DURATION", Default: service.DefaultLeaseTTL.String(), Usage: "how long a rotation lease lasts unless renewed: a replica that dies mid-rotation holds its secret that long (replicas of one database should agree)"},
 		},
 		Help: `Only public keys of registered operators log in ('kmsconsole operator add'); the
 registry is read on every login, so changes need no restart. Each operator acts
@@ -110,9 +112,16 @@ never a value.
 // runServe serves until SIGINT or SIGTERM, then shuts down gracefully; a
 // second signal stops at once.
 func runServe(env *cli.Env, a *cli.Args) int {
+	tick, err := durationFlag(a, "scheduler-tick", time.Second, 24*time.Hour)
+	if err != nil {
+		return env.Fail(err)
+	}
+	if env.LeaseTTL, err = durationFlag(a, "lease-ttl", 2*time.Second, time.Hour); err != nil {
+		return env.Fail(err)
+	}
 	hostKey := a.Value("host-key")
 	if hostKey == "" {
-		hostKey = serve.DefaultHostKeyPath(env.DBPath)
+		hostKey = serve.DefaultHostKeyPath(env.DataDir())
 	}
 	logOut := env.Stderr
 	if logOut == nil {
@@ -125,7 +134,7 @@ func runServe(env *cli.Env, a *cli.Args) int {
 			// The scheduler runs while serve serves; its first pass
 			// settles rotations a crash left half-way.
 			Background: func(ctx context.Context, logf func(string)) {
-				scheduler.Run(ctx, svc, scheduler.DefaultTick, logf)
+				scheduler.Run(ctx, svc, tick, logf)
 			}})
 		if err != nil {
 			return err
@@ -155,6 +164,18 @@ func runServe(env *cli.Env, a *cli.Args) int {
 	})
 }
 
+// durationFlag reads a duration flag and keeps it within [lo, hi].
+func durationFlag(a *cli.Args, name string, lo, hi time.Duration) (time.Duration, error) {
+	d, err := time.ParseDuration(a.Value(name))
+	if err != nil {
+		return 0, model.InvalidParam(name, "--%s takes a duration such as 30s or 2m, not %q", name, a.Value(name))
+	}
+	if d < lo || d > hi {
+		return 0, model.InvalidParam(name, "--%s must be between %v and %v, not %v", name, lo, hi, d)
+	}
+	return d, nil
+}
+
 // APIEndpointFile, in the data directory, records where serve last offered
 // the API (for `kmsconsole api info`).
 const APIEndpointFile = "api_endpoint"
@@ -163,7 +184,7 @@ const APIEndpointFile = "api_endpoint"
 // requests in flight finish.
 func startAPI(ctx context.Context, env *cli.Env, a *cli.Args, svc *service.Service, logger *log.Logger) (stop func(), err error) {
 	addr := a.Value("api-listen")
-	dataDir := filepath.Dir(env.DBPath)
+	dataDir := env.DataDir()
 	cfg := apiserver.Config{Service: svc, Logf: logger.Printf}
 	scheme := "https"
 	switch {
@@ -238,7 +259,7 @@ func apiCommand() *cli.Command {
 }
 
 func apiInfo(env *cli.Env, a *cli.Args) int {
-	dataDir := filepath.Dir(env.DBPath)
+	dataDir := env.DataDir()
 	cert := a.Value("tls-cert")
 	if cert == "" {
 		cert = filepath.Join(dataDir, apiserver.SelfSignedCertFile)

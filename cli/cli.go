@@ -13,8 +13,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/charmbracelet/x/term"
 	"github.com/google/uuid"
@@ -28,9 +30,13 @@ import (
 type Env struct {
 	Stdin          io.Reader
 	Stdout, Stderr io.Writer
-	DBPath         string
+	DBPath         string // a SQLite file or a postgres:// URL
 	Region         string
-	KeyPath        string
+	KeyPath        string // the master key file ("" = master.key in DataDir)
+	// Dir is --data-dir: see DataDir.
+	Dir string
+	// LeaseTTL is the service's rotation lease lifetime (0 = default).
+	LeaseTTL time.Duration
 	// Service, when set, is used instead of opening the store: serve mode
 	// runs `ssh host kms ...` commands with the session operator's service.
 	// Store-level flags (--db) and local-only commands are then refused.
@@ -106,6 +112,9 @@ func (env *Env) takeGlobalFlags(args []string, cmds []*Command) ([]string, error
 	if env.DBPath == "" && env.Service == nil {
 		env.DBPath = os.Getenv("KMSCONSOLE_DB")
 	}
+	if env.Dir == "" && env.Service == nil {
+		env.Dir = os.Getenv("KMSCONSOLE_DATA_DIR")
+	}
 	if env.Region == "" {
 		env.Region = os.Getenv("KMSCONSOLE_REGION")
 	}
@@ -124,7 +133,7 @@ func (env *Env) takeGlobalFlags(args []string, cmds []*Command) ([]string, error
 			value = args[i+1]
 		}
 		switch name {
-		case "db", "region":
+		case "db", "data-dir", "region":
 			if env.Service != nil {
 				return nil, model.InvalidParam(name, "--%s cannot be changed over SSH", name)
 			}
@@ -134,9 +143,12 @@ func (env *Env) takeGlobalFlags(args []string, cmds []*Command) ([]string, error
 				}
 				i++
 			}
-			if name == "db" {
+			switch name {
+			case "db":
 				env.DBPath = value
-			} else {
+			case "data-dir":
+				env.Dir = value
+			default:
 				if err := model.ValidateRegionId("region", value); err != nil {
 					return nil, err
 				}
@@ -163,6 +175,30 @@ func (env *Env) takeGlobalFlags(args []string, cmds []*Command) ([]string, error
 	return rest, nil
 }
 
+// DataDir is where the process keeps its files (master key, serve's host
+// key, the API certificate): --data-dir, else the SQLite store's directory,
+// else, for a PostgreSQL store, the default data directory. Each serve
+// replica of one PostgreSQL database has its own.
+func (env *Env) DataDir() string {
+	switch {
+	case env.Dir != "":
+		return env.Dir
+	case db.IsPostgresURL(env.DBPath):
+		return db.DefaultDataDir()
+	default:
+		return filepath.Dir(env.DBPath)
+	}
+}
+
+// MasterKeyPath is the master key: KMSCONSOLE_MASTER_KEY_FILE, else
+// master.key in DataDir.
+func (env *Env) MasterKeyPath() string {
+	if env.KeyPath != "" {
+		return env.KeyPath
+	}
+	return filepath.Join(env.DataDir(), "master.key")
+}
+
 // WithService runs fn on the service of the command (serve's session
 // service, or the store of --db opened for it), and returns the exit
 // status: 1, with the error reported, if fn or the opening failed.
@@ -173,12 +209,12 @@ func (env *Env) WithService(fn func(*service.Service) error) int {
 		}
 		return 0
 	}
-	store, err := db.Open(env.DBPath, env.KeyPath)
+	store, err := db.Open(env.DBPath, env.MasterKeyPath())
 	if err != nil {
 		return env.Fail(err)
 	}
 	defer store.Close()
-	svc := service.New(store, service.Options{Region: env.Region})
+	svc := service.New(store, service.Options{Region: env.Region, LeaseTTL: env.LeaseTTL})
 	defer svc.Close()
 	if err := fn(svc); err != nil {
 		return env.Fail(err)

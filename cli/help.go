@@ -19,7 +19,8 @@ const helpWidth = 80
 
 // globalFlags are read anywhere on the line (takeGlobalFlags).
 var globalFlags = []Flag{
-	{Name: "db", Value: "PATH", Usage: "the store file (env KMSCONSOLE_DB; default $XDG_DATA_HOME/kmsconsole/kms.db)"},
+	{Name: "db", Value: "PATH|URL", Usage: "the store: a SQLite file, or a postgres:// URL of a PostgreSQL database that several serve replicas may share (env KMSCONSOLE_DB; default $XDG_DATA_HOME/kmsconsole/kms.db)"},
+	{Name: "data-dir", Value: "DIR", Usage: "where the master key, serve's host key and the API certificate live (env KMSCONSOLE_DATA_DIR; default: the SQLite file's directory, or $XDG_DATA_HOME/kmsconsole with PostgreSQL)"},
 	{Name: "region", Value: "ID", Usage: "the region to work in (env KMSCONSOLE_REGION; default cn-hangzhou)"},
 }
 
@@ -31,7 +32,7 @@ func mainHelp(cmds []*Command, remote bool) string {
 	if remote {
 		b.WriteString("Usage over SSH: COMMAND [flags] (the console: no command, with a terminal)\n\nCommands:\n")
 	} else {
-		b.WriteString("Usage: kmsconsole [--db PATH] [--region ID] [COMMAND] [flags]\n\nCommands:\n")
+		b.WriteString("Usage: kmsconsole [--db PATH|URL] [--data-dir DIR] [--region ID] [COMMAND] [flags]\n\nCommands:\n")
 	}
 	var rows []row
 	for _, c := range withConsoleFirst(cmds) {

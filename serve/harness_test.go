@@ -92,7 +92,7 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	t.Cleanup(svc.Close)
 	h := &harness{t: t, dir: dir, store: store, svc: svc, log: &syncBuffer{}}
 	if cfg.HostKeyPath == "" {
-		cfg.HostKeyPath = DefaultHostKeyPath(filepath.Join(dir, "data", "kms.db"))
+		cfg.HostKeyPath = DefaultHostKeyPath(filepath.Join(dir, "data"))
 	}
 	cfg.Log = h.log
 	if cfg.Background == nil {

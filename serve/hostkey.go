@@ -16,10 +16,10 @@ import (
 // HostKeyFile is the host key's file name, beside the store.
 const HostKeyFile = "serve_host_ed25519"
 
-// DefaultHostKeyPath is where serve keeps its host key for the store at
-// dbPath: in the data directory beside it, never the working directory.
-func DefaultHostKeyPath(dbPath string) string {
-	return filepath.Join(filepath.Dir(dbPath), HostKeyFile)
+// DefaultHostKeyPath is where serve keeps its host key: in its data
+// directory (cli.Env.DataDir), never the working directory.
+func DefaultHostKeyPath(dataDir string) string {
+	return filepath.Join(dataDir, HostKeyFile)
 }
 
 // loadOrCreateHostKey reads the ed25519 host key at path, creating it (mode

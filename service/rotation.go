@@ -29,8 +29,10 @@ const (
 // Rotation limits.
 const (
 	maxRotationsPerHour = 50
-	leaseTTL            = 60 * time.Second
-	leaseRenewEvery     = 15 * time.Second
+	// DefaultLeaseTTL is how long a rotation lease lasts unless renewed
+	// (renewed every quarter of it while the rotation runs): a process that
+	// dies mid-rotation holds up its secret that long, no longer.
+	DefaultLeaseTTL = 60 * time.Second
 	// maxRetries failed automatic rotations in a row stop the scheduler
 	// from retrying until an operator acts.
 	maxRetries = 5
@@ -98,7 +100,7 @@ func (s *Service) acquireRotationLease(ctx context.Context, secretName string) (
 	err := s.store.Write(ctx, func(tx *db.Tx) error {
 		now := time.Now()
 		var err error
-		got, err = tx.AcquireLease(l.name, l.holder, now, now.Add(leaseTTL))
+		got, err = tx.AcquireLease(l.name, l.holder, now, now.Add(s.leaseTTL()))
 		if err != nil || got {
 			return err
 		}
@@ -106,11 +108,13 @@ func (s *Service) acquireRotationLease(ctx context.Context, secretName string) (
 		if err != nil {
 			return err
 		}
-		if holderDead(holder) {
+		// On one machine's SQLite file a holder whose process is gone
+		// need not be waited out; across machines only expiry counts.
+		if !s.store.Shared() && holderDead(holder) {
 			if err := tx.ReleaseLease(l.name, holder); err != nil {
 				return err
 			}
-			got, err = tx.AcquireLease(l.name, l.holder, now, now.Add(leaseTTL))
+			got, err = tx.AcquireLease(l.name, l.holder, now, now.Add(s.leaseTTL()))
 		}
 		return err
 	})
@@ -126,7 +130,7 @@ func (s *Service) acquireRotationLease(ctx context.Context, secretName string) (
 
 func (l *lease) renew() {
 	defer close(l.done)
-	t := time.NewTicker(leaseRenewEvery)
+	t := time.NewTicker(l.s.leaseTTL() / 4)
 	defer t.Stop()
 	for {
 		select {
@@ -135,7 +139,7 @@ func (l *lease) renew() {
 		case <-t.C:
 			_ = l.s.store.Write(context.Background(), func(tx *db.Tx) error {
 				now := time.Now()
-				_, err := tx.AcquireLease(l.name, l.holder, now, now.Add(leaseTTL))
+				_, err := tx.AcquireLease(l.name, l.holder, now, now.Add(l.s.leaseTTL()))
 				return err
 			})
 		}

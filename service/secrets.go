@@ -1009,6 +1009,7 @@ func (s *Service) restoreSecret(ctx context.Context, r *request, req SecretNameR
 // PurgeDue deletes secrets whose planned deletion time has passed.
 func (s *Service) PurgeDue(ctx context.Context) (purged []string, err error) {
 	err = s.store.Write(ctx, func(tx *db.Tx) error {
+		purged = purged[:0] // the store may run this again after losing to another writer
 		due, err := tx.SecretsToPurge(s.now())
 		if err != nil {
 			return err

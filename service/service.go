@@ -63,6 +63,17 @@ type Options struct {
 	// StepSet, StepTest) has completed: the crash tests kill their process
 	// there to leave a rotation half-way.
 	AfterStep func(step string)
+	// LeaseTTL is how long a rotation lease lasts unless renewed
+	// (0 = DefaultLeaseTTL). Replicas of one store should agree on it.
+	LeaseTTL time.Duration
+}
+
+// leaseTTL is the rotation lease's lifetime.
+func (s *Service) leaseTTL() time.Duration {
+	if s.opts.LeaseTTL > 0 {
+		return s.opts.LeaseTTL
+	}
+	return DefaultLeaseTTL
 }
 
 // Service is the API over one store, acting for one actor in one region.
