@@ -206,3 +206,44 @@ func TestRebindPlaceholders(t *testing.T) {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
 }
+
+// The read every application makes is one round trip to PostgreSQL: one
+// statement, its plan cached on the connection, no transaction around it.
+func TestPostgresReadSecretIsOneRoundTrip(t *testing.T) {
+	proxied, rt := dbtest.CountRoundTrips(t, dbtest.Schema(t, dbtest.PostgresURL(t)))
+	s, err := Open(proxied, filepath.Join(t.TempDir(), "master.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	now := time.Now()
+	if err := s.Write(ctx, func(tx *Tx) error {
+		row := &SecretRow{Secret: model.Secret{Name: "app/db", Type: model.Generic, RegionId: "cn-hangzhou", DataType: model.DataText,
+			CreateTime: now, UpdateTime: now, AutomaticRotation: model.RotationDisabled}}
+		var err error
+		if row.ID, err = tx.InsertSecret(row); err != nil {
+			return err
+		}
+		if err := tx.InsertVersion(row, "v1", "s3cret", model.DataText, now); err != nil {
+			return err
+		}
+		return tx.SetLabels(row.ID, nil, model.Labels{model.StageCurrent: "v1"})
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ReadSecret(ctx, "app/db", "", model.StageCurrent); err != nil { // prepares the statement
+		t.Fatal(err)
+	}
+	const reads = 20
+	rt.Reset()
+	for i := 0; i < reads; i++ {
+		r, err := s.ReadSecret(ctx, "app/db", "", model.StageCurrent)
+		if err != nil || r.Version == nil || r.Version.Data != "s3cret" {
+			t.Fatalf("read %d: %v", i, err)
+		}
+	}
+	if n := rt.Count(); n != reads {
+		t.Fatalf("%d reads took %d round trips, want one each", reads, n)
+	}
+}
