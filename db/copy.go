@@ -158,10 +158,13 @@ func CopyStore(ctx context.Context, o CopyOptions) (*CopyReport, error) {
 		return nil, fmt.Errorf("the source's master key: %w", err)
 	}
 
-	created := false
+	created, createdDir := false, false
 	if !IsPostgresURL(o.To) {
 		if _, err := os.Lstat(o.To); errors.Is(err, fs.ErrNotExist) {
 			created = true
+		}
+		if _, err := os.Lstat(filepath.Dir(o.To)); errors.Is(err, fs.ErrNotExist) {
+			createdDir = true
 		}
 	}
 	dst, err := Open(o.To, toKey)
@@ -174,6 +177,9 @@ func CopyStore(ctx context.Context, o CopyOptions) (*CopyReport, error) {
 		// The file this copy made holds nothing: take it away again.
 		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
 			os.Remove(o.To + suffix)
+		}
+		if createdDir {
+			os.Remove(filepath.Dir(o.To)) // only if empty
 		}
 	}
 	if err != nil {
@@ -392,7 +398,11 @@ func checkEmpty(wtx *Tx, plan []copyTable) error {
 			return fmt.Errorf("count the rows of %s in the destination: %w", tbl.name, err)
 		}
 		if n > 0 {
-			full = append(full, fmt.Sprintf("%s (%d rows)", tbl.name, n))
+			unit := "rows"
+			if n == 1 {
+				unit = "row"
+			}
+			full = append(full, fmt.Sprintf("%s (%d %s)", tbl.name, n, unit))
 		}
 	}
 	if len(full) > 0 {

@@ -353,8 +353,8 @@ func TestStoreCopyRefusals(t *testing.T) {
 		sd.Close()
 		_, err := CopyStore(ctx, CopyOptions{From: a, To: dest})
 		var ne *NotEmptyError
-		if !errors.Is(err, ErrDestinationNotEmpty) || !errors.As(err, &ne) || !strings.Contains(err.Error(), "secrets (1 rows)") ||
-			!strings.Contains(err.Error(), "versions (1 rows)") || !strings.Contains(err.Error(), "changed nothing") {
+		if !errors.Is(err, ErrDestinationNotEmpty) || !errors.As(err, &ne) || !strings.Contains(err.Error(), "secrets (1 row)") ||
+			!strings.Contains(err.Error(), "versions (1 row)") || !strings.Contains(err.Error(), "changed nothing") {
 			t.Fatalf("%s: copy into a store with a secret: %v", kind, err)
 		}
 		if kind == "PostgreSQL" && strings.Contains(err.Error(), passwordOf(dest)) {
