@@ -218,7 +218,11 @@ func copyInto(ctx context.Context, src, dst *Store, o CopyOptions) (*CopyReport,
 				}
 				report.Rows[tbl.name] = n
 			}
-			if err := wtx.s.b.(catalog).afterCopy(wtx, plan); err != nil {
+			marks, err := rtx.s.b.(catalog).highWater(rtx)
+			if err != nil {
+				return fmt.Errorf("read the source's id sequences: %w", err)
+			}
+			if err := wtx.s.b.(catalog).afterCopy(wtx, plan, marks); err != nil {
 				return err
 			}
 			var counts []string
@@ -290,8 +294,13 @@ type catalog interface {
 	columns(t *Tx, table string) (names, types []string, err error)
 	// references are the tables a table's foreign keys point at.
 	references(t *Tx, table string) ([]string, error)
-	// afterCopy fixes what explicit ids leave behind (sequences).
-	afterCopy(t *Tx, plan []copyTable) error
+	// highWater is, by table, the largest id its sequence has handed out
+	// (which rows deleted since may exceed), for tables whose ids are
+	// never reused.
+	highWater(t *Tx) (map[string]int64, error)
+	// afterCopy moves the sequences past the copied ids and the source's
+	// high-water marks, so that new rows neither collide nor reuse an id.
+	afterCopy(t *Tx, plan []copyTable, marks map[string]int64) error
 }
 
 // planCopy matches the two schemas table by table and column by column, and
@@ -589,8 +598,59 @@ func (sqliteBackend) references(t *Tx, table string) ([]string, error) {
 	return queryStrings(t, `SELECT DISTINCT "table" FROM pragma_foreign_key_list(?)`, table)
 }
 
-// afterCopy: an INTEGER PRIMARY KEY continues after the largest id by itself.
-func (sqliteBackend) afterCopy(*Tx, []copyTable) error { return nil }
+// highWater: sqlite_sequence, which exists once a table is declared
+// AUTOINCREMENT (a plain INTEGER PRIMARY KEY may reuse the largest id
+// after it is deleted, so it has no mark to keep).
+func (sqliteBackend) highWater(t *Tx) (map[string]int64, error) {
+	marks := map[string]int64{}
+	var n int
+	if err := t.row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'sqlite_sequence'").Scan(&n); err != nil || n == 0 {
+		return marks, err
+	}
+	rows, err := t.query("SELECT name, seq FROM sqlite_sequence")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var name string
+		var seq int64
+		if err := rows.Scan(&name, &seq); err != nil {
+			return nil, err
+		}
+		marks[name] = seq
+	}
+	return marks, rows.Err()
+}
+
+// afterCopy: an INTEGER PRIMARY KEY continues after the largest id by
+// itself, and SQLite moves an AUTOINCREMENT table's sqlite_sequence past
+// every id inserted; what remains is the source's mark beyond the rows.
+func (sqliteBackend) afterCopy(t *Tx, plan []copyTable, marks map[string]int64) error {
+	for _, tbl := range plan {
+		mark := marks[tbl.name]
+		if mark <= 0 {
+			continue
+		}
+		var auto int
+		if err := t.row("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = ? AND upper(sql) LIKE '%AUTOINCREMENT%'", tbl.name).Scan(&auto); err != nil {
+			return fmt.Errorf("read the schema of %s: %w", tbl.name, err)
+		}
+		if auto == 0 {
+			continue
+		}
+		res, err := t.exec("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = ?", mark, tbl.name)
+		if err != nil {
+			return fmt.Errorf("advance the sequence of %s: %w", tbl.name, err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			if _, err := t.exec("INSERT INTO sqlite_sequence (name, seq) VALUES (?, ?)", tbl.name, mark); err != nil {
+				return fmt.Errorf("advance the sequence of %s: %w", tbl.name, err)
+			}
+		}
+	}
+	return nil
+}
 
 // The PostgreSQL catalog: the schema first on the search path (where
 // migrate made the tables); schema_version is migrate's bookkeeping.
@@ -613,25 +673,65 @@ func (*postgresBackend) references(t *Tx, table string) ([]string, error) {
 		WHERE c.contype = 'f' AND n.nspname = current_schema() AND tbl.relname = ?`, table)
 }
 
+// pgSerialColumns lists the identity (or serial) columns of the schema
+// with their sequences.
+const pgSerialColumns = `SELECT c.table_name, c.column_name, seq FROM information_schema.columns c,
+	LATERAL (SELECT pg_get_serial_sequence(quote_ident(c.table_schema) || '.' || quote_ident(c.table_name), c.column_name) AS seq) s
+	WHERE c.table_schema = current_schema() AND seq IS NOT NULL`
+
+// highWater: the last value each identity sequence handed out.
+func (*postgresBackend) highWater(t *Tx) (map[string]int64, error) {
+	rows, err := t.query("SELECT table_name, pg_sequence_last_value(seq::regclass) FROM (" + pgSerialColumns + ") x")
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	marks := map[string]int64{}
+	for rows.Next() {
+		var table string
+		var last sql.NullInt64
+		if err := rows.Scan(&table, &last); err != nil {
+			return nil, err
+		}
+		if last.Valid {
+			marks[table] = last.Int64
+		}
+	}
+	return marks, rows.Err()
+}
+
 // afterCopy moves every identity (or serial) sequence of the copied tables
-// past the largest id copied, so that the next row does not collide.
-func (*postgresBackend) afterCopy(t *Tx, plan []copyTable) error {
+// past the largest id copied and the source's mark.
+func (*postgresBackend) afterCopy(t *Tx, plan []copyTable, marks map[string]int64) error {
+	copied := map[string]bool{}
 	for _, tbl := range plan {
-		for _, c := range tbl.cols {
-			if c.dst != kindInteger {
-				continue
-			}
-			var seq sql.NullString
-			if err := t.row("SELECT pg_get_serial_sequence(quote_ident(current_schema()) || '.' || quote_ident(?), ?)", tbl.name, c.name).Scan(&seq); err != nil {
-				return fmt.Errorf("find the sequence of %s.%s: %w", tbl.name, c.name, err)
-			}
-			if !seq.Valid {
-				continue
-			}
-			q := fmt.Sprintf("SELECT setval(?::regclass, m) FROM (SELECT max(%s) AS m FROM %s) x WHERE m IS NOT NULL", quoteIdent(c.name), quoteIdent(tbl.name))
-			if _, err := t.exec(q, seq.String); err != nil {
-				return fmt.Errorf("advance the sequence of %s.%s: %w", tbl.name, c.name, err)
-			}
+		copied[tbl.name] = true
+	}
+	rows, err := t.query(pgSerialColumns)
+	if err != nil {
+		return fmt.Errorf("find the identity sequences: %w", err)
+	}
+	type serial struct{ table, column, seq string }
+	var serials []serial
+	for rows.Next() {
+		var s serial
+		if err := rows.Scan(&s.table, &s.column, &s.seq); err != nil {
+			rows.Close()
+			return err
+		}
+		if copied[s.table] {
+			serials = append(serials, s)
+		}
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("find the identity sequences: %w", err)
+	}
+	for _, s := range serials {
+		mark := sql.NullInt64{Int64: marks[s.table], Valid: marks[s.table] > 0}
+		q := fmt.Sprintf("SELECT setval(?::regclass, m) FROM (SELECT greatest(max(%s), ?::bigint) AS m FROM %s) x WHERE m > 0", quoteIdent(s.column), quoteIdent(s.table))
+		if _, err := t.exec(q, s.seq, mark); err != nil {
+			return fmt.Errorf("advance the sequence of %s.%s: %w", s.table, s.column, err)
 		}
 	}
 	return nil
