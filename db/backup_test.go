@@ -61,8 +61,16 @@ func checkSnapshot(t *testing.T, file, key string) int {
 		t.Fatalf("open the snapshot: %v", err)
 	}
 	defer snap.Close()
+	return checkMirrored(t, snap)
+}
+
+// checkMirrored checks that a store written by writeMirrored holds whole
+// transactions only, every value decrypting to what was written, and
+// returns how many writer transactions it holds.
+func checkMirrored(t *testing.T, snap *Store) int {
+	t.Helper()
 	total := 0
-	err = snap.Read(context.Background(), func(tx *Tx) error {
+	err := snap.Read(context.Background(), func(tx *Tx) error {
 		for i := range backupWriters {
 			var seen []string
 			for _, name := range []string{fmt.Sprintf("w%d", i), fmt.Sprintf("m%d", i)} {
@@ -110,9 +118,63 @@ func checkSnapshot(t *testing.T, file, key string) int {
 		return nil
 	})
 	if err != nil {
-		t.Fatalf("snapshot %s: %v", filepath.Base(file), err)
+		t.Fatalf("%s: %v", snap.Path, err)
 	}
 	return total
+}
+
+// startMirroredWriters fills the store at p with the secrets of
+// writeMirrored and starts backupWriters writers on it, each with a store
+// of its own (as processes would have). stop ends them and reports the
+// transactions committed in all.
+func startMirroredWriters(t *testing.T, p string) (wrote *atomic.Int64, stop func() int64) {
+	t.Helper()
+	ctx := context.Background()
+	s := openAt(t, p, "")
+	for i := range backupWriters {
+		for _, name := range []string{fmt.Sprintf("w%d", i), fmt.Sprintf("m%d", i)} {
+			row := addSecret(t, s, name, map[string]string{"v0": name + "-v0"})
+			if err := s.Write(ctx, func(tx *Tx) error { return tx.SetLabels(row.ID, nil, model.Labels{model.StageCurrent: "v0"}) }); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	s.Close()
+	wrote = new(atomic.Int64)
+	var halt atomic.Bool
+	var wg sync.WaitGroup
+	errs := make(chan error, backupWriters)
+	var stores []*Store
+	for i := range backupWriters {
+		w, err := Open(p, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores = append(stores, w)
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for n := 1; !halt.Load() && n <= 400; n++ {
+				if err := writeMirrored(ctx, w, i, n); err != nil {
+					errs <- fmt.Errorf("writer %d: %w", i, err)
+					return
+				}
+				wrote.Add(1)
+			}
+		}()
+	}
+	return wrote, func() int64 {
+		halt.Store(true)
+		wg.Wait()
+		close(errs)
+		for _, w := range stores {
+			w.Close()
+		}
+		for err := range errs {
+			t.Fatal(err)
+		}
+		return wrote.Load()
+	}
 }
 
 // TestStoreBackupUnderConcurrentWriters: 8 writers, each with a store of
@@ -123,39 +185,9 @@ func TestStoreBackupUnderConcurrentWriters(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
 	p, key := filepath.Join(dir, "live", "kms.db"), filepath.Join(dir, "live", "master.key")
+	wrote, stop := startMirroredWriters(t, p)
 	s := openAt(t, p, "")
 	defer s.Close()
-	for i := range backupWriters {
-		for _, name := range []string{fmt.Sprintf("w%d", i), fmt.Sprintf("m%d", i)} {
-			row := addSecret(t, s, name, map[string]string{"v0": name + "-v0"})
-			if err := s.Write(ctx, func(tx *Tx) error { return tx.SetLabels(row.ID, nil, model.Labels{model.StageCurrent: "v0"}) }); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-
-	var stop atomic.Bool
-	var wrote atomic.Int64
-	var wg sync.WaitGroup
-	errs := make(chan error, backupWriters)
-	for i := range backupWriters {
-		w, err := Open(p, "")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer w.Close()
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for n := 1; !stop.Load() && n <= 400; n++ {
-				if err := writeMirrored(ctx, w, i, n); err != nil {
-					errs <- fmt.Errorf("writer %d: %w", i, err)
-					return
-				}
-				wrote.Add(1)
-			}
-		}()
-	}
 	snapDir := filepath.Join(dir, "backups") // no master.key in it
 	if err := os.Mkdir(snapDir, 0o700); err != nil {
 		t.Fatal(err)
@@ -176,13 +208,7 @@ func TestStoreBackupUnderConcurrentWriters(t *testing.T) {
 		files = append(files, file)
 		during = append(during, wrote.Load())
 	}
-	stop.Store(true)
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatal(err)
-	}
-	final := wrote.Load()
+	final := stop()
 	for k, file := range files {
 		n := checkSnapshot(t, file, key)
 		if n == 0 || int64(n) > during[k] || int64(n) >= final {

@@ -462,3 +462,37 @@ func TestStoreCopyGenericTableAndSequences(t *testing.T) {
 		t.Fatalf("SQLite copy: next id %d (want 5: 4 was handed out before), flags %s", id, flags)
 	}
 }
+
+// A copy taken while 8 writers go on holds one consistent state of the
+// source: whole transactions only, every value decrypting under the key.
+func TestStoreCopyUnderConcurrentWriters(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	p, key := filepath.Join(dir, "live", "kms.db"), filepath.Join(dir, "live", "master.key")
+	wrote, stop := startMirroredWriters(t, p)
+	dests := []string{filepath.Join(dir, "copy", "kms.db")}
+	if os.Getenv(dbtest.EnvPostgres) != "" || os.Getenv("CI") == "true" {
+		dests = append(dests, dbtest.Schema(t, dbtest.PostgresURL(t)))
+	}
+	var during []int64
+	for k, dest := range dests {
+		for wrote.Load() < int64(40*(k+1)) {
+			time.Sleep(5 * time.Millisecond)
+		}
+		start := time.Now()
+		if _, err := CopyStore(ctx, CopyOptions{From: p, To: dest}); err != nil {
+			t.Fatalf("copy while writers run: %v", err)
+		}
+		during = append(during, wrote.Load())
+		t.Logf("copy to %s while writers run: %v", locatorName(dest), time.Since(start).Round(time.Millisecond))
+	}
+	final := stop()
+	for k, dest := range dests {
+		s := openAt(t, dest, key)
+		n := checkMirrored(t, s)
+		s.Close()
+		if n == 0 || int64(n) > during[k] || int64(n) >= final {
+			t.Fatalf("the copy to %s holds %d writer transactions; %d were committed when it ended, %d in all", locatorName(dest), n, during[k], final)
+		}
+	}
+}
