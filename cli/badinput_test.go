@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"kmsconsole/db"
+	"kmsconsole/db/dbtest"
 	"kmsconsole/model"
 )
 
@@ -16,7 +17,7 @@ import (
 // custom label) and an ECS secret on a registered instance. The ECS rows are
 // written directly: no host is needed to refuse bad input.
 func seedBadInputStore(t *testing.T) string {
-	p := tempDB(t)
+	p := dbtest.Locator(t)
 	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "s1", "--SecretData", "one", "--VersionId", "v1")
 	mustRun(t, p, "kms", "PutSecretValue", "--SecretName", "s1", "--VersionId", "v2", "--SecretData", "two", "--VersionStages", `["Label"]`)
 	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "gone", "--VersionId", "v1", "--SecretData", "x")

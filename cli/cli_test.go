@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"kmsconsole/db"
+	"kmsconsole/db/dbtest"
 )
 
 // run executes one command line against the store at dbPath.
@@ -45,9 +46,13 @@ func errorOf(t testing.TB, stderr string) (code, message string, status int) {
 	return body.Code, body.Message, body.HttpStatus
 }
 
-func tempDB(t testing.TB) string {
-	t.Helper()
-	return filepath.Join(t.TempDir(), "kms.db")
+// shown is a store locator fit for a test's output: a PostgreSQL URL
+// without its password.
+func shown(locator string) string {
+	if db.IsPostgresURL(locator) {
+		return db.RedactURL(locator)
+	}
+	return locator
 }
 
 func dump(t testing.TB, path string) string {
@@ -67,7 +72,7 @@ func dump(t testing.TB, path string) string {
 // The seed's first generic flow: put a new version under a custom label,
 // read it by that label, then promote it with UpdateSecretVersionStage.
 func TestSeedFlowCustomStageThenPromote(t *testing.T) {
-	p := tempDB(t)
+	p := dbtest.Locator(t)
 	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "secret001", "--SecretData", `{"user":"admin","password":"old"}`, "--VersionId", "v1")
 	put := mustRun(t, p, "kms", "PutSecretValue", "--SecretName", "secret001", "--VersionId", "v2",
 		"--SecretData", `{"user":"admin","password":"new"}`, "--VersionStages", "[\"MyPendingLabel\"]")
@@ -103,7 +108,7 @@ func TestSeedFlowCustomStageThenPromote(t *testing.T) {
 // The seed's second generic flow: a random password written straight to
 // ACSCurrent.
 func TestSeedFlowRandomPasswordAsCurrent(t *testing.T) {
-	p := tempDB(t)
+	p := dbtest.Locator(t)
 	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "secret002", "--SecretData", "initial", "--VersionId", "v1")
 	pw := mustRun(t, p, "kms", "GetRandomPassword", "--ExcludePunctuation", "true")["RandomPassword"].(string)
 	if len(pw) != 32 || strings.ContainsAny(pw, "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~") {
@@ -125,7 +130,7 @@ func TestSeedFlowRandomPasswordAsCurrent(t *testing.T) {
 }
 
 func TestDeletionWindow(t *testing.T) {
-	p := tempDB(t)
+	p := dbtest.Locator(t)
 	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "app/db", "--SecretData", "x", "--VersionId", "v1")
 	del := mustRun(t, p, "kms", "DeleteSecret", "--SecretName", "app/db", "--RecoveryWindowInDays", "7")
 	if del["PlannedDeleteTime"] == "" {
@@ -168,7 +173,7 @@ func TestDeletionWindow(t *testing.T) {
 }
 
 func TestIdempotentPutAndConflict(t *testing.T) {
-	p := tempDB(t)
+	p := dbtest.Locator(t)
 	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "s", "--SecretData", "a", "--VersionId", "v1")
 	mustRun(t, p, "kms", "PutSecretValue", "--SecretName", "s", "--VersionId", "v2", "--SecretData", "b")
 	before := dump(t, p)
@@ -183,7 +188,7 @@ func TestIdempotentPutAndConflict(t *testing.T) {
 }
 
 func TestVersionEvictionKeepsTenAndLabelled(t *testing.T) {
-	p := tempDB(t)
+	p := dbtest.Locator(t)
 	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "s", "--SecretData", "a", "--VersionId", "v0")
 	mustRun(t, p, "kms", "PutSecretValue", "--SecretName", "s", "--VersionId", "keep", "--SecretData", "k", "--VersionStages", `["Pinned"]`)
 	for i := 1; i <= 12; i++ {
@@ -203,7 +208,7 @@ func TestVersionEvictionKeepsTenAndLabelled(t *testing.T) {
 }
 
 func TestHelpEverywhere(t *testing.T) {
-	p := tempDB(t)
+	p := dbtest.Locator(t)
 	for _, args := range [][]string{{"--help"}, {"kms", "--help"}, {"kms", "CreateSecret", "--help"}, {"instance", "--help"},
 		{"operator", "--help"}, {"operator", "set-role", "--help"}, {"audit", "--help"}, {"rotate", "--help"}} {
 		out, _, code := run(t, p, args...)
@@ -220,7 +225,7 @@ func TestHelpEverywhere(t *testing.T) {
 }
 
 func TestAuditNeverHoldsValues(t *testing.T) {
-	p := tempDB(t)
+	p := dbtest.Locator(t)
 	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "s", "--SecretData", "canary-create-93af", "--VersionId", "v1")
 	mustRun(t, p, "kms", "PutSecretValue", "--SecretName", "s", "--VersionId", "v2", "--SecretData", "canary-put-11bc")
 	run(t, p, "kms", "PutSecretValue", "--SecretName", "s", "--VersionId", "v2", "--SecretData", "canary-conflict-7d")
@@ -250,8 +255,8 @@ func TestAuditNeverHoldsValues(t *testing.T) {
 
 func TestGlobalFlagsAndEnv(t *testing.T) {
 	dir := t.TempDir()
-	p := filepath.Join(dir, "a.db")
-	t.Setenv("KMSCONSOLE_DB", filepath.Join(dir, "env.db"))
+	p, fromEnv := dbtest.Locator(t), dbtest.Locator(t)
+	t.Setenv("KMSCONSOLE_DB", fromEnv)
 	t.Setenv("KMSCONSOLE_REGION", "eu-central-1")
 	var out, errb bytes.Buffer
 	env := &Env{Stdout: &out, Stderr: &errb}
@@ -259,15 +264,15 @@ func TestGlobalFlagsAndEnv(t *testing.T) {
 		t.Fatal(errb.String())
 	}
 	if env.DBPath != p || env.Region != "us-west-1" {
-		t.Fatalf("flags not applied: %s %s", env.DBPath, env.Region)
+		t.Fatalf("flags not applied: %s %s", shown(env.DBPath), env.Region)
 	}
 	if !strings.Contains(out.String(), "acs:kms:us-west-1:") {
 		t.Fatalf("ARN not in region: %s", out.String())
 	}
 	env2 := &Env{Stdout: &out, Stderr: &errb}
 	Run([]string{"kms", "ListSecrets"}, env2)
-	if env2.DBPath != filepath.Join(dir, "env.db") || env2.Region != "eu-central-1" {
-		t.Fatalf("env not applied: %s %s", env2.DBPath, env2.Region)
+	if env2.DBPath != fromEnv || env2.Region != "eu-central-1" {
+		t.Fatalf("env not applied: %s %s", shown(env2.DBPath), env2.Region)
 	}
 	t.Setenv("KMSCONSOLE_DB", "")
 	t.Setenv("XDG_DATA_HOME", dir)
@@ -291,7 +296,7 @@ func runWithStdin(t testing.TB, dbPath, stdin string, args ...string) (stdout, s
 // input, exactly but for one trailing newline, and refuses empty or
 // oversized input the way it refuses such a value in argv, changing nothing.
 func TestSecretDataFromStdin(t *testing.T) {
-	p := tempDB(t)
+	p := dbtest.Locator(t)
 	const multiLine = "-----BEGIN X-----\nline two\n-----END X-----"
 	if _, stderr, code := runWithStdin(t, p, multiLine+"\n", "kms", "CreateSecret", "--SecretName", "app/cert", "--SecretData", "-", "--VersionId", "v1"); code != 0 {
 		t.Fatalf("CreateSecret from stdin: exit %d %s", code, stderr)
@@ -333,7 +338,7 @@ func TestSecretDataFromStdin(t *testing.T) {
 // TestOperatorSetRole: an operator's role changes in place (same key, same
 // name), the registry lists the new role, and the change is audited.
 func TestOperatorSetRole(t *testing.T) {
-	p := tempDB(t)
+	p := dbtest.Locator(t)
 	const key = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMg4vwS1H3bCpV4a6xJvyVxHIHnfPk6ydnVbR4ZIwxKa ci@build"
 	mustRunPlain(t, p, "operator", "add", "--name", "ci", "--key", key, "--role", "readonly")
 	if got := mustRunPlain(t, p, "operator", "set-role", "--name", "ci", "--role", "admin"); got["Role"] != "admin" {
@@ -371,7 +376,7 @@ func mustRunPlain(t testing.TB, dbPath string, args ...string) map[string]any {
 // TestNoCommand: a line that names no command runs the table's "" command
 // (package app adds the console there); without one it is an error.
 func TestNoCommand(t *testing.T) {
-	p := tempDB(t)
+	p := dbtest.Locator(t)
 	var out, errb bytes.Buffer
 	env := &Env{Stdin: strings.NewReader(""), Stdout: &out, Stderr: &errb, DBPath: p, Region: "cn-hangzhou"}
 	if code := Run([]string{"--region", "us-west-1"}, env); code != 1 || !strings.Contains(errb.String(), "no command given") {
@@ -387,7 +392,7 @@ func TestNoCommand(t *testing.T) {
 // TestJSONKeepsCharactersAsGiven: values are printed as given, not with
 // HTML escapes (\u003c): scripts and people read this output, not browsers.
 func TestJSONKeepsCharactersAsGiven(t *testing.T) {
-	p := tempDB(t)
+	p := dbtest.Locator(t)
 	const value = `<script>&"quoted"</script>`
 	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "app/html", "--VersionId", "v1", "--SecretData", value)
 	out, _, code := run(t, p, "kms", "GetSecretValue", "--SecretName", "app/html")

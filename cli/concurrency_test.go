@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"kmsconsole/db"
+	"kmsconsole/db/dbtest"
 	"kmsconsole/model"
 	"kmsconsole/service"
 )
@@ -72,7 +73,7 @@ func TestHammerChild(t *testing.T) {
 }
 
 func TestConcurrentWritersAcrossProcesses(t *testing.T) {
-	p := tempDB(t)
+	p := dbtest.Locator(t)
 	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "shared", "--SecretData", "initial", "--VersionId", "v0")
 
 	var mu sync.Mutex

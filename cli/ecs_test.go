@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"kmsconsole/db/dbtest"
 	"kmsconsole/ecs"
 	"kmsconsole/ecs/sshdtest"
 	"kmsconsole/model"
@@ -22,7 +23,7 @@ func TestInstanceAndECSSecretThroughTheCLI(t *testing.T) {
 	admin, adminKey := sshdtest.CreateAdmin(t)
 	initial, _ := model.RandomPassword(model.DefaultPasswordOptions())
 	user := sshdtest.CreateUser(t, "cli", initial)
-	p := tempDB(t)
+	p := dbtest.Locator(t)
 	keyFile := filepath.Join(t.TempDir(), "admin_key")
 	if err := os.WriteFile(keyFile, adminKey, 0o600); err != nil {
 		t.Fatal(err)

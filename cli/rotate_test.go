@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"kmsconsole/db"
+	"kmsconsole/db/dbtest"
 	"kmsconsole/ecs"
 	"kmsconsole/ecs/sshdtest"
 	"kmsconsole/model"
@@ -44,7 +45,7 @@ type rotSecret struct {
 func newRotFleet(t *testing.T, nHosts, n int) *rotFleet {
 	t.Helper()
 	sshdtest.Require(t)
-	f := &rotFleet{db: tempDB(t)}
+	f := &rotFleet{db: dbtest.Locator(t)}
 	admin, adminKey := sshdtest.CreateAdmin(t)
 	f.admin = admin
 	passwords := make([]string, n)
@@ -348,7 +349,7 @@ func (f *rotFleet) testOneFailure(t *testing.T) {
 // TestRotateSelectionErrors: bad selections and flags are refused with the
 // CLI's error JSON, exit 1, and change nothing. No host needed.
 func TestRotateSelectionErrors(t *testing.T) {
-	p := tempDB(t)
+	p := dbtest.Locator(t)
 	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "app/generic", "--SecretData", "x", "--VersionId", "v1")
 	before := dump(t, p)
 	for _, tc := range []struct {
@@ -549,8 +550,10 @@ func TestRotateInterrupted(t *testing.T) {
 			t.Skip("tmux not installed")
 		}
 		sock := fmt.Sprintf("kmsrotate-%d-%d", os.Getpid(), time.Now().UnixNano())
-		shell := "env TERM=xterm-256color NO_COLOR=1 KMSCONSOLE_REGION=cn-hangzhou KMSCONSOLE_DB=" + f.db + " " + bin +
-			" rotate --all --parallel 1; echo EXIT=$?; sleep 60"
+		// The locator quoted: a PostgreSQL URL holds ? and &. The master key
+		// of a PostgreSQL store is in $XDG_DATA_HOME/kmsconsole.
+		shell := "env TERM=xterm-256color NO_COLOR=1 KMSCONSOLE_REGION=cn-hangzhou KMSCONSOLE_DB=" + shQuote(f.db) +
+			" XDG_DATA_HOME=" + shQuote(os.Getenv("XDG_DATA_HOME")) + " " + bin + " rotate --all --parallel 1; echo EXIT=$?; sleep 60"
 		if out, err := exec.Command("tmux", "-L", sock, "-f", "/dev/null", "new-session", "-d", "-x", "120", "-y", "40", shell).CombinedOutput(); err != nil {
 			t.Fatalf("tmux: %v %s", err, out)
 		}
@@ -594,6 +597,9 @@ func TestRotateInterrupted(t *testing.T) {
 		f.hostsAcceptCurrent(t)
 	})
 }
+
+// shQuote quotes s for sh.
+func shQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
 
 // TestRotatePrintable: text from outside (names, host output in reasons)
 // cannot drive the terminal in rotate's text output.

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"kmsconsole/db/dbtest"
 )
 
 // Store and key trust, end to end: what an operator sees from the CLI when
@@ -32,37 +34,71 @@ func TestStoreTrustCLIHelper(t *testing.T) {
 	os.Exit(Run(args, env))
 }
 
-func TestMasterKeyAndDirectoryTrustThroughTheCLI(t *testing.T) {
+// TestMasterKeyTrustThroughTheCLI: a master key that group or others can
+// read, or that another user owns, is refused with the command that fixes
+// it, and no value is shown. On PostgreSQL the key lives in the data
+// directory (--data-dir), not beside the store.
+func TestMasterKeyTrustThroughTheCLI(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "data")
 	p := filepath.Join(dir, "kms.db")
-	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "app/db", "--SecretData", "s3cret-value", "--VersionId", "v1")
+	var dataDir []string
+	if dbtest.Postgres() {
+		p = dbtest.Locator(t)
+		if err := os.Mkdir(dir, 0o700); err != nil {
+			t.Fatal(err)
+		}
+		dataDir = []string{"--data-dir", dir}
+	}
+	// runIn and mustRunIn are run and mustRun in the data directory.
+	runIn := func(t testing.TB, p string, args ...string) (string, string, int) {
+		t.Helper()
+		return run(t, p, append(dataDir, args...)...)
+	}
+	mustRunIn := func(t testing.TB, p string, args ...string) map[string]any {
+		t.Helper()
+		return mustRun(t, p, append(dataDir, args...)...)
+	}
+	mustRunIn(t, p, "kms", "CreateSecret", "--SecretName", "app/db", "--SecretData", "s3cret-value", "--VersionId", "v1")
 	kp := filepath.Join(dir, "master.key")
 
 	os.Chmod(kp, 0o644)
-	_, stderr, code := run(t, p, "kms", "GetSecretValue", "--SecretName", "app/db")
+	_, stderr, code := runIn(t, p, "kms", "GetSecretValue", "--SecretName", "app/db")
 	if code != 1 || !strings.Contains(stderr, "Run: chmod 600 "+kp) || strings.Contains(stderr, "s3cret-value") {
 		t.Errorf("key 0644: exit %d, stderr %s", code, stderr)
 	}
 	os.Chmod(kp, 0o600)
 
-	os.Chmod(dir, 0o770)
-	_, stderr, code = run(t, p, "kms", "ListSecrets")
-	if code != 1 || !strings.Contains(stderr, "Run: chmod 700 "+dir) {
-		t.Errorf("directory 0770: exit %d, stderr %s", code, stderr)
-	}
-	os.Chmod(dir, 0o700)
-
 	if os.Geteuid() == 0 {
 		os.Chown(kp, 65534, 65534)
-		_, stderr, code = run(t, p, "kms", "GetSecretValue", "--SecretName", "app/db")
+		_, stderr, code = runIn(t, p, "kms", "GetSecretValue", "--SecretName", "app/db")
 		if code != 1 || !strings.Contains(stderr, "is owned by nobody") || !strings.Contains(stderr, "chown root "+kp) {
 			t.Errorf("key owned by nobody: exit %d, stderr %s", code, stderr)
 		}
 		os.Chown(kp, 0, 0)
 	}
-	if out := mustRun(t, p, "kms", "GetSecretValue", "--SecretName", "app/db"); out["SecretData"] != "s3cret-value" {
+	if out := mustRunIn(t, p, "kms", "GetSecretValue", "--SecretName", "app/db"); out["SecretData"] != "s3cret-value" {
 		got, _ := out["SecretData"].(string)
 		t.Errorf("with the key fixed the value does not read back (%d bytes)", len(got))
+	}
+}
+
+// TestStoreDirectoryTrustThroughTheCLI: a store directory that group or
+// others can write is refused with the command that fixes it.
+func TestStoreDirectoryTrustThroughTheCLI(t *testing.T) {
+	dbtest.SQLiteOnly(t, "the directory checked is the one that holds kms.db and its master key, checked when the SQLite file is opened")
+	dir := filepath.Join(t.TempDir(), "data")
+	p := filepath.Join(dir, "kms.db")
+	mustRun(t, p, "kms", "CreateSecret", "--SecretName", "app/db", "--SecretData", "s3cret-value", "--VersionId", "v1")
+
+	os.Chmod(dir, 0o770)
+	_, stderr, code := run(t, p, "kms", "ListSecrets")
+	if code != 1 || !strings.Contains(stderr, "Run: chmod 700 "+dir) {
+		t.Errorf("directory 0770: exit %d, stderr %s", code, stderr)
+	}
+	os.Chmod(dir, 0o700)
+	if out := mustRun(t, p, "kms", "GetSecretValue", "--SecretName", "app/db"); out["SecretData"] != "s3cret-value" {
+		got, _ := out["SecretData"].(string)
+		t.Errorf("with the directory fixed the value does not read back (%d bytes)", len(got))
 	}
 }
 
@@ -71,6 +107,7 @@ func TestMasterKeyAndDirectoryTrustThroughTheCLI(t *testing.T) {
 // change is refused with a message that says the store is read-only, not
 // SQLite's "attempt to write a readonly database".
 func TestReadOnlyStoreThroughTheCLI(t *testing.T) {
+	dbtest.SQLiteOnly(t, "read-only here is kms.db 0400 in a 0500 directory, run as nobody; a PostgreSQL store has no file, what it may write is the database role's grants")
 	base, err := os.MkdirTemp("", "kmscli-ro-")
 	if err != nil {
 		t.Fatal(err)

@@ -61,14 +61,19 @@ func readKey(path string) ([]byte, error) {
 	return key, nil
 }
 
-// createKey makes a new random master key file, 0600. If another process
-// created one first, that one is used.
+// createKey makes a new random master key file, 0600, and its directory
+// (0700) when there is none yet: a PostgreSQL store's key lives in the data
+// directory, which nothing else has made on a fresh machine. If another
+// process created the key first, that one is used.
 func createKey(path string) ([]byte, error) {
 	key := make([]byte, masterKeySize)
 	if _, err := rand.Read(key); err != nil {
 		return nil, fmt.Errorf("generate master key: %w", err)
 	}
 	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("create the directory of master key %s: %w", path, err)
+	}
 	tmp, err := os.CreateTemp(dir, ".master.key.tmp-*") // 0600
 	if err != nil {
 		return nil, fmt.Errorf("create master key %s: %w", path, err)

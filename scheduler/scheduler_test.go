@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"kmsconsole/db"
+	"kmsconsole/db/dbtest"
 	"kmsconsole/ecs"
 	"kmsconsole/ecs/sshdtest"
 	"kmsconsole/model"
@@ -50,7 +51,7 @@ func newFixture(t *testing.T, notify func(service.RotationFailureEvent)) *fixtur
 	f.admin, adminKey = sshdtest.CreateAdmin(t)
 	pw, _ := model.RandomPassword(model.DefaultPasswordOptions())
 	f.user = sshdtest.CreateUser(t, "sch", pw)
-	f.dbPath = filepath.Join(t.TempDir(), "kms.db")
+	f.dbPath = dbtest.Locator(t)
 	var err error
 	if f.store, err = db.Open(f.dbPath, ""); err != nil {
 		t.Fatal(err)
@@ -161,7 +162,7 @@ func TestRotatesWhenDueAndBacksOffOnFailure(t *testing.T) {
 }
 
 func TestPurgesPlannedDeletions(t *testing.T) {
-	store, err := db.Open(filepath.Join(t.TempDir(), "kms.db"), "")
+	store, err := db.Open(dbtest.Locator(t), "")
 	if err != nil {
 		t.Fatal(err)
 	}

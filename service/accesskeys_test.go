@@ -2,16 +2,13 @@ package service
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite"
-
 	"kmsconsole/db"
+	"kmsconsole/db/dbtest"
 	"kmsconsole/model"
 )
 
@@ -31,7 +28,7 @@ func wantCode(t *testing.T, what string, err error, code string) {
 // once; bad input changes nothing; every change is audited without the
 // secret.
 func TestAccessKeyLifecycle(t *testing.T) {
-	dbPath := filepath.Join(t.TempDir(), "kms.db")
+	dbPath := dbtest.Locator(t)
 	store, err := db.Open(dbPath, "")
 	if err != nil {
 		t.Fatal(err)
@@ -160,7 +157,7 @@ func TestAccessKeyLifecycle(t *testing.T) {
 // TestAccessKeyRowTamperRefused: a policy widened in kms.db by someone
 // without the master key fails the row's MAC and the key is refused.
 func TestAccessKeyRowTamperRefused(t *testing.T) {
-	dbPath := filepath.Join(t.TempDir(), "kms.db")
+	dbPath := dbtest.Locator(t)
 	store, err := db.Open(dbPath, "")
 	if err != nil {
 		t.Fatal(err)
@@ -173,11 +170,7 @@ func TestAccessKeyRowTamperRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, err := sql.Open("sqlite", dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	raw := dbtest.Raw(t, dbPath)
 	if _, err := raw.Exec(`UPDATE access_keys SET policy = '{"Statement":[{"Effect":"Allow","Action":"kms:*","Resource":"*"}]}'`); err != nil {
 		t.Fatal(err)
 	}
@@ -198,7 +191,7 @@ func TestAccessKeyRowTamperRefused(t *testing.T) {
 // disabled by another process on the same store (the CLI while serve
 // runs) within seconds, and a change in its own process at once.
 func TestAccessKeyChangeFromAnotherProcess(t *testing.T) {
-	dbPath := filepath.Join(t.TempDir(), "kms.db")
+	dbPath := dbtest.Locator(t)
 	open := func() *Service {
 		store, err := db.Open(dbPath, "")
 		if err != nil {

@@ -3,11 +3,11 @@ package service
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"kmsconsole/db"
+	"kmsconsole/db/dbtest"
 	"kmsconsole/model"
 )
 
@@ -16,7 +16,7 @@ import (
 // demoted operator's open session loses its rights at the next action, and
 // the refusal is audited without changing anything.
 func TestRecheckedRoleGovernsEachAction(t *testing.T) {
-	store, err := db.Open(filepath.Join(t.TempDir(), "kms.db"), "")
+	store, err := db.Open(dbtest.Locator(t), "")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,18 +3,18 @@ package service
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 
 	"kmsconsole/db"
+	"kmsconsole/db/dbtest"
 	"kmsconsole/model"
 )
 
 // TestAuditGroupCommit: records written by many requests at once are all
 // on record, each exactly once, by the time each request returns.
 func TestAuditGroupCommit(t *testing.T) {
-	store, err := db.Open(filepath.Join(t.TempDir(), "kms.db"), "")
+	store, err := db.Open(dbtest.Locator(t), "")
 	if err != nil {
 		t.Fatal(err)
 	}

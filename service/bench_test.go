@@ -3,16 +3,16 @@ package service
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"runtime"
 	"testing"
 
 	"kmsconsole/db"
+	"kmsconsole/db/dbtest"
 	"kmsconsole/model"
 )
 
 func benchService(b *testing.B) *Service {
-	store, err := db.Open(filepath.Join(b.TempDir(), "kms.db"), "")
+	store, err := db.Open(dbtest.Locator(b), "")
 	if err != nil {
 		b.Fatal(err)
 	}

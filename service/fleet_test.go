@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"kmsconsole/db"
+	"kmsconsole/db/dbtest"
 	"kmsconsole/ecs"
 	"kmsconsole/ecs/sshdtest"
 	"kmsconsole/model"
@@ -31,7 +31,7 @@ func newFleetFixture(t *testing.T, hosts, perHost int) *fleetFixture {
 	sshdtest.Require(t)
 	f := &fleetFixture{t: t, host: map[string]*sshdtest.Server{}, initial: map[string]model.ECSData{}}
 	admin, adminKey := sshdtest.CreateAdmin(t)
-	store, err := db.Open(filepath.Join(t.TempDir(), "kms.db"), "")
+	store, err := db.Open(dbtest.Locator(t), "")
 	if err != nil {
 		t.Fatal(err)
 	}

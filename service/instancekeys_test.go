@@ -4,21 +4,20 @@ import (
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"database/sql"
 	"encoding/pem"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"golang.org/x/crypto/ssh"
 
 	"kmsconsole/db"
+	"kmsconsole/db/dbtest"
 	"kmsconsole/model"
 )
 
 func plainService(t *testing.T) *Service {
 	t.Helper()
-	store, err := db.Open(filepath.Join(t.TempDir(), "kms.db"), "")
+	store, err := db.Open(dbtest.Locator(t), "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -93,10 +92,7 @@ func TestTamperedInstanceCanBeRemoved(t *testing.T) {
 	if _, err := f.svc.DeleteSecret(ctx, DeleteSecretRequest{SecretName: f.secret, ForceDeleteWithoutRecovery: true}); err != nil {
 		t.Fatal(err)
 	}
-	raw, err := sql.Open("sqlite", "file:"+f.dbPath+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
+	raw := dbtest.Raw(t, f.dbPath)
 	if _, err := raw.Exec(`UPDATE instances SET host = '203.0.113.9' WHERE instance_id = 'i-web1'`); err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +100,7 @@ func TestTamperedInstanceCanBeRemoved(t *testing.T) {
 	if _, err := f.svc.Instance(ctx, "i-web1"); err == nil || !strings.Contains(err.Error(), "authentication") {
 		t.Fatalf("a tampered instance row was used: %v", err)
 	}
-	_, err = f.svc.AddInstance(ctx, AddInstanceRequest{InstanceId: "i-web1", Host: f.srv.Host, Port: f.srv.Port,
+	_, err := f.svc.AddInstance(ctx, AddInstanceRequest{InstanceId: "i-web1", Host: f.srv.Host, Port: f.srv.Port,
 		AdminUser: f.admin, AdminKey: f.adminKey, HostKey: f.srv.HostKey})
 	if !model.IsCode(err, model.CodeResourceExist) || !strings.Contains(err.Error(), "instance remove") {
 		t.Fatalf("re-adding over a tampered row: %v", err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"kmsconsole/db"
+	"kmsconsole/db/dbtest"
 	"kmsconsole/ecs"
 	"kmsconsole/ecs/sshdtest"
 	"kmsconsole/model"
@@ -52,7 +53,7 @@ func linkCutAfterTheHostChanged(t *testing.T, subType string) {
 	user := initial.UserName
 	link := sshdtest.NewLink(t, srv.Addr())
 
-	store, err := db.Open(filepath.Join(t.TempDir(), "kms.db"), "")
+	store, err := db.Open(dbtest.Locator(t), "")
 	if err != nil {
 		t.Fatal(err)
 	}

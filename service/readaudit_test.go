@@ -2,14 +2,11 @@ package service
 
 import (
 	"context"
-	"database/sql"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	_ "modernc.org/sqlite"
-
 	"kmsconsole/db"
+	"kmsconsole/db/dbtest"
 	"kmsconsole/model"
 )
 
@@ -65,7 +62,7 @@ func TestReadsAreAudited(t *testing.T) {
 // A read that cannot be put on record does not happen: the value is not
 // handed out.
 func TestReadFailsWhenItCannotBeAudited(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "kms.db")
+	path := dbtest.Locator(t)
 	store, err := db.Open(path, "")
 	if err != nil {
 		t.Fatal(err)
@@ -76,13 +73,20 @@ func TestReadFailsWhenItCannotBeAudited(t *testing.T) {
 	if _, err := svc.CreateSecret(ctx, CreateSecretRequest{SecretName: "app/db", SecretData: "s3cret-value-1", VersionId: "v1"}); err != nil {
 		t.Fatal(err)
 	}
-	// Break the audit table behind the service's back.
-	raw, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
+	// Break the audit table behind the service's back: a trigger that
+	// fails every insert, in the store's own dialect.
+	raw := dbtest.Raw(t, path)
+	breakAudit := []string{`CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit disk full'); END`}
+	if dbtest.Postgres() {
+		breakAudit = []string{
+			`CREATE FUNCTION no_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'audit disk full'; END $$`,
+			`CREATE TRIGGER no_audit BEFORE INSERT ON audit FOR EACH ROW EXECUTE FUNCTION no_audit()`,
+		}
 	}
-	if _, err := raw.Exec(`CREATE TRIGGER no_audit BEFORE INSERT ON audit BEGIN SELECT RAISE(ABORT, 'audit disk full'); END`); err != nil {
-		t.Fatal(err)
+	for _, q := range breakAudit {
+		if _, err := raw.Exec(q); err != nil {
+			t.Fatal(err)
+		}
 	}
 	raw.Close()
 	resp, err := svc.GetSecretValue(ctx, GetSecretValueRequest{SecretName: "app/db"})

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"kmsconsole/db"
+	"kmsconsole/db/dbtest"
 	"kmsconsole/ecs"
 	"kmsconsole/ecs/sshdtest"
 	"kmsconsole/model"
@@ -41,7 +41,7 @@ func newECSFixture(t *testing.T, subType string) *ecsFixture {
 	sshdtest.Require(t)
 	f := &ecsFixture{t: t, srv: sshdtest.Start(t, sshdtest.Options{})}
 	f.admin, f.adminKey = sshdtest.CreateAdmin(t)
-	f.dbPath = filepath.Join(t.TempDir(), "kms.db")
+	f.dbPath = dbtest.Locator(t)
 	var err error
 	if f.store, err = db.Open(f.dbPath, ""); err != nil {
 		t.Fatal(err)
