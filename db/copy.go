@@ -168,11 +168,13 @@ func CopyStore(ctx context.Context, o CopyOptions) (*CopyReport, error) {
 		}
 	}
 	dst, err := Open(o.To, toKey)
+	var report *CopyReport
 	if err != nil {
-		return nil, fmt.Errorf("open the destination: %w", err)
+		err = fmt.Errorf("open the destination: %w", err)
+	} else {
+		report, err = copyInto(ctx, src, dst, o)
+		dst.Close()
 	}
-	report, err := copyInto(ctx, src, dst, o)
-	dst.Close()
 	if err != nil && created {
 		// The file this copy made holds nothing: take it away again.
 		for _, suffix := range []string{"", "-wal", "-shm", "-journal"} {
