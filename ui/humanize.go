@@ -209,12 +209,23 @@ var instanceLeads = []struct{ marker, lead string }{
 	{"no such user on host", "The user does not exist on the instance"},
 }
 
-// instanceLead is the lead for the cause the message names first, or "".
+// storeLeads are what the store says when the store itself cannot be
+// reached (db/postgres.go): the driver's words after them ("connection
+// refused") are the database's, not an instance's.
+var storeLeads = []struct{ marker, lead string }{
+	{"the PostgreSQL store ", "Could not reach the store"},
+	{"the connection to the PostgreSQL store ", "The connection to the store broke"},
+}
+
+// instanceLead is the lead for the cause the message names first (an
+// instance's, or the store's), or "".
 func instanceLead(msg string) string {
 	at, l := -1, ""
-	for _, c := range instanceLeads {
-		if i := strings.Index(msg, c.marker); i >= 0 && (at < 0 || i < at) {
-			at, l = i, c.lead
+	for _, leads := range [][]struct{ marker, lead string }{storeLeads, instanceLeads} {
+		for _, c := range leads {
+			if i := strings.Index(msg, c.marker); i >= 0 && (at < 0 || i < at) {
+				at, l = i, c.lead
+			}
 		}
 	}
 	return l

@@ -117,6 +117,13 @@ var humanizeCases = []struct {
 		"The user does not exist on the instance: rotation of acs/ecs/web1/root failed at set: the managed user does not exist on i-web1"},
 	{"raw ecs error", fmt.Errorf("warm: %w", errors.New("ecs: 127.0.0.1:22: management connection lost: EOF")),
 		"Could not reach the instance: warm: 127.0.0.1:22: management connection lost: EOF"},
+
+	// The store: a PostgreSQL database down is not an instance, although
+	// the driver says "connection refused" too.
+	{"store unreachable", model.Errorf(model.CodeInternalFailure, "%s", "the PostgreSQL store postgres://kms@127.0.0.1:5432/kms cannot be reached: begin read: dial tcp 127.0.0.1:5432: connect: connection refused; check that PostgreSQL runs"),
+		"Could not reach the store: the PostgreSQL store postgres://kms@127.0.0.1:5432/kms cannot be reached: begin read: dial tcp 127.0.0.1:5432: connect: connection refused; check that PostgreSQL runs"},
+	{"store commit broke", model.Errorf(model.CodeInternalFailure, "%s", "the connection to the PostgreSQL store postgres://kms@db/kms broke while a change was being committed: it may or may not have been made; look before you repeat it (commit: conn closed)"),
+		"The connection to the store broke: the connection to the PostgreSQL store postgres://kms@db/kms broke while a change was being committed: it may or may not have been made; look before you repeat it (commit: conn closed)"},
 }
 
 func TestHumanError(t *testing.T) {
