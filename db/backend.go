@@ -21,6 +21,10 @@ type backend interface {
 	// contains is a condition true when the text expr contains the value
 	// of the one placeholder it adds.
 	contains(expr string) string
+	// preparesItself: the driver prepares each query once per connection
+	// and keeps it (pgx's statement cache), so the store need not prepare
+	// the queries of its hot paths (see Tx.queryPrepared).
+	preparesItself() bool
 	beginRead(ctx context.Context, r *sql.DB) (*sql.Tx, error)
 	beginWrite(ctx context.Context, w *sql.DB) (*sql.Tx, error)
 	// retry classifies a failed write transaction; committing marks an

@@ -151,6 +151,12 @@ func (*postgresBackend) rebind(q string) string {
 
 func (*postgresBackend) contains(expr string) string { return "strpos(" + expr + ", ?) > 0" }
 
+// preparesItself: pgx prepares each query once per connection and caches
+// it. Preparing on the reader pool from inside a read transaction would
+// moreover wait for a second connection of a bounded pool, which the
+// other reads may all hold, each waiting in turn: a deadlock.
+func (*postgresBackend) preparesItself() bool { return true }
+
 // beginRead: several statements of one read see one snapshot.
 func (*postgresBackend) beginRead(ctx context.Context, r *sql.DB) (*sql.Tx, error) {
 	return r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})

@@ -87,6 +87,9 @@ func (sqliteBackend) rebind(q string) string { return q }
 
 func (sqliteBackend) contains(expr string) string { return "instr(" + expr + ", ?) > 0" }
 
+// preparesItself: modernc's SQLite parses every query it is given.
+func (sqliteBackend) preparesItself() bool { return false }
+
 func (sqliteBackend) beginRead(ctx context.Context, r *sql.DB) (*sql.Tx, error) {
 	return r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 }

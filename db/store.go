@@ -303,7 +303,16 @@ type Tx struct {
 	// read: a read transaction, on the reader pool, where statements on
 	// hot paths are prepared once per connection (see queryPrepared).
 	read bool
+	// committed runs once the transaction has committed (OnCommit).
+	committed []func()
 }
+
+// OnCommit has fn run once this write transaction has committed, and never
+// if it does not. Store.Write may run its function more than once (an
+// attempt that lost to another writer is rolled back and run again): what
+// must only be true of the attempt that committed, such as "the audit
+// record is written", is said here rather than set inside the function.
+func (t *Tx) OnCommit(fn func()) { t.committed = append(t.committed, fn) }
 
 // Read runs fn in a read transaction (a consistent snapshot).
 func (s *Store) Read(ctx context.Context, fn func(*Tx) error) error {
@@ -370,12 +379,16 @@ func (s *Store) writeOnce(ctx context.Context, fn func(*Tx) error) (committing b
 	if err != nil {
 		return false, fmt.Errorf("begin write: %w", err)
 	}
-	if err := fn(&Tx{ctx: ctx, tx: tx, s: s}); err != nil {
+	t := &Tx{ctx: ctx, tx: tx, s: s}
+	if err := fn(t); err != nil {
 		tx.Rollback()
 		return false, err
 	}
 	if err := tx.Commit(); err != nil {
 		return true, fmt.Errorf("commit: %w", err)
+	}
+	for _, f := range t.committed {
+		f()
 	}
 	return false, nil
 }
@@ -402,9 +415,11 @@ func (s *Store) sql(q string) string {
 // transaction the statement is prepared once per reader connection instead
 // of parsed at every call. (Not in a write transaction: preparing on the
 // writer pool would wait for its one connection, which the transaction
-// holds.)
+// holds. Not on a backend whose driver prepares by itself: there the
+// reader pool is bounded, and preparing on it would likewise wait for a
+// connection that other reads hold.)
 func (t *Tx) queryPrepared(q string, args ...any) (*sql.Rows, error) {
-	if !t.read {
+	if !t.read || t.s.b.preparesItself() {
 		return t.query(q, args...)
 	}
 	st, err := t.s.readStmt(q)
@@ -436,7 +451,7 @@ func (t *Tx) row(q string, args ...any) *sql.Row {
 
 // rowPrepared is row for statements on hot paths (see queryPrepared).
 func (t *Tx) rowPrepared(q string, args ...any) *sql.Row {
-	if !t.read {
+	if !t.read || t.s.b.preparesItself() {
 		return t.row(q, args...)
 	}
 	st, err := t.s.readStmt(q)

@@ -76,7 +76,7 @@ type request struct {
 	ID string
 	ev model.AuditEvent
 	op op
-	// wrote: the success record is in (written with the change).
+	// wrote: the success record is in (committed with the change).
 	wrote bool
 }
 
@@ -115,7 +115,11 @@ func (s *Service) handle(ctx context.Context, o op, fn func(r *request) error) (
 
 // write runs fn in a write transaction that also records the success.
 func (r *request) write(ctx context.Context, fn func(tx *db.Tx) error) error {
+	ev := r.ev
 	return r.s.store.Write(ctx, func(tx *db.Tx) error {
+		// The store runs this again after losing to another writer: each
+		// attempt starts from the record as it was (notes append to it).
+		r.ev = ev
 		if err := fn(tx); err != nil {
 			return err
 		}
@@ -144,7 +148,9 @@ func (r *request) success(tx *db.Tx) error {
 	if err := tx.Audit(r.record("Success")); err != nil {
 		return fmt.Errorf("write the audit record: %w", err)
 	}
-	r.wrote = true
+	// Written once tx commits: an attempt the store runs again, or one
+	// that fails after this, must leave the record to finish.
+	tx.OnCommit(func() { r.wrote = true })
 	return nil
 }
 

@@ -461,14 +461,24 @@ func TestRotationCrashChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	svc := New(store, Options{Actor: Actor{Name: "doomed", Role: model.RoleAdmin}, AfterStep: func(s string) {
+	opts := Options{Actor: Actor{Name: "doomed", Role: model.RoleAdmin}, AfterStep: func(s string) {
 		if s == step {
 			syscall.Kill(os.Getpid(), syscall.SIGKILL)
 		}
-	}})
+	}}
+	if store.Shared() {
+		// Across machines a dead holder's lease is waited out (no process
+		// ids): a short one, so the test does not wait a minute.
+		opts.LeaseTTL = crashLeaseTTL
+	}
+	svc := New(store, opts)
 	svc.RotateSecret(context.Background(), RotateSecretRequest{SecretName: os.Getenv("KMSCONSOLE_CRASH_SECRET")})
 	t.Fatal("the process should have been killed")
 }
+
+// crashLeaseTTL is the rotation lease of the process TestCrashRecovery
+// kills, on a shared store.
+const crashLeaseTTL = 2 * time.Second
 
 func TestCrashRecovery(t *testing.T) {
 	for _, step := range []string{StepCreate, StepSet, StepTest} {
@@ -498,7 +508,28 @@ func TestCrashRecovery(t *testing.T) {
 				json.Unmarshal([]byte(v.Data), &pending)
 				return nil
 			})
-			// A later command that touches the secret settles it.
+			// A later command that touches the secret settles it; on a
+			// shared store (PostgreSQL) once the dead process's rotation
+			// lease has expired, as another replica would.
+			if f.store.Shared() {
+				deadline := time.Now().Add(crashLeaseTTL + 30*time.Second)
+				for {
+					var holder string
+					if err := f.store.Read(context.Background(), func(tx *db.Tx) (err error) {
+						holder, err = tx.LeaseHolder(rotationLease(f.secret), time.Now())
+						return err
+					}); err != nil {
+						t.Fatal(err)
+					}
+					if holder == "" {
+						break
+					}
+					if time.Now().After(deadline) {
+						t.Fatalf("the dead process's rotation lease (%s) has not expired after %s", crashLeaseTTL, crashLeaseTTL+30*time.Second)
+					}
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
 			curId, cur := f.at(model.StageCurrent)
 			versions := versionsOf(t, f)
 			if strings.Contains(versions, model.StagePending) {
