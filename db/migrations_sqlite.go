@@ -121,4 +121,32 @@ INSERT INTO meta (name, value) SELECT 'unsealed_registry_rows', 'migration 4'
 	previous_until  INTEGER NOT NULL DEFAULT 0,
 	mac             BLOB NOT NULL
 ) WITHOUT ROWID;`,
+	// 6: the event outbox (SPEC §9). An event is written in the
+	// transaction of the change it describes and delivered, at least once,
+	// by package events to each channel on its own: per channel, the
+	// attempts made, when the next may start (also the claim of a delivery
+	// under way), the last error and when it was delivered (0 = not yet).
+	// seq is the commit order (AUTOINCREMENT: never reused after a prune),
+	// which per secret is the delivery order. Times in milliseconds.
+	`CREATE TABLE events (
+	seq               INTEGER PRIMARY KEY AUTOINCREMENT,
+	id                TEXT NOT NULL UNIQUE,
+	time              INTEGER NOT NULL,
+	type              TEXT NOT NULL,
+	secret_name       TEXT NOT NULL,
+	version_id        TEXT NOT NULL DEFAULT '',
+	operator          TEXT NOT NULL DEFAULT '',
+	body              TEXT NOT NULL,
+	command_attempts  INTEGER NOT NULL DEFAULT 0,
+	command_next      INTEGER NOT NULL DEFAULT 0,
+	command_error     TEXT NOT NULL DEFAULT '',
+	command_delivered INTEGER NOT NULL DEFAULT 0,
+	webhook_attempts  INTEGER NOT NULL DEFAULT 0,
+	webhook_next      INTEGER NOT NULL DEFAULT 0,
+	webhook_error     TEXT NOT NULL DEFAULT '',
+	webhook_delivered INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX events_command_pending ON events(secret_name, seq) WHERE command_delivered = 0;
+CREATE INDEX events_webhook_pending ON events(secret_name, seq) WHERE webhook_delivered = 0;
+CREATE INDEX events_by_time ON events(time);`,
 }
