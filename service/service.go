@@ -95,6 +95,8 @@ type runState struct {
 	inflight  sync.WaitGroup
 	draining  bool
 	onFailure func(RotationFailureEvent)
+	// wakeEvents, when set, is called after a commit that queued events.
+	wakeEvents func()
 }
 
 // SetOnRotationFailure sets the hook told about each failed rotation, for
