@@ -20,6 +20,7 @@ import (
 
 	"kmsconsole/apiserver"
 	"kmsconsole/cli"
+	"kmsconsole/events"
 	"kmsconsole/model"
 	"kmsconsole/scheduler"
 	"kmsconsole/serve"
@@ -83,7 +84,10 @@ func serveCommand() *cli.Command {
 		Summary: "Serve the console and the kms, rotate and audit commands over SSH; run the scheduler.",
 		Flags: []cli.Flag{
 			{Name: "listen", Value: "ADDR", Default: serve.DefaultListen, Usage: "the address to listen on (0.0.0.0:2222 accepts other machines)"},
-			{Name: "on-rotation-failure", Value: "CMD", Usage: "run CMD with /bin/sh after each failed rotation, the event as JSON on stdin (never a value)"},
+			{Name: "on-event", Value: "CMD", Usage: "run CMD with /bin/sh for each event (rotation succeeded, failed or settled; secret created, deleted, restored, purged), its JSON on stdin (never a value); exit 0 acknowledges it"},
+			{Name: "on-rotation-failure", Value: "CMD", Usage: "the older name of --on-event (it now hears every event type: look at .Type)"},
+			{Name: "event-webhook", Value: "URL", Usage: "POST each event's JSON to URL over HTTPS, signed in X-Kmsconsole-Signature (HMAC-SHA256); a 2xx answer acknowledges it"},
+			{Name: "event-webhook-secret-file", Value: "FILE", Usage: "the HMAC key of --event-webhook (required with it)"},
 			{Name: "host-key", Value: "PATH", Usage: "the server's ed25519 host key, created 0600 if missing (default " + serve.HostKeyFile + " beside the store)"},
 			{Name: "api-listen", Value: "ADDR", Usage: "also serve the KMS OpenAPI over HTTPS on ADDR, for the official SDKs (off unless given)"},
 			{Name: "tls-cert", Value: "PATH", Usage: "the API's TLS certificate (PEM); default: a self-signed one made in the data directory"},
@@ -119,6 +123,10 @@ func runServe(env *cli.Env, a *cli.Args) int {
 	if env.LeaseTTL, err = durationFlag(a, "lease-ttl", 2*time.Second, time.Hour); err != nil {
 		return env.Fail(err)
 	}
+	evcfg, err := eventsConfig(a)
+	if err != nil {
+		return env.Fail(err)
+	}
 	hostKey := a.Value("host-key")
 	if hostKey == "" {
 		hostKey = serve.DefaultHostKeyPath(env.DataDir())
@@ -130,7 +138,7 @@ func runServe(env *cli.Env, a *cli.Args) int {
 	logger := log.New(logOut, "kmsconsole serve: ", log.LstdFlags|log.LUTC|log.Lmsgprefix)
 	return env.WithService(func(svc *service.Service) error {
 		srv, err := serve.New(svc, serve.Config{Listen: a.Value("listen"), HostKeyPath: hostKey,
-			OnRotationFailure: a.Value("on-rotation-failure"), Log: logOut,
+			Events: evcfg, Log: logOut,
 			// The scheduler runs while serve serves; its first pass
 			// settles rotations a crash left half-way.
 			Background: func(ctx context.Context, logf func(string)) {
@@ -162,6 +170,36 @@ func runServe(env *cli.Env, a *cli.Args) int {
 		}()
 		return srv.ListenAndServe(ctx)
 	})
+}
+
+// eventsConfig reads serve's event flags (nil: no channel).
+func eventsConfig(a *cli.Args) (*events.Config, error) {
+	cmd := a.Value("on-event")
+	if old := a.Value("on-rotation-failure"); old != "" {
+		if cmd != "" && cmd != old {
+			return nil, model.InvalidParam("on-rotation-failure", "--on-rotation-failure is the older name of --on-event: give one of them")
+		}
+		cmd = old
+	}
+	url, keyFile := a.Value("event-webhook"), a.Value("event-webhook-secret-file")
+	if cmd == "" && url == "" {
+		if keyFile != "" {
+			return nil, model.InvalidParam("event-webhook-secret-file", "--event-webhook-secret-file goes with --event-webhook")
+		}
+		return nil, nil
+	}
+	cfg := &events.Config{Command: cmd, WebhookURL: url}
+	if url != "" {
+		if keyFile == "" {
+			return nil, model.MissingParam("event-webhook-secret-file")
+		}
+		key, err := events.LoadWebhookKey(keyFile)
+		if err != nil {
+			return nil, model.InvalidParam("event-webhook-secret-file", "%v", err)
+		}
+		cfg.WebhookKey = key
+	}
+	return cfg, nil
 }
 
 // durationFlag reads a duration flag and keeps it within [lo, hi].

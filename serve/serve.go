@@ -30,8 +30,8 @@ import (
 	gossh "golang.org/x/crypto/ssh"
 
 	"kmsconsole/cli"
+	"kmsconsole/events"
 	"kmsconsole/model"
-	"kmsconsole/scheduler"
 	"kmsconsole/service"
 	"kmsconsole/ui"
 )
@@ -50,9 +50,10 @@ type Config struct {
 	// HostKeyPath is the server's ed25519 host key, created 0600 on first
 	// start (see DefaultHostKeyPath). Required.
 	HostKeyPath string
-	// OnRotationFailure, when set, is a shell command run after each failed
-	// rotation with the event as JSON on stdin (never a value).
-	OnRotationFailure string
+	// Events, when set, configures the delivery of the store's events
+	// (SPEC §9: --on-event, --event-webhook); the worker runs while serve
+	// serves, beside Background.
+	Events *events.Config
 	// Log receives one line per thing that happens (never a value);
 	// os.Stderr if nil.
 	Log io.Writer
@@ -88,6 +89,8 @@ type Server struct {
 	ssh *ssh.Server
 	pub gossh.PublicKey
 	log *logger // escapes what clients send: no forged lines
+
+	events *events.Worker // delivers the outbox (nil: no channel configured)
 
 	closing  atomic.Bool
 	mu       sync.Mutex
@@ -140,9 +143,21 @@ func New(svc *service.Service, cfg Config) (*Server, error) {
 		log:      &logger{log.New(cfg.Log, "kmsconsole serve: ", log.LstdFlags|log.LUTC|log.Lmsgprefix)},
 		sessions: map[ssh.Session]*sessionState{},
 	}
-	if cfg.OnRotationFailure != "" {
-		// Shared by every copy As makes: each session's rotations too.
-		svc.SetOnRotationFailure(scheduler.NotifyCommand(cfg.OnRotationFailure, cfg.Log))
+	if cfg.Events != nil {
+		ecfg := *cfg.Events
+		if ecfg.CommandOutput == nil {
+			ecfg.CommandOutput = cfg.Log
+		}
+		if ecfg.Log == nil {
+			ecfg.Log = func(line string) { s.log.Print("events: " + line) }
+		}
+		// The service wakes the worker after each commit that queued
+		// events, in every copy As makes: each session's changes too.
+		w, err := svc.EventWorker(ecfg)
+		if err != nil {
+			return nil, err
+		}
+		s.events = w
 	}
 	signer, pemBytes, created, err := loadOrCreateHostKey(cfg.HostKeyPath)
 	if err != nil {
@@ -213,9 +228,18 @@ func (s *Server) Serve(ctx context.Context, l net.Listener) error {
 	schedDone := make(chan struct{})
 	go func() {
 		defer close(schedDone)
+		var worker sync.WaitGroup
+		if s.events != nil {
+			worker.Add(1)
+			go func() {
+				defer worker.Done()
+				s.events.Run(schedCtx)
+			}()
+		}
 		if s.cfg.Background != nil {
 			s.cfg.Background(schedCtx, func(line string) { s.log.Print("scheduler: " + line) })
 		}
+		worker.Wait()
 	}()
 
 	served := make(chan error, 1)

@@ -17,6 +17,7 @@ import (
 
 	"kmsconsole/db"
 	"kmsconsole/ecs/sshdtest"
+	"kmsconsole/events"
 	"kmsconsole/model"
 	"kmsconsole/service"
 )
@@ -425,12 +426,12 @@ func (m *managedHost) verify(ctx context.Context, password string) error {
 
 // TestRotateECSSecretOverSSH: an admin operator rotates a managed host's
 // password with `ssh serve kms RotateSecret`; the new ACSCurrent logs in,
-// the audit names the operator, and a failed rotation runs the
-// --on-rotation-failure command (never with a value).
+// the audit names the operator, and a failed rotation reaches the
+// --on-event command (never with a value).
 func TestRotateECSSecretOverSSH(t *testing.T) {
 	sshdtest.Require(t)
 	hookOut := filepath.Join(t.TempDir(), "failure.json")
-	h := newHarness(t, Config{OnRotationFailure: "cat > " + shellQuote(hookOut)})
+	h := newHarness(t, Config{Events: &events.Config{Command: "cat >> " + shellQuote(hookOut)}})
 	alice := h.operator("alice", model.RoleAdmin)
 	bob := h.operator("bob", model.RoleReadonly)
 	m := newManagedHost(t, h, "i-serve1")
@@ -466,13 +467,25 @@ func TestRotateECSSecretOverSSH(t *testing.T) {
 	if c, _ := apiError(t, stderr); code != 1 || c != model.CodeRotationFailed {
 		t.Fatalf("rotation without sudo: exit %d %s", code, stderr)
 	}
-	hook, err := os.ReadFile(hookOut)
-	if err != nil {
-		t.Fatalf("--on-rotation-failure did not run: %v", err)
+	// The event command (--on-event) hears the failure, delivered after
+	// the commit by serve's worker: one JSON object per line here.
+	var ev model.Event
+	deadline := time.Now().Add(30 * time.Second)
+	for ev.Type != model.EventRotationFailed {
+		hook, _ := os.ReadFile(hookOut)
+		for _, line := range strings.Split(strings.TrimSpace(string(hook)), "\n") {
+			var e model.Event
+			if json.Unmarshal([]byte(line), &e) == nil && e.Type == model.EventRotationFailed {
+				ev = e
+			}
+		}
+		if ev.Type == "" && time.Now().After(deadline) {
+			t.Fatalf("no RotationFailed event reached --on-event in 30 s; it got:\n%s", hook)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	var ev service.RotationFailureEvent
-	if err := json.Unmarshal(hook, &ev); err != nil || ev.SecretName != m.secret || ev.Operator != "alice" || ev.InstanceId != m.instance {
-		t.Fatalf("failure event %s (%v)", hook, err)
+	if ev.SecretName != m.secret || ev.Operator != "alice" || ev.InstanceId != m.instance || ev.Reason == "" || ev.Id == "" {
+		t.Fatalf("failure event %+v", ev)
 	}
 	_, pw := m.current(t, h.svc)
 	if pw != data.Password {
@@ -481,6 +494,7 @@ func TestRotateECSSecretOverSSH(t *testing.T) {
 	if err := m.verify(t.Context(), pw); err != nil {
 		t.Fatalf("after the failed rotation the host refuses ACSCurrent: %v", err)
 	}
+	hook, _ := os.ReadFile(hookOut)
 	for i, text := range []string{string(hook), h.log.String(), out, stderr} {
 		for _, secret := range []string{pw, m.initial} {
 			if strings.Contains(text, secret) {

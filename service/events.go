@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"kmsconsole/db"
+	"kmsconsole/events"
 	"kmsconsole/model"
 )
 
@@ -81,4 +82,15 @@ func (s *Service) StuckEvents(ctx context.Context) (n int, oldest time.Time, err
 		return nil
 	})
 	return n, oldest, err
+}
+
+// EventWorker makes the delivery worker of this store's outbox (serve runs
+// it) and has every commit that queues an event wake it.
+func (s *Service) EventWorker(cfg events.Config) (*events.Worker, error) {
+	w, err := events.New(s.store, cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.SetEventNotifier(w.Notify)
+	return w, nil
 }

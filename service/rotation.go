@@ -382,7 +382,7 @@ func (s *Service) rotateSecret(ctx context.Context, r *request, req RotateSecret
 
 	// 4. finish
 	progress(StepFinish)
-	if err := s.promote(ctx, t.secret.Name, req.VersionId, r); err != nil {
+	if err := s.promote(ctx, t.secret.Name, req.VersionId, r, model.Event{Type: model.EventRotationSucceeded}); err != nil {
 		return nil, err
 	}
 	if t.cfg.SecretSubType == model.SubTypeSSHKey {
@@ -455,8 +455,10 @@ func (s *Service) applyAndVerify(ctx context.Context, t *rotationTarget, cred mo
 }
 
 // promote makes the pending version current: ACSPrevious moves onto the old
-// current version, the pending label goes, failures are cleared.
-func (s *Service) promote(ctx context.Context, name, vid string, r *request) error {
+// current version, the pending label goes, failures are cleared. ev is the
+// event the promotion is (RotationSucceeded, or RotationSettled when it
+// finishes a rotation a dead process left), committed with it.
+func (s *Service) promote(ctx context.Context, name, vid string, r *request, ev model.Event) error {
 	return s.store.Write(ctx, func(tx *db.Tx) error {
 		sec, err := tx.SecretByName(name)
 		if err != nil {
@@ -493,9 +495,13 @@ func (s *Service) promote(ctx context.Context, name, vid string, r *request) err
 		}
 		if r != nil {
 			r.ev.VersionId = vid
-			return r.success(tx)
+			if err := r.success(tx); err != nil {
+				return err
+			}
+			ev.RequestId = r.ID
 		}
-		return nil
+		ev.SecretName, ev.VersionId, ev.InstanceId = sec.Name, vid, sec.InstanceId
+		return s.emit(tx, ev)
 	})
 }
 
@@ -589,7 +595,11 @@ func (s *Service) failRotation(ctx context.Context, t *rotationTarget, cred mode
 		}
 		s.markFailed(sec, reason)
 		failures = sec.RotationFailures
-		return tx.UpdateSecret(sec)
+		if err := tx.UpdateSecret(sec); err != nil {
+			return err
+		}
+		return s.emit(tx, model.Event{Type: model.EventRotationFailed, SecretName: sec.Name, VersionId: vid,
+			InstanceId: t.inst.InstanceId, Step: step, Reason: reason, Failures: failures})
 	})
 	s.notifyFailure(RotationFailureEvent{Time: model.FormatTime(s.now()), SecretName: t.secret.Name,
 		InstanceId: t.inst.InstanceId, VersionId: vid, Step: step, Reason: reason, Operator: s.Actor().Name, Failures: failures})
@@ -635,7 +645,8 @@ func (s *Service) resolveLocked(ctx context.Context, name string) error {
 	verr := verify(vctx, t.inst, t.cfg.SecretSubType, *t.pending)
 	switch {
 	case verr == nil:
-		if err := s.promote(ctx, name, t.pendId, nil); err != nil {
+		if err := s.promote(ctx, name, t.pendId, nil, model.Event{Type: model.EventRotationSettled,
+			Detail: "the host accepts the pending version: the rotation was finished"}); err != nil {
 			return err
 		}
 		msg := "the host accepts the pending version: promoted to ACSCurrent"
@@ -669,7 +680,11 @@ func (s *Service) resolveLocked(ctx context.Context, name string) error {
 			if err := tx.SetLabels(t.secret.ID, labels, next); err != nil {
 				return err
 			}
-			return tx.DeleteVersions(t.secret.ID, []string{t.pendId})
+			if err := tx.DeleteVersions(t.secret.ID, []string{t.pendId}); err != nil {
+				return err
+			}
+			return s.emit(tx, model.Event{Type: model.EventRotationSettled, SecretName: name, VersionId: t.pendId, InstanceId: t.inst.InstanceId,
+				Detail: "the host refuses the pending version: the rotation was rolled back, ACSCurrent unchanged"})
 		})
 		if err == nil {
 			s.auditEvent(ctx, "ResolvePendingRotation", name, t.pendId, "Success", "", "the host refuses the pending version: dropped, ACSCurrent unchanged")
@@ -746,6 +761,15 @@ func (s *Service) RotateDue(ctx context.Context) []DueResult {
 		l, err := s.acquireRotationLease(ctx, r.Name)
 		if err != nil {
 			continue // someone else is rotating it right now
+		}
+		// A rotation cut short (its process died, or the store went away
+		// before the promotion) is settled before the secret is judged
+		// due: when the host took the pending version, that promotion is
+		// the rotation, and the secret must not be rotated a second time.
+		if err := s.resolveLocked(ctx, r.Name); err != nil {
+			l.release()
+			out = append(out, DueResult{SecretName: r.Name, Err: err})
+			continue
 		}
 		var fresh *db.SecretRow
 		_ = s.store.Read(ctx, func(tx *db.Tx) error {

@@ -125,7 +125,11 @@ func (s *Service) createSecret(ctx context.Context, r *request, req CreateSecret
 		if err := tx.SetLabels(row.ID, nil, model.Labels{model.StageCurrent: req.VersionId}); err != nil {
 			return err
 		}
-		return r.successAt(tx, req.VersionId)
+		if err := r.successAt(tx, req.VersionId); err != nil {
+			return err
+		}
+		return s.emit(tx, model.Event{Type: model.EventSecretCreated, SecretName: row.Name, VersionId: req.VersionId,
+			InstanceId: row.InstanceId, RequestId: r.ID})
 	})
 	if err != nil {
 		return nil, err
@@ -951,7 +955,14 @@ func (s *Service) deleteSecret(ctx context.Context, r *request, req DeleteSecret
 			if err := tx.DeleteSecret(sec.ID); err != nil {
 				return err
 			}
-			return r.success(tx)
+			if err := r.success(tx); err != nil {
+				return err
+			}
+			if err := s.emit(tx, model.Event{Type: model.EventSecretDeleted, SecretName: sec.Name, InstanceId: sec.InstanceId,
+				Detail: "deleted without recovery", RequestId: r.ID}); err != nil {
+				return err
+			}
+			return s.emit(tx, model.Event{Type: model.EventSecretPurged, SecretName: sec.Name, InstanceId: sec.InstanceId, RequestId: r.ID})
 		}
 		if sec.PendingDeletion() {
 			return model.Errorf(model.CodeInDeleteWindow, "The secret %s is already pending deletion (planned for %s)", sec.Name, model.FormatTime(sec.PlannedDeleteTime))
@@ -962,7 +973,11 @@ func (s *Service) deleteSecret(ctx context.Context, r *request, req DeleteSecret
 		if err := tx.UpdateSecret(sec); err != nil {
 			return err
 		}
-		return r.success(tx)
+		if err := r.success(tx); err != nil {
+			return err
+		}
+		return s.emit(tx, model.Event{Type: model.EventSecretDeleted, SecretName: sec.Name, InstanceId: sec.InstanceId,
+			Detail: "deletion planned for " + model.FormatTime(planned), RequestId: r.ID})
 	})
 	if err != nil {
 		return nil, err
@@ -998,7 +1013,10 @@ func (s *Service) restoreSecret(ctx context.Context, r *request, req SecretNameR
 		if err := tx.UpdateSecret(sec); err != nil {
 			return err
 		}
-		return r.success(tx)
+		if err := r.success(tx); err != nil {
+			return err
+		}
+		return s.emit(tx, model.Event{Type: model.EventSecretRestored, SecretName: sec.Name, InstanceId: sec.InstanceId, RequestId: r.ID})
 	})
 	if err != nil {
 		return nil, err
@@ -1018,7 +1036,11 @@ func (s *Service) PurgeDue(ctx context.Context) (purged []string, err error) {
 			if err := tx.DeleteSecret(sec.ID); err != nil {
 				return err
 			}
-			if err := tx.Audit(model.AuditEvent{Time: s.now(), Operator: s.Actor().Name, Action: "PurgeSecret", Target: sec.Name, Result: "Success", RequestId: newRequestId()}); err != nil {
+			rid := newRequestId()
+			if err := tx.Audit(model.AuditEvent{Time: s.now(), Operator: s.Actor().Name, Action: "PurgeSecret", Target: sec.Name, Result: "Success", RequestId: rid}); err != nil {
+				return err
+			}
+			if err := s.emit(tx, model.Event{Type: model.EventSecretPurged, SecretName: sec.Name, InstanceId: sec.InstanceId, RequestId: rid}); err != nil {
 				return err
 			}
 			purged = append(purged, sec.Name)
