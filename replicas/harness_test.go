@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -32,7 +33,20 @@ const region = "cn-hangzhou"
 var pgCluster, _ = filepath.Abs("../scripts/pg-cluster")
 
 func TestMain(m *testing.M) {
+	// The tests mostly wait (on sshd, PostgreSQL, tickers and leases):
+	// all of them run at once unless -parallel says otherwise, even on a
+	// machine with two CPUs.
+	flag.Parse()
+	explicit := false
+	flag.Visit(func(f *flag.Flag) { explicit = explicit || f.Name == "test.parallel" })
+	if !explicit {
+		flag.Set("test.parallel", "8")
+	}
 	code := m.Run()
+	if shared.c != nil {
+		b, _ := os.ReadFile(shared.c.serverLog())
+		record("PostgreSQL's log of the shared cluster", string(b))
+	}
 	// Late output (a process killed at cleanup, say) is scanned too: no
 	// database password anywhere in what any process printed.
 	if code == 0 {
