@@ -97,6 +97,8 @@ var paramUsage = map[string]string{
 	"SecretType":                "Generic (default) or ECS (a managed OS user's credential on a registered instance)",
 	"EnableAutomaticRotation":   "true to rotate an ECS secret automatically",
 	"RotationInterval":          "the time between automatic rotations: N and d, h, m or s, 6h to 8760h (e.g. 7d)",
+	"RotationSchedule":          "instead of an interval, when to rotate, in UTC: rate(N days|hours) or cron(min hour day-of-month month day-of-week year), e.g. cron(0 2 ? * SUN *)",
+	"RotationWindow":            "how long after each scheduled start a rotation may begin: 1h to 24h (default 1h for cron, the whole day for rate)",
 	"FetchExtendedConfig":       "true: the answer includes ExtendedConfig",
 	"VersionStages":             `the new version's stage labels, JSON (default ["ACSCurrent"])`,
 	"PageNumber":                "the page to show (default 1)",

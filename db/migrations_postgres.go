@@ -131,4 +131,10 @@ CREATE TABLE access_keys (
 CREATE INDEX events_command_pending ON events(secret_name, seq) WHERE command_delivered = 0;
 CREATE INDEX events_webhook_pending ON events(secret_name, seq) WHERE webhook_delivered = 0;
 CREATE INDEX events_by_time ON events(time);`,
+	// 3: rotation schedules and windows (SQLite's 7).
+	`ALTER TABLE secrets ADD COLUMN rotation_schedule TEXT NOT NULL DEFAULT '';
+ALTER TABLE secrets ADD COLUMN rotation_window BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE secrets ADD COLUMN rotation_anchor BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE secrets ADD COLUMN rotation_due BIGINT NOT NULL DEFAULT 0;
+CREATE INDEX secrets_rotation_due ON secrets(rotation_due) WHERE rotation_schedule <> '';`,
 }

@@ -149,4 +149,14 @@ INSERT INTO meta (name, value) SELECT 'unsealed_registry_rows', 'migration 4'
 CREATE INDEX events_command_pending ON events(secret_name, seq) WHERE command_delivered = 0;
 CREATE INDEX events_webhook_pending ON events(secret_name, seq) WHERE webhook_delivered = 0;
 CREATE INDEX events_by_time ON events(time);`,
+	// 7: rotation schedules and windows (SPEC §9): a rate() or cron()
+	// expression, the window in seconds, the anchor of rate windows (when
+	// the policy was set: the grid does not drift with manual rotations),
+	// and the earliest time a scheduled secret may be due, so that the
+	// scheduler's query finds the few that are (model.Secret.DueFrom).
+	`ALTER TABLE secrets ADD COLUMN rotation_schedule TEXT NOT NULL DEFAULT '';
+ALTER TABLE secrets ADD COLUMN rotation_window INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE secrets ADD COLUMN rotation_anchor INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE secrets ADD COLUMN rotation_due INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX secrets_rotation_due ON secrets(rotation_due) WHERE rotation_schedule <> '';`,
 }

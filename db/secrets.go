@@ -20,12 +20,13 @@ type SecretRow struct {
 
 	// scanned columns, before finishSecret converts them
 	typ  string
-	unix struct{ create, update, last, retry, planned int64 }
+	unix struct{ create, update, last, retry, planned, anchor, due int64 }
 }
 
 const secretColumns = `id, name, type, description, region, data_type, extended_config, instance_id,
 	create_time, update_time, automatic_rotation, rotation_interval, last_rotation,
-	rotation_error, rotation_failures, next_retry, planned_delete, auto_wanted`
+	rotation_error, rotation_failures, next_retry, planned_delete, auto_wanted,
+	rotation_schedule, rotation_window, rotation_anchor`
 
 func scanSecret(sc interface{ Scan(...any) error }) (*SecretRow, error) {
 	var r SecretRow
@@ -41,7 +42,8 @@ func scanSecret(sc interface{ Scan(...any) error }) (*SecretRow, error) {
 func secretScanDest(r *SecretRow) []any {
 	return []any{&r.ID, &r.Name, &r.typ, &r.Description, &r.RegionId, &r.DataType, &r.ExtendedConfig,
 		&r.InstanceId, &r.unix.create, &r.unix.update, &r.AutomaticRotation, &r.RotationInterval, &r.unix.last,
-		&r.RotationError, &r.RotationFailures, &r.unix.retry, &r.unix.planned, &r.AutoWanted}
+		&r.RotationError, &r.RotationFailures, &r.unix.retry, &r.unix.planned, &r.AutoWanted,
+		&r.RotationSchedule, &r.RotationWindow, &r.unix.anchor}
 }
 
 // finishSecret fills the typed fields of a row scanned by secretScanDest.
@@ -49,6 +51,7 @@ func finishSecret(r *SecretRow) {
 	r.Type = model.SecretType(r.typ)
 	r.CreateTime, r.UpdateTime, r.LastRotationDate = fromUnix(r.unix.create), fromUnix(r.unix.update), fromUnix(r.unix.last)
 	r.NextRetry, r.PlannedDeleteTime = fromUnix(r.unix.retry), fromUnix(r.unix.planned)
+	r.RotationAnchor = fromUnix(r.unix.anchor)
 	r.NextRotationDate = r.NextRotation()
 }
 
@@ -68,10 +71,12 @@ func (t *Tx) SecretByName(name string) (*SecretRow, error) {
 func (t *Tx) InsertSecret(r *SecretRow) (int64, error) {
 	var id int64
 	err := t.row(`INSERT INTO secrets (name, type, description, region, data_type, extended_config,
-		instance_id, create_time, update_time, automatic_rotation, rotation_interval, last_rotation, auto_wanted)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
+		instance_id, create_time, update_time, automatic_rotation, rotation_interval, last_rotation, auto_wanted,
+		rotation_schedule, rotation_window, rotation_anchor, rotation_due)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id`,
 		r.Name, string(r.Type), r.Description, r.RegionId, r.DataType, r.ExtendedConfig, r.InstanceId,
-		unix(r.CreateTime), unix(r.UpdateTime), r.AutomaticRotation, r.RotationInterval, unix(r.LastRotationDate), r.AutoWanted).Scan(&id)
+		unix(r.CreateTime), unix(r.UpdateTime), r.AutomaticRotation, r.RotationInterval, unix(r.LastRotationDate), r.AutoWanted,
+		r.RotationSchedule, r.RotationWindow, unix(r.RotationAnchor), unix(r.DueFrom(r.NextRetry))).Scan(&id)
 	if err != nil {
 		return 0, fmt.Errorf("insert secret %s: %w", r.Name, err)
 	}
@@ -82,10 +87,11 @@ func (t *Tx) InsertSecret(r *SecretRow) (int64, error) {
 func (t *Tx) UpdateSecret(r *SecretRow) error {
 	_, err := t.exec(`UPDATE secrets SET description = ?, extended_config = ?, update_time = ?,
 		automatic_rotation = ?, rotation_interval = ?, last_rotation = ?, rotation_error = ?,
-		rotation_failures = ?, next_retry = ?, planned_delete = ?, auto_wanted = ? WHERE id = ?`,
+		rotation_failures = ?, next_retry = ?, planned_delete = ?, auto_wanted = ?,
+		rotation_schedule = ?, rotation_window = ?, rotation_anchor = ?, rotation_due = ? WHERE id = ?`,
 		r.Description, r.ExtendedConfig, unix(r.UpdateTime), r.AutomaticRotation, r.RotationInterval,
 		unix(r.LastRotationDate), r.RotationError, r.RotationFailures, unix(r.NextRetry),
-		unix(r.PlannedDeleteTime), r.AutoWanted, r.ID)
+		unix(r.PlannedDeleteTime), r.AutoWanted, r.RotationSchedule, r.RotationWindow, unix(r.RotationAnchor), unix(r.DueFrom(r.NextRetry)), r.ID)
 	if err != nil {
 		return fmt.Errorf("update secret %s: %w", r.Name, err)
 	}
@@ -194,7 +200,79 @@ func (t *Tx) SecretsWithPending() ([]*SecretRow, error) {
 // SecretsWithRotation lists ECS secrets whose operator wants automatic
 // rotation and that are not pending deletion: the scheduler's candidates.
 func (t *Tx) SecretsWithRotation() ([]*SecretRow, error) {
-	return t.secretsWhere("type = ? AND auto_wanted = ? AND rotation_interval > 0 AND planned_delete = 0", string(model.ECS), true)
+	return t.secretsWhere("type = ? AND auto_wanted = ? AND (rotation_interval > 0 OR rotation_schedule <> '') AND planned_delete = 0", string(model.ECS), true)
+}
+
+// DueCandidates lists the names of the secrets the scheduler should look
+// at now: secrets on an interval whose time (or retry time, before
+// maxRetries failures in a row) has come, found
+// by the query itself, and every scheduled secret, whose windows only Go
+// can compute, read with the few columns that decide (the rest of each row
+// stays in the store). A tick over 10,000 secrets reads little.
+func (t *Tx) DueCandidates(now time.Time, maxRetries int, due func(*SecretRow) bool) (names []string, moved []MovedDue, err error) {
+	rows, err := t.query(`SELECT name FROM secrets WHERE type = ? AND auto_wanted = ? AND planned_delete = 0
+		AND rotation_schedule = '' AND rotation_interval > 0
+		AND ((automatic_rotation <> ? AND CASE WHEN last_rotation > 0 THEN last_rotation ELSE create_time END + rotation_interval <= ?)
+			OR (automatic_rotation = ? AND rotation_failures < ? AND next_retry <= ?))
+		ORDER BY name`, string(model.ECS), true, model.RotationInvalid, now.Unix(), model.RotationInvalid, maxRetries, now.Unix())
+	if err != nil {
+		return nil, nil, fmt.Errorf("list secrets due: %w", err)
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			rows.Close()
+			return nil, nil, err
+		}
+		names = append(names, n)
+	}
+	rows.Close()
+	if err := rows.Err(); err != nil {
+		return nil, nil, err
+	}
+	rows, err = t.query(`SELECT name, automatic_rotation, last_rotation, next_retry, rotation_failures,
+		rotation_schedule, rotation_window, rotation_anchor, rotation_due FROM secrets
+		WHERE type = ? AND auto_wanted = ? AND planned_delete = 0 AND rotation_schedule <> '' AND rotation_due <= ?`, string(model.ECS), true, now.Unix())
+	if err != nil {
+		return nil, nil, fmt.Errorf("list scheduled secrets: %w", err)
+	}
+	defer rows.Close()
+	var r SecretRow
+	r.Type, r.AutoWanted = model.ECS, true
+	for rows.Next() {
+		if err := rows.Scan(&r.Name, &r.AutomaticRotation, &r.unix.last, &r.unix.retry, &r.RotationFailures,
+			&r.RotationSchedule, &r.RotationWindow, &r.unix.anchor, &r.unix.due); err != nil {
+			return nil, nil, err
+		}
+		r.LastRotationDate, r.NextRetry, r.RotationAnchor = fromUnix(r.unix.last), fromUnix(r.unix.retry), fromUnix(r.unix.anchor)
+		if due(&r) {
+			names = append(names, r.Name)
+		} else if next := r.DueFromNow(now, r.NextRetry); unix(next) > r.unix.due {
+			// A window passed unused (no process ran, or a retry time
+			// fell after its end): the secret waits for the next one
+			// and need not be read at every tick until then.
+			moved = append(moved, MovedDue{r.Name, unix(next)})
+		}
+	}
+	return names, moved, rows.Err()
+}
+
+// MovedDue is a scheduled secret whose window passed unused, and the time
+// it may be due next.
+type MovedDue struct {
+	name string
+	due  int64
+}
+
+// MoveDue records the due times DueCandidates moved on (never backwards:
+// a rotation or a policy written meanwhile has set its own).
+func (t *Tx) MoveDue(moved []MovedDue) error {
+	for _, m := range moved {
+		if _, err := t.exec("UPDATE secrets SET rotation_due = ? WHERE name = ? AND rotation_due < ?", m.due, m.name, m.due); err != nil {
+			return fmt.Errorf("move the rotation time of %s: %w", m.name, err)
+		}
+	}
+	return nil
 }
 
 // SecretsToPurge lists secrets whose planned deletion time has passed.
@@ -396,7 +474,8 @@ WHERE s.name = ?`
 
 const secretReadColumns = `s.id, s.name, s.type, s.description, s.region, s.data_type, s.extended_config, s.instance_id,
 	s.create_time, s.update_time, s.automatic_rotation, s.rotation_interval, s.last_rotation,
-	s.rotation_error, s.rotation_failures, s.next_retry, s.planned_delete, s.auto_wanted`
+	s.rotation_error, s.rotation_failures, s.next_retry, s.planned_delete, s.auto_wanted,
+	s.rotation_schedule, s.rotation_window, s.rotation_anchor`
 
 // ReadSecret reads the secret name with its labels and one version: the
 // version versionId, else the version at stage. It returns nil when there

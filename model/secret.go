@@ -5,6 +5,7 @@ import (
 	"math"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -92,6 +93,13 @@ type Secret struct {
 	UpdateTime        time.Time
 	AutomaticRotation string // Enabled, Disabled, Invalid
 	RotationInterval  int64  // seconds; 0 when none
+	// RotationSchedule is a rate() or cron() expression (SPEC §9), used
+	// instead of RotationInterval when set; RotationWindow is its window in
+	// seconds (0 = the schedule's default) and RotationAnchor the origin of
+	// rate() windows (when the policy was set).
+	RotationSchedule  string
+	RotationWindow    int64
+	RotationAnchor    time.Time
 	LastRotationDate  time.Time
 	NextRotationDate  time.Time
 	RotationError     string // why the last rotation failed; "" when it did not
@@ -124,9 +132,96 @@ func (s *Secret) Status(now time.Time) string {
 	return "Enabled"
 }
 
-// NextRotation is the last rotation (or creation) plus the interval.
+// ParsedSchedule is the secret's schedule, parsed (nil when it rotates by
+// interval or not at all). Parsed schedules are shared between secrets: a
+// scheduler tick over thousands of secrets parses each expression once.
+func (s *Secret) ParsedSchedule() (*Schedule, error) {
+	if s.RotationSchedule == "" {
+		return nil, nil
+	}
+	key := s.RotationSchedule + "|" + strconv.FormatInt(s.RotationWindow, 10)
+	if v, ok := parsedSchedules.Load(key); ok {
+		return v.(*Schedule), nil
+	}
+	window := ""
+	if s.RotationWindow > 0 {
+		window = FormatRotationWindow(time.Duration(s.RotationWindow) * time.Second)
+	}
+	sched, err := ParseSchedule(s.RotationSchedule, window)
+	if err != nil {
+		return nil, err
+	}
+	parsedSchedules.Store(key, sched)
+	return sched, nil
+}
+
+var parsedSchedules sync.Map
+
+// RotationPlan is when a scheduled secret rotates next: the window, and the
+// secret's own start in it (Schedule.StartIn).
+type RotationPlan struct {
+	WindowStart, WindowEnd, Start time.Time
+}
+
+// NextScheduled is the next window a scheduled secret may rotate in, as of
+// now (ok false: not scheduled, or the schedule has no window left).
+func (s *Secret) NextScheduled(now time.Time) (plan RotationPlan, ok bool) {
+	sched, err := s.ParsedSchedule()
+	if err != nil || sched == nil {
+		return plan, false
+	}
+	start, end, ok := sched.NextRotation(s.RotationAnchor, s.LastRotationDate, now)
+	if !ok {
+		return plan, false
+	}
+	return RotationPlan{WindowStart: start, WindowEnd: end, Start: sched.StartIn(start, end, s.Name)}, true
+}
+
+// DueFrom is the earliest time a scheduled secret may be due, from its row
+// alone: its start in the first window after its last rotation (or after
+// the policy was set), and after a failure not before its retry time. The
+// store keeps it so that a scheduler tick reads only the secrets whose
+// time has come; a window missed meanwhile is moved on by DueFromNow.
+// Zero for a secret that is not scheduled.
+// nextRetry is when a failed rotation may be tried again.
+func (s *Secret) DueFrom(nextRetry time.Time) time.Time {
+	from := s.LastRotationDate
+	if s.RotationAnchor.After(from) {
+		from = s.RotationAnchor
+	}
+	return s.dueAfter(from, nextRetry)
+}
+
+// DueFromNow is DueFrom as of now: a window that has closed is passed over.
+func (s *Secret) DueFromNow(now, nextRetry time.Time) time.Time { return s.dueAfter(now, nextRetry) }
+
+func (s *Secret) dueAfter(now, nextRetry time.Time) time.Time {
+	sched, err := s.ParsedSchedule()
+	if err != nil || sched == nil {
+		return time.Time{}
+	}
+	start, end, ok := sched.NextRotation(s.RotationAnchor, s.LastRotationDate, now)
+	if !ok {
+		return neverDue
+	}
+	at := sched.StartIn(start, end, s.Name)
+	if s.AutomaticRotation == RotationInvalid && nextRetry.After(at) && nextRetry.Before(end) {
+		at = nextRetry
+	}
+	return at
+}
+
+// neverDue stands for a schedule with no window left.
+var neverDue = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Rotates reports whether the secret has a rotation policy: an interval or
+// a schedule.
+func (s *Secret) Rotates() bool { return s.RotationInterval > 0 || s.RotationSchedule != "" }
+
+// NextRotation is the last rotation (or creation) plus the interval (for a
+// scheduled secret, see NextScheduled).
 func (s *Secret) NextRotation() time.Time {
-	if s.AutomaticRotation == RotationDisabled || s.RotationInterval <= 0 {
+	if s.AutomaticRotation == RotationDisabled || s.RotationInterval <= 0 || s.RotationSchedule != "" {
 		return time.Time{}
 	}
 	base := s.LastRotationDate

@@ -487,7 +487,7 @@ func (s *Service) promote(ctx context.Context, name, vid string, r *request, ev 
 		sec.RotationFailures = 0
 		sec.NextRetry = time.Time{}
 		sec.AutomaticRotation = model.RotationDisabled
-		if sec.AutoWanted && sec.RotationInterval > 0 {
+		if sec.AutoWanted && sec.Rotates() {
 			sec.AutomaticRotation = model.RotationEnabled
 		}
 		if err := tx.UpdateSecret(sec); err != nil {
@@ -725,8 +725,11 @@ type DueResult struct {
 // next rotation date has passed, or it failed and its retry time has come
 // (until maxRetries failures in a row stop retries for an operator to act).
 func dueForRotation(r *db.SecretRow, now time.Time) bool {
-	if !r.AutoWanted || r.RotationInterval <= 0 || r.PendingDeletion() {
+	if !r.AutoWanted || !r.Rotates() || r.PendingDeletion() {
 		return false
+	}
+	if r.RotationSchedule != "" {
+		return dueScheduled(r, now)
 	}
 	if r.AutomaticRotation == model.RotationInvalid {
 		return r.RotationFailures < maxRetries && !now.Before(r.NextRetry)
@@ -742,22 +745,27 @@ func dueForRotation(r *db.SecretRow, now time.Time) bool {
 // is due. Each candidate is re-checked under its rotation lease, so two
 // processes running schedulers never rotate one secret twice.
 func (s *Service) RotateDue(ctx context.Context) []DueResult {
-	var rows []*db.SecretRow
+	now := s.now()
+	var names []string
+	var moved []db.MovedDue
 	if err := s.store.Read(ctx, func(tx *db.Tx) error {
 		var err error
-		rows, err = tx.SecretsWithRotation()
+		names, moved, err = tx.DueCandidates(now, maxRetries, func(r *db.SecretRow) bool { return dueForRotation(r, now) })
 		return err
 	}); err != nil {
 		return []DueResult{{Err: err}}
 	}
+	if len(moved) > 0 {
+		if err := s.store.Write(ctx, func(tx *db.Tx) error { return tx.MoveDue(moved) }); err != nil {
+			return []DueResult{{Err: err}}
+		}
+	}
 	var out []DueResult
-	for _, r := range rows {
+	for _, name := range names {
 		if ctx.Err() != nil {
 			break
 		}
-		if !dueForRotation(r, s.now()) {
-			continue
-		}
+		r := &db.SecretRow{Secret: model.Secret{Name: name}}
 		l, err := s.acquireRotationLease(ctx, r.Name)
 		if err != nil {
 			continue // someone else is rotating it right now

@@ -65,24 +65,26 @@ func (s *Service) createSecret(ctx context.Context, r *request, req CreateSecret
 		if req.ExtendedConfig != "" {
 			return nil, model.InvalidParam("ExtendedConfig", "only ECS secrets take an ExtendedConfig")
 		}
-		if req.EnableAutomaticRotation || req.RotationInterval != "" {
+		if req.EnableAutomaticRotation || req.RotationInterval != "" || req.RotationSchedule != "" || req.RotationWindow != "" {
 			return nil, model.InvalidParam("EnableAutomaticRotation", "generic secrets have no built-in rotation; rotate them with PutSecretValue and UpdateSecretVersionStage")
 		}
 	case model.ECS:
 		if dataType != model.DataText {
 			return nil, model.InvalidParam("SecretDataType", "ECS secrets are text")
 		}
+		policy, err := parseRotationPolicy(req.RotationInterval, req.RotationSchedule, req.RotationWindow)
+		if err != nil {
+			return nil, err
+		}
 		if req.EnableAutomaticRotation {
-			if req.RotationInterval == "" {
+			if !policy.given() {
 				return nil, model.MissingParam("RotationInterval")
 			}
-			if row.RotationInterval, err = model.ParseRotationInterval(req.RotationInterval); err != nil {
-				return nil, err
-			}
+			policy.apply(&row.Secret, now)
 			row.AutomaticRotation = model.RotationEnabled
 			row.AutoWanted = true
-		} else if req.RotationInterval != "" {
-			return nil, model.InvalidParam("RotationInterval", "set EnableAutomaticRotation true to give an interval")
+		} else if policy.given() {
+			return nil, model.InvalidParam("RotationInterval", "set EnableAutomaticRotation true to give an interval or a schedule")
 		}
 		if ecsPlan, err = s.prepareECSSecret(ctx, req, row); err != nil {
 			return nil, err
@@ -139,6 +141,10 @@ func (s *Service) createSecret(ctx context.Context, r *request, req CreateSecret
 		SecretType: string(row.Type), AutomaticRotation: row.AutomaticRotation,
 		RotationInterval: model.FormatInterval(row.RotationInterval),
 		NextRotationDate: model.FormatTime(row.NextRotation()), ExtendedConfig: row.ExtendedConfig,
+	}
+	if v := viewSchedule(&row.Secret, now); v.schedule != "" {
+		resp.RotationSchedule, resp.RotationWindow = v.schedule, v.window
+		resp.NextRotationWindowStart, resp.NextRotationWindowEnd, resp.NextRotationDate = v.windowStart, v.windowEnd, v.next
 	}
 	if ecsPlan != nil {
 		resp.Warning = ecsPlan.warning
@@ -690,6 +696,10 @@ func (s *Service) describeSecret(ctx context.Context, req SecretNameRequest) (*D
 			LastRotationDate: model.FormatTime(sec.LastRotationDate), NextRotationDate: model.FormatTime(sec.NextRotationDate),
 			ExtendedConfig: sec.ExtendedConfig, RotationFailureReason: sec.RotationError,
 		}
+		if v := viewSchedule(&sec.Secret, s.now()); v.schedule != "" {
+			resp.RotationSchedule, resp.RotationWindow = v.schedule, v.window
+			resp.NextRotationWindowStart, resp.NextRotationWindowEnd, resp.NextRotationDate = v.windowStart, v.windowEnd, v.next
+		}
 		return nil
 	})
 	return resp, model.Wrap(err)
@@ -864,11 +874,9 @@ func (s *Service) updateSecretRotationPolicy(ctx context.Context, r *request, re
 	if req.EnableAutomaticRotation == nil {
 		return nil, model.MissingParam("EnableAutomaticRotation")
 	}
-	var interval int64
-	if req.RotationInterval != "" {
-		if interval, err = model.ParseRotationInterval(req.RotationInterval); err != nil {
-			return nil, err
-		}
+	policy, err := parseRotationPolicy(req.RotationInterval, req.RotationSchedule, req.RotationWindow)
+	if err != nil {
+		return nil, err
 	}
 	err = s.store.Write(ctx, func(tx *db.Tx) error {
 		sec, err := loadSecret(tx, req.SecretName, false)
@@ -879,20 +887,18 @@ func (s *Service) updateSecretRotationPolicy(ctx context.Context, r *request, re
 			return model.InvalidParam("SecretName", "%s is a generic secret: it has no built-in rotation", sec.Name)
 		}
 		if *req.EnableAutomaticRotation {
-			if interval == 0 && sec.RotationInterval == 0 {
+			if !policy.given() && !sec.Rotates() {
 				return model.MissingParam("RotationInterval")
 			}
-			if interval != 0 {
-				sec.RotationInterval = interval
-			}
+			policy.apply(&sec.Secret, s.now())
 			sec.AutomaticRotation = model.RotationEnabled
 			sec.AutoWanted = true
 			sec.RotationFailures = 0
 			sec.RotationError = ""
 			sec.NextRetry = time.Time{}
 		} else {
-			if req.RotationInterval != "" {
-				return model.InvalidParam("RotationInterval", "give an interval only when enabling rotation")
+			if policy.given() {
+				return model.InvalidParam("RotationInterval", "give an interval or a schedule only when enabling rotation")
 			}
 			sec.AutomaticRotation = model.RotationDisabled
 			sec.AutoWanted = false

@@ -19,18 +19,26 @@ type CreateSecretRequest struct {
 	ExtendedConfig          string
 	EnableAutomaticRotation bool
 	RotationInterval        string
+	// RotationSchedule is rate(N days|hours) or cron(…) (SPEC §9), instead
+	// of RotationInterval; RotationWindow (1h–24h) bounds when it may start.
+	RotationSchedule string
+	RotationWindow   string
 }
 
 type CreateSecretResponse struct {
-	RequestId         string
-	Arn               string
-	SecretName        string
-	VersionId         string
-	SecretType        string
-	AutomaticRotation string
-	RotationInterval  string `json:",omitempty"`
-	NextRotationDate  string `json:",omitempty"`
-	ExtendedConfig    string `json:",omitempty"`
+	RequestId               string
+	Arn                     string
+	SecretName              string
+	VersionId               string
+	SecretType              string
+	AutomaticRotation       string
+	RotationInterval        string `json:",omitempty"`
+	RotationSchedule        string `json:",omitempty"`
+	RotationWindow          string `json:",omitempty"`
+	NextRotationWindowStart string `json:",omitempty"`
+	NextRotationWindowEnd   string `json:",omitempty"`
+	NextRotationDate        string `json:",omitempty"`
+	ExtendedConfig          string `json:",omitempty"`
 	// Warning says what the caller should know although the secret was
 	// created (e.g. the initial ECS credential does not log in).
 	Warning string `json:",omitempty"`
@@ -140,19 +148,23 @@ type SecretNameRequest struct {
 }
 
 type DescribeSecretResponse struct {
-	RequestId         string
-	Arn               string
-	SecretName        string
-	Description       string
-	CreateTime        string
-	UpdateTime        string
-	PlannedDeleteTime string `json:",omitempty"`
-	SecretType        string
-	AutomaticRotation string
-	RotationInterval  string `json:",omitempty"`
-	LastRotationDate  string `json:",omitempty"`
-	NextRotationDate  string `json:",omitempty"`
-	ExtendedConfig    string `json:",omitempty"`
+	RequestId               string
+	Arn                     string
+	SecretName              string
+	Description             string
+	CreateTime              string
+	UpdateTime              string
+	PlannedDeleteTime       string `json:",omitempty"`
+	SecretType              string
+	AutomaticRotation       string
+	RotationInterval        string `json:",omitempty"`
+	RotationSchedule        string `json:",omitempty"`
+	RotationWindow          string `json:",omitempty"`
+	NextRotationWindowStart string `json:",omitempty"`
+	NextRotationWindowEnd   string `json:",omitempty"`
+	LastRotationDate        string `json:",omitempty"`
+	NextRotationDate        string `json:",omitempty"`
+	ExtendedConfig          string `json:",omitempty"`
 	// RotationFailureReason says why the last rotation failed while
 	// AutomaticRotation is Invalid.
 	RotationFailureReason string `json:",omitempty"`
@@ -192,6 +204,10 @@ type UpdateSecretRotationPolicyRequest struct {
 	SecretName              string
 	EnableAutomaticRotation *bool
 	RotationInterval        string
+	// RotationSchedule is rate(N days|hours) or cron(…) (SPEC §9), instead
+	// of RotationInterval; RotationWindow (1h–24h) bounds when it may start.
+	RotationSchedule string
+	RotationWindow   string
 }
 
 type RotateSecretRequest struct {
