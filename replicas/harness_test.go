@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
@@ -11,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -76,8 +79,10 @@ func requireAll(t *testing.T) {
 	if _, err := os.Stat(pgCluster); err != nil {
 		missing = append(missing, "scripts/pg-cluster not found")
 	}
-	if _, err := exec.LookPath("runuser"); err != nil {
-		missing = append(missing, "runuser not found")
+	for _, tool := range []string{"runuser", "newusers"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			missing = append(missing, tool+" not found")
+		}
 	}
 	if len(missing) == 0 {
 		return
@@ -544,13 +549,13 @@ func (w *world) newFleet(instance string, n int) *fleet {
 	admin, adminKey := sshdtest.CreateAdmin(t)
 	f.admin = admin
 	for i := 0; i < n; i++ {
-		pw, err := model.RandomPassword(model.PasswordOptions{ExcludeCharacters: `'"\`, RequireEachIncludedType: true})
+		pw, err := model.RandomPassword(model.PasswordOptions{ExcludeCharacters: `'"\:`, RequireEachIncludedType: true})
 		if err != nil {
 			t.Fatal(err)
 		}
 		f.initial = append(f.initial, pw)
 	}
-	f.users = sshdtest.CreateUsers(t, "rep", f.initial)
+	f.users = createUsers(t, f.initial)
 	ctx := context.Background()
 	if _, err := w.svc.AddInstance(ctx, service.AddInstanceRequest{InstanceId: instance, RegionId: region,
 		Host: f.srv.Host, Port: f.srv.Port, AdminUser: admin, AdminKey: adminKey, HostKey: f.srv.HostKey}); err != nil {
@@ -578,6 +583,85 @@ func (w *world) newFleet(instance string, n int) *fleet {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// createUsers adds a local user for each password ("ktrep" and 12 hex
+// digits, a home and /bin/bash, like sshdtest.CreateUsers) in one newusers
+// run and one chpasswd: two locks of the user database instead of one per
+// useradd, which counts on a machine where other tests add and remove
+// users all the time. They are removed at cleanup, several at once.
+func createUsers(t *testing.T, passwords []string) []string {
+	t.Helper()
+	names := make([]string, len(passwords))
+	var lines strings.Builder
+	for i, pw := range passwords {
+		var b [6]byte
+		rand.Read(b[:])
+		names[i] = "ktrep" + hex.EncodeToString(b[:])
+		if strings.ContainsAny(pw, ":\n") {
+			t.Fatal("a password newusers cannot take")
+		}
+		fmt.Fprintf(&lines, "%s::::kmsconsole replicas test:/home/%s:/bin/bash\n", names[i], names[i])
+	}
+	t.Cleanup(func() {
+		sem := make(chan struct{}, 8)
+		var wg sync.WaitGroup
+		for _, n := range names {
+			if _, err := user.Lookup(n); err != nil {
+				continue
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				sem <- struct{}{}
+				defer func() { <-sem }()
+				out, err := exec.Command("userdel", "-r", "-f", n).CombinedOutput()
+				if _, lerr := user.Lookup(n); lerr == nil {
+					t.Errorf("cannot remove user %s: %v %s", n, err, out)
+				}
+			}()
+		}
+		wg.Wait()
+	})
+	// newusers writes the accounts (locked: no password), then asks PAM
+	// to set each empty password, which PAM refuses ("No password has been
+	// supplied", exit status 1): expected. The accounts must exist.
+	cmd := exec.Command("newusers")
+	cmd.Stdin = strings.NewReader(lines.String())
+	out, err := cmd.CombinedOutput()
+	for _, n := range names {
+		if u, lerr := user.Lookup(n); lerr != nil || u.HomeDir != "/home/"+n {
+			t.Fatalf("newusers did not add %s (%v): %v %s", n, lerr, err, out)
+		}
+	}
+	// The passwords, in one chpasswd: hashed beforehand with SHA-512
+	// crypt by openssl when it is there (the system's yescrypt costs a
+	// second a password on a loaded machine; rotations still set theirs
+	// with chpasswd as the product does), else by chpasswd itself.
+	var pws strings.Builder
+	for _, pw := range passwords {
+		pws.WriteString(pw + "\n")
+	}
+	var set strings.Builder
+	chpasswd := exec.Command("chpasswd")
+	hash := exec.Command("openssl", "passwd", "-6", "-stdin")
+	hash.Stdin = strings.NewReader(pws.String())
+	if out, err := hash.Output(); err == nil && len(strings.Fields(string(out))) == len(names) {
+		for i, h := range strings.Fields(string(out)) {
+			set.WriteString(names[i] + ":" + h + "\n")
+		}
+		chpasswd.Args = append(chpasswd.Args, "-e")
+	} else {
+		set.Reset()
+		for i, pw := range passwords {
+			set.WriteString(names[i] + ":" + pw + "\n")
+		}
+	}
+	chpasswd.Stdin = strings.NewReader(set.String())
+	if out, err := chpasswd.CombinedOutput(); err != nil {
+		t.Fatalf("chpasswd: %v %s", err, out)
+	}
+	return names
 }
 
 // watchAdmin gives the admin a login shell that records every command it

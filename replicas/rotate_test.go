@@ -33,6 +33,7 @@ func TestTwoReplicasRotateEachDueSecretOnce(t *testing.T) {
 	t.Parallel()
 	prebuild()
 	const n = 40
+	began := time.Now()
 	w := newWorld(t, sharedCluster(t), true)
 	f := w.newFleet("i-two", n)
 	f.watchAdmin(t, 0)
@@ -44,6 +45,7 @@ func TestTwoReplicasRotateEachDueSecretOnce(t *testing.T) {
 	binary(t)
 
 	start := time.Now()
+	setup := start.Sub(began)
 	var a, b *replica
 	var wg sync.WaitGroup
 	dirA, dirB := w.dataDir("a"), w.dataDir("b")
@@ -65,8 +67,15 @@ func TestTwoReplicasRotateEachDueSecretOnce(t *testing.T) {
 		}
 		return done
 	}
-	if !waitFor(60*time.Second, 100*time.Millisecond, func() bool { return rotated() == n }) {
-		t.Fatalf("%d of %d secrets rotated after a minute\nreplica a:\n%s\nreplica b:\n%s", rotated(), n,
+	// A loaded machine rotates slowly: what must not happen is a stall.
+	last, lastChange := 0, time.Now()
+	if !waitFor(5*time.Minute, 100*time.Millisecond, func() bool {
+		if k := rotated(); k != last {
+			last, lastChange = k, time.Now()
+		}
+		return last == n || time.Since(lastChange) > 30*time.Second
+	}) || last != n {
+		t.Fatalf("%d of %d secrets rotated, none more for 30 s\nreplica a:\n%s\nreplica b:\n%s", last, n,
 			scrub(a.log.String(), w.password), scrub(b.log.String(), w.password))
 	}
 	took := time.Since(start)
@@ -123,8 +132,8 @@ func TestTwoReplicasRotateEachDueSecretOnce(t *testing.T) {
 
 	// The host takes every ACSCurrent.
 	accepted := hostsAccept(t, w, f)
-	t.Logf("%d due secrets rotated in %v by two replicas (a %d, b %d): %d chpasswd runs, %d verification logins, %d versions, %d/%d ACSCurrent log in",
-		n, took.Round(10*time.Millisecond), len(byA), len(byB), totalChanges, sum(logins), totalVersions, accepted, n)
+	t.Logf("%d due secrets (set up in %v) rotated in %v by two replicas (a %d, b %d): %d chpasswd runs, %d verification logins, %d versions, %d/%d ACSCurrent log in",
+		n, setup.Round(10*time.Millisecond), took.Round(10*time.Millisecond), len(byA), len(byB), totalChanges, sum(logins), totalVersions, accepted, n)
 	noPasswordIn(t, w.password, f.srv.LogPath)
 }
 
