@@ -312,9 +312,16 @@ func TestPostgresRestartWhileWorking(t *testing.T) {
 			}
 			for _, e := range wr.errors {
 				failures++
-				if w.storeError("a failed write", e) {
+				switch {
+				case w.storeError("a failed write", e):
 					clear++
-				} else {
+				case s == cliStream:
+					t.Errorf("a failed write through the CLI does not say the store cannot be reached: %s", scrub(e, w.password))
+				default:
+					// Over SSH, serve reads the operator registry at each
+					// login: with the store down the login itself is refused
+					// ("Permission denied (publickey)"), reported, not
+					// asserted here.
 					unclear = append(unclear, s.name+": "+e)
 				}
 			}
@@ -357,8 +364,8 @@ func TestPostgresRestartWhileWorking(t *testing.T) {
 	t.Logf("during the outage: kms ListSecrets said %s", scrub(firstLine(cliMessage), w.password))
 	t.Logf("during the outage: ssh kms ListSecrets exit %d: %s", sshCode, scrub(firstLine(sshStderr), w.password))
 	t.Logf("during the outage the console showed:\n%s", scrub(errorLines(outageScreen), w.password))
-	for _, u := range unclear {
-		t.Logf("a failed attempt that does not name the store: %s", scrub(u, w.password))
+	if len(unclear) > 0 {
+		t.Logf("%d failed attempts over SSH do not name the store, e.g. %s", len(unclear), scrub(unclear[0], w.password))
 	}
 	noPasswordIn(t, w.password, c.serverLog(), f.srv.LogPath, filepath.Join(f.cmdDir, "cmd.*"))
 }
