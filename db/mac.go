@@ -159,7 +159,7 @@ const unsealedMarker = "unsealed_registry_rows"
 func (s *Store) sealLegacyRows(ctx context.Context) error {
 	var pending bool
 	if err := s.r.QueryRowContext(ctx, s.sql("SELECT EXISTS (SELECT 1 FROM meta WHERE name = ?)"), unsealedMarker).Scan(&pending); err != nil {
-		return fmt.Errorf("read store metadata: %w", err)
+		return fmt.Errorf("read store metadata: %w", s.b.readFailed(err))
 	}
 	if !pending {
 		return nil

@@ -282,14 +282,14 @@ func (s *Store) sampleCiphertext() (*storedCiphertext, error) {
 		return &storedCiphertext{blob, secretBinding(name, vid)}, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("check the master key against the store: %w", err)
+		return nil, fmt.Errorf("check the master key against the store: %w", s.b.readFailed(err))
 	}
 	err = s.r.QueryRow(`SELECT instance_id, admin_key FROM instances LIMIT 1`).Scan(&name, &blob)
 	if err == nil {
 		return &storedCiphertext{blob, instanceBinding(name)}, nil
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("check the master key against the store: %w", err)
+		return nil, fmt.Errorf("check the master key against the store: %w", s.b.readFailed(err))
 	}
 	return nil, nil
 }
