@@ -77,7 +77,7 @@ func (t *Tx) AccessKey(idOrName string) (*AccessKeyRow, error) {
 
 // AccessKeys lists access keys by name, without their secrets.
 func (t *Tx) AccessKeys() ([]model.AccessKey, error) {
-	rows, err := t.query("SELECT " + accessKeyColumns + " FROM access_keys ORDER BY name")
+	rows, err := t.query("SELECT " + accessKeyColumns + " FROM access_keys ORDER BY " + t.s.b.textOrder("name"))
 	if err != nil {
 		return nil, fmt.Errorf("list access keys: %w", err)
 	}

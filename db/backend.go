@@ -25,6 +25,9 @@ type backend interface {
 	// and keeps it (pgx's statement cache), so the store need not prepare
 	// the queries of its hot paths (see Tx.queryPrepared).
 	preparesItself() bool
+	// textOrder is an ORDER BY term that sorts the text expr by its bytes,
+	// as SQLite does, whatever collation the database has.
+	textOrder(expr string) string
 	beginRead(ctx context.Context, r *sql.DB) (*sql.Tx, error)
 	beginWrite(ctx context.Context, w *sql.DB) (*sql.Tx, error)
 	// retry classifies a failed write transaction; committing marks an

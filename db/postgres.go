@@ -157,6 +157,10 @@ func (*postgresBackend) contains(expr string) string { return "strpos(" + expr +
 // other reads may all hold, each waiting in turn: a deadlock.
 func (*postgresBackend) preparesItself() bool { return true }
 
+// textOrder: the database's collation (en_US.UTF-8, say) would put
+// "app/a" before "app/B" and skip punctuation; "C" compares bytes.
+func (*postgresBackend) textOrder(expr string) string { return expr + ` COLLATE "C"` }
+
 // beginRead: several statements of one read see one snapshot.
 func (*postgresBackend) beginRead(ctx context.Context, r *sql.DB) (*sql.Tx, error) {
 	return r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true, Isolation: sql.LevelRepeatableRead})

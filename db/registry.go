@@ -66,7 +66,7 @@ func (t *Tx) Instances(region string) ([]model.Instance, error) {
 		q += " WHERE region = ?"
 		args = append(args, region)
 	}
-	rows, err := t.query(q+" ORDER BY instance_id", args...)
+	rows, err := t.query(q+" ORDER BY "+t.s.b.textOrder("instance_id"), args...)
 	if err != nil {
 		return nil, fmt.Errorf("list instances: %w", err)
 	}
@@ -109,7 +109,7 @@ func (t *Tx) DeleteInstance(id string) error {
 
 // Operators lists operators by name.
 func (t *Tx) Operators() ([]model.Operator, error) {
-	rows, err := t.query("SELECT name, public_key, role, create_time FROM operators ORDER BY name")
+	rows, err := t.query("SELECT name, public_key, role, create_time FROM operators ORDER BY " + t.s.b.textOrder("name"))
 	if err != nil {
 		return nil, fmt.Errorf("list operators: %w", err)
 	}

@@ -153,7 +153,7 @@ func (t *Tx) ListSecrets(f SecretFilter) ([]*SecretRow, int, error) {
 	if err := t.row("SELECT count(*) FROM secrets"+cond, args...).Scan(&total); err != nil {
 		return nil, 0, fmt.Errorf("count secrets: %w", err)
 	}
-	q := "SELECT " + secretColumns + " FROM secrets" + cond + " ORDER BY name"
+	q := "SELECT " + secretColumns + " FROM secrets" + cond + " ORDER BY " + t.s.b.textOrder("name")
 	if f.Limit > 0 {
 		q += fmt.Sprintf(" LIMIT %d OFFSET %d", f.Limit, f.Offset)
 	}
@@ -175,7 +175,7 @@ func (t *Tx) ListSecrets(f SecretFilter) ([]*SecretRow, int, error) {
 
 // SecretsWhere lists secrets matching a fixed condition, for the scheduler.
 func (t *Tx) secretsWhere(cond string, args ...any) ([]*SecretRow, error) {
-	rows, err := t.query("SELECT "+secretColumns+" FROM secrets WHERE "+cond+" ORDER BY name", args...)
+	rows, err := t.query("SELECT "+secretColumns+" FROM secrets WHERE "+cond+" ORDER BY "+t.s.b.textOrder("name"), args...)
 	if err != nil {
 		return nil, err
 	}

@@ -90,6 +90,9 @@ func (sqliteBackend) contains(expr string) string { return "instr(" + expr + ", 
 // preparesItself: modernc's SQLite parses every query it is given.
 func (sqliteBackend) preparesItself() bool { return false }
 
+// textOrder: SQLite's default collation, BINARY, compares bytes.
+func (sqliteBackend) textOrder(expr string) string { return expr }
+
 func (sqliteBackend) beginRead(ctx context.Context, r *sql.DB) (*sql.Tx, error) {
 	return r.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
 }
