@@ -162,22 +162,7 @@ func finishSnapshot(ctx context.Context, path string) (map[string]int64, error) 
 		if err := snap.QueryRowContext(ctx, "PRAGMA quick_check").Scan(&check); err != nil || check != "ok" {
 			return nil, fmt.Errorf("the snapshot fails its check (%s): %v", check, err)
 		}
-		names, err := func() ([]string, error) {
-			r, err := snap.QueryContext(ctx, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'`)
-			if err != nil {
-				return nil, err
-			}
-			defer r.Close()
-			var out []string
-			for r.Next() {
-				var n string
-				if err := r.Scan(&n); err != nil {
-					return nil, err
-				}
-				out = append(out, n)
-			}
-			return out, r.Err()
-		}()
+		names, err := scanStrings(snap.QueryContext(ctx, sqliteTablesQuery))
 		if err != nil {
 			return nil, fmt.Errorf("read the snapshot's tables: %w", err)
 		}

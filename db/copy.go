@@ -589,7 +589,7 @@ func locatorName(loc string) string {
 // The SQLite catalog: sqlite_master and the table-valued pragmas.
 
 func (sqliteBackend) tables(t *Tx) ([]string, error) {
-	return queryStrings(t, `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'`)
+	return queryStrings(t, sqliteTablesQuery)
 }
 
 func (sqliteBackend) columns(t *Tx, table string) (names, types []string, err error) {
@@ -739,8 +739,13 @@ func (*postgresBackend) afterCopy(t *Tx, plan []copyTable, marks map[string]int6
 	return nil
 }
 
+// queryStrings runs a query of one text column and returns its values.
 func queryStrings(t *Tx, q string, args ...any) ([]string, error) {
-	rows, err := t.query(q, args...)
+	return scanStrings(t.query(q, args...))
+}
+
+// scanStrings reads every row of a one-column text query and closes it.
+func scanStrings(rows *sql.Rows, err error) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -755,6 +760,9 @@ func queryStrings(t *Tx, q string, args ...any) ([]string, error) {
 	}
 	return out, rows.Err()
 }
+
+// sqliteTablesQuery lists a SQLite database's own tables.
+const sqliteTablesQuery = `SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite\_%' ESCAPE '\'`
 
 func queryPairs(t *Tx, q string, args ...any) (a, b []string, err error) {
 	rows, err := t.query(q, args...)

@@ -295,18 +295,9 @@ func (s *Store) Dump() (string, error) {
 
 // Regions lists the distinct regions of secrets and instances.
 func (t *Tx) Regions() ([]string, error) {
-	rows, err := t.query("SELECT region FROM secrets UNION SELECT region FROM instances ORDER BY 1")
+	out, err := queryStrings(t, "SELECT region FROM secrets UNION SELECT region FROM instances ORDER BY 1")
 	if err != nil {
 		return nil, fmt.Errorf("list regions: %w", err)
 	}
-	defer rows.Close()
-	var out []string
-	for rows.Next() {
-		var r string
-		if err := rows.Scan(&r); err != nil {
-			return nil, err
-		}
-		out = append(out, r)
-	}
-	return out, rows.Err()
+	return out, nil
 }

@@ -197,12 +197,6 @@ func (t *Tx) SecretsWithPending() ([]*SecretRow, error) {
 	return t.secretsWhere("id IN (SELECT secret_id FROM stages WHERE stage = ?)", model.StagePending)
 }
 
-// SecretsWithRotation lists ECS secrets whose operator wants automatic
-// rotation and that are not pending deletion: the scheduler's candidates.
-func (t *Tx) SecretsWithRotation() ([]*SecretRow, error) {
-	return t.secretsWhere("type = ? AND auto_wanted = ? AND (rotation_interval > 0 OR rotation_schedule <> '') AND planned_delete = 0", string(model.ECS), true)
-}
-
 // DueCandidates lists the names of the secrets the scheduler should look
 // at now: secrets on an interval whose time (or retry time, before
 // maxRetries failures in a row) has come, found
@@ -210,7 +204,7 @@ func (t *Tx) SecretsWithRotation() ([]*SecretRow, error) {
 // can compute, read with the few columns that decide (the rest of each row
 // stays in the store). A tick over 10,000 secrets reads little.
 func (t *Tx) DueCandidates(now time.Time, maxRetries int, due func(*SecretRow) bool) (names []string, moved []MovedDue, err error) {
-	rows, err := t.query(`SELECT name FROM secrets WHERE type = ? AND auto_wanted = ? AND planned_delete = 0
+	names, err = queryStrings(t, `SELECT name FROM secrets WHERE type = ? AND auto_wanted = ? AND planned_delete = 0
 		AND rotation_schedule = '' AND rotation_interval > 0
 		AND ((automatic_rotation <> ? AND CASE WHEN last_rotation > 0 THEN last_rotation ELSE create_time END + rotation_interval <= ?)
 			OR (automatic_rotation = ? AND rotation_failures < ? AND next_retry <= ?))
@@ -218,19 +212,7 @@ func (t *Tx) DueCandidates(now time.Time, maxRetries int, due func(*SecretRow) b
 	if err != nil {
 		return nil, nil, fmt.Errorf("list secrets due: %w", err)
 	}
-	for rows.Next() {
-		var n string
-		if err := rows.Scan(&n); err != nil {
-			rows.Close()
-			return nil, nil, err
-		}
-		names = append(names, n)
-	}
-	rows.Close()
-	if err := rows.Err(); err != nil {
-		return nil, nil, err
-	}
-	rows, err = t.query(`SELECT name, automatic_rotation, last_rotation, next_retry, rotation_failures,
+	rows, err := t.query(`SELECT name, automatic_rotation, last_rotation, next_retry, rotation_failures,
 		rotation_schedule, rotation_window, rotation_anchor, rotation_due FROM secrets
 		WHERE type = ? AND auto_wanted = ? AND planned_delete = 0 AND rotation_schedule <> '' AND rotation_due <= ?`, string(model.ECS), true, now.Unix())
 	if err != nil {

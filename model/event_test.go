@@ -39,8 +39,8 @@ func TestEventValidate(t *testing.T) {
 	}
 }
 
-// The JSON receivers get: the field names SPEC §9 and the old
-// --on-rotation-failure hook use, empty optional fields left out.
+// The JSON receivers get: the field names of SPEC §9, which the older
+// --on-rotation-failure command also received; empty optional fields left out.
 func TestEventJSON(t *testing.T) {
 	e := Event{Id: "id-1", Type: EventRotationFailed, Time: time.Date(2026, 11, 22, 2, 0, 0, 0, time.UTC), SecretName: "acs/ecs/i-1/app",
 		VersionId: "v3", Operator: "scheduler", InstanceId: "i-1", Step: "test", Reason: "the host refused the new password", Failures: 2}

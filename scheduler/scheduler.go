@@ -8,11 +8,7 @@ package scheduler
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
-	"os/exec"
-	"strings"
 	"time"
 
 	"kmsconsole/model"
@@ -75,23 +71,6 @@ func Run(ctx context.Context, svc *service.Service, tick time.Duration, log func
 		case <-ctx.Done():
 			return
 		case <-t.C:
-		}
-	}
-}
-
-// NotifyCommand returns a failure hook that runs cmd through /bin/sh with
-// the event as JSON on stdin. The event never holds a value; the command's
-// output goes to logOut.
-func NotifyCommand(cmd string, logOut io.Writer) func(service.RotationFailureEvent) {
-	return func(ev service.RotationFailureEvent) {
-		body, _ := json.Marshal(ev)
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-		defer cancel()
-		c := exec.CommandContext(ctx, "/bin/sh", "-c", cmd)
-		c.Stdin = strings.NewReader(string(body) + "\n")
-		c.Stdout, c.Stderr = logOut, logOut
-		if err := c.Run(); err != nil && logOut != nil {
-			fmt.Fprintf(logOut, "kmsconsole: --on-rotation-failure command failed: %v\n", err)
 		}
 	}
 }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -44,7 +43,7 @@ type fixture struct {
 	clock  *clock
 }
 
-func newFixture(t *testing.T, notify func(service.RotationFailureEvent)) *fixture {
+func newFixture(t *testing.T) *fixture {
 	sshdtest.Require(t)
 	f := &fixture{srv: sshdtest.Start(t, sshdtest.Options{}), clock: &clock{now: t0}}
 	var adminKey []byte
@@ -57,7 +56,7 @@ func newFixture(t *testing.T, notify func(service.RotationFailureEvent)) *fixtur
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.store.Close() })
-	f.svc = service.New(f.store, service.Options{Actor: service.Actor{Name: "scheduler", Role: model.RoleAdmin}, Now: f.clock.Now, OnRotationFailure: notify})
+	f.svc = service.New(f.store, service.Options{Actor: service.Actor{Name: "scheduler", Role: model.RoleAdmin}, Now: f.clock.Now})
 	t.Cleanup(f.svc.Close)
 	ctx := context.Background()
 	if _, err := f.svc.AddInstance(ctx, service.AddInstanceRequest{InstanceId: "i-1", Host: f.srv.Host, Port: f.srv.Port,
@@ -95,8 +94,7 @@ func (f *fixture) currentWorks(t *testing.T) string {
 }
 
 func TestRotatesWhenDueAndBacksOffOnFailure(t *testing.T) {
-	notes := filepath.Join(t.TempDir(), "notes.jsonl")
-	f := newFixture(t, NotifyCommand("cat >> "+notes, os.Stderr))
+	f := newFixture(t)
 	ctx := context.Background()
 	first := f.currentWorks(t)
 	if d := f.describe(t); d.NextRotationDate != model.FormatTime(t0.Add(7*24*time.Hour)) {
@@ -141,10 +139,20 @@ func TestRotatesWhenDueAndBacksOffOnFailure(t *testing.T) {
 	if got := f.currentWorks(t); got != second {
 		t.Fatal("a failed rotation moved ACSCurrent")
 	}
-	b, _ := os.ReadFile(notes)
-	lines := strings.Split(strings.TrimSpace(string(b)), "\n")
-	if len(lines) != 5 || !strings.Contains(lines[0], f.secret) || !strings.Contains(lines[0], `"Step":"set"`) {
-		t.Fatalf("notifications: %s", b)
+	// Each failure is a RotationFailed event in the outbox, for serve's
+	// --on-event and webhook to deliver.
+	evs, _, err := f.svc.Events(ctx, service.EventsRequest{All: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failed []model.Event
+	for _, e := range evs {
+		if e.Type == model.EventRotationFailed {
+			failed = append(failed, e.Event)
+		}
+	}
+	if len(failed) != 5 || failed[0].SecretName != f.secret || failed[0].Step != "set" {
+		t.Fatalf("failure events: %+v", failed)
 	}
 	// The operator mends sudo and re-enables rotation: retries resume.
 	sshdtest.WriteSudoers(t, f.admin, f.admin+" ALL=(ALL:ALL) NOPASSWD: ALL\n")
@@ -221,7 +229,7 @@ func TestSchedulerChild(t *testing.T) {
 }
 
 func TestTwoProcessesRotateOnce(t *testing.T) {
-	f := newFixture(t, nil)
+	f := newFixture(t)
 	sessions := func() int { return strings.Count(f.srv.Log(), "Starting session: command for "+f.admin+" ") }
 	before := sessions()
 	var wg sync.WaitGroup

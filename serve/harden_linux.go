@@ -13,7 +13,7 @@ import (
 // the same user: RLIMIT_CORE 0, soft and hard, and not dumpable, which also
 // refuses ptrace and /proc/PID/mem, environ, … to anyone but root (the
 // process's /proc files become root's). main calls it first thing, for every
-// command. Children started later (--on-rotation-failure) inherit the core
+// command. Children started later (--on-event) inherit the core
 // limit; exec makes them dumpable again.
 func HardenProcess() error {
 	if err := unix.Setrlimit(unix.RLIMIT_CORE, &unix.Rlimit{Cur: 0, Max: 0}); err != nil {

@@ -22,6 +22,18 @@ func eventsOf(t *testing.T, svc *Service) []db.OutboxEvent {
 	return evs
 }
 
+// failureEvents are the RotationFailed events of the outbox, oldest first.
+func failureEvents(t *testing.T, svc *Service) []model.Event {
+	t.Helper()
+	var out []model.Event
+	for _, e := range eventsOf(t, svc) {
+		if e.Type == model.EventRotationFailed {
+			out = append(out, e.Event)
+		}
+	}
+	return out
+}
+
 func eventTypes(evs []db.OutboxEvent) string {
 	var out []string
 	for _, e := range evs {

@@ -45,18 +45,6 @@ func (s *Service) stepDone(step string) {
 	}
 }
 
-// RotationFailureEvent is what --on-rotation-failure receives: never a value.
-type RotationFailureEvent struct {
-	Time       string
-	SecretName string
-	InstanceId string
-	VersionId  string
-	Step       string
-	Reason     string
-	Operator   string
-	Failures   int
-}
-
 // hostname names this machine in lease holders.
 var hostname, _ = os.Hostname()
 
@@ -601,8 +589,6 @@ func (s *Service) failRotation(ctx context.Context, t *rotationTarget, cred mode
 		return s.emit(tx, model.Event{Type: model.EventRotationFailed, SecretName: sec.Name, VersionId: vid,
 			InstanceId: t.inst.InstanceId, Step: step, Reason: reason, Failures: failures})
 	})
-	s.notifyFailure(RotationFailureEvent{Time: model.FormatTime(s.now()), SecretName: t.secret.Name,
-		InstanceId: t.inst.InstanceId, VersionId: vid, Step: step, Reason: reason, Operator: s.Actor().Name, Failures: failures})
 	return reason
 }
 

@@ -32,8 +32,6 @@ type ecsFixture struct {
 	adminKey []byte
 	user     string
 	secret   string
-	failures []RotationFailureEvent
-	mu       sync.Mutex
 }
 
 func newECSFixture(t *testing.T, subType string) *ecsFixture {
@@ -47,11 +45,7 @@ func newECSFixture(t *testing.T, subType string) *ecsFixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.store.Close() })
-	f.svc = New(f.store, Options{Actor: Actor{Name: "tester", Role: model.RoleAdmin}, OnRotationFailure: func(e RotationFailureEvent) {
-		f.mu.Lock()
-		f.failures = append(f.failures, e)
-		f.mu.Unlock()
-	}})
+	f.svc = New(f.store, Options{Actor: Actor{Name: "tester", Role: model.RoleAdmin}})
 	t.Cleanup(f.svc.Close)
 	ctx := context.Background()
 	if _, err := f.svc.AddInstance(ctx, AddInstanceRequest{InstanceId: "i-web1", RegionId: DefaultRegion, Host: f.srv.Host, Port: f.srv.Port,
@@ -348,8 +342,8 @@ func TestRotationFaults(t *testing.T) {
 			if d.AutomaticRotation != model.RotationDisabled || !strings.Contains(d.RotationFailureReason, fault.want) {
 				t.Errorf("status %s reason %q", d.AutomaticRotation, d.RotationFailureReason)
 			}
-			if len(f.failures) != 1 || f.failures[0].SecretName != f.secret || f.failures[0].Reason == "" {
-				t.Errorf("failure events %+v", f.failures)
+			if failures := failureEvents(t, f.svc); len(failures) != 1 || failures[0].SecretName != f.secret || failures[0].Reason == "" {
+				t.Errorf("failure events %+v", failures)
 			}
 			if fault.name == "host key changed" {
 				fp, _ := ecs.Fingerprint(f.srv.HostKey)

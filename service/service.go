@@ -57,8 +57,6 @@ type Options struct {
 	Region string
 	Actor  Actor
 	Now    func() time.Time // injectable clock; defaults to time.Now
-	// OnRotationFailure, when set, is told about each failed rotation.
-	OnRotationFailure func(RotationFailureEvent)
 	// AfterStep, when set, runs after each rotation step (StepCreate,
 	// StepSet, StepTest) has completed: the crash tests kill their process
 	// there to leave a rotation half-way.
@@ -89,31 +87,13 @@ type Service struct {
 
 // runState tracks rotations in flight so shutdown can let them finish.
 type runState struct {
-	keys      accessKeyCache // the API's key lookups
-	audit     auditLog       // group commit of request records
-	mu        sync.Mutex
-	inflight  sync.WaitGroup
-	draining  bool
-	onFailure func(RotationFailureEvent)
+	keys     accessKeyCache // the API's key lookups
+	audit    auditLog       // group commit of request records
+	mu       sync.Mutex
+	inflight sync.WaitGroup
+	draining bool
 	// wakeEvents, when set, is called after a commit that queued events.
 	wakeEvents func()
-}
-
-// SetOnRotationFailure sets the hook told about each failed rotation, for
-// this service and every copy made by As or InRegion.
-func (s *Service) SetOnRotationFailure(fn func(RotationFailureEvent)) {
-	s.run.mu.Lock()
-	s.run.onFailure = fn
-	s.run.mu.Unlock()
-}
-
-func (s *Service) notifyFailure(ev RotationFailureEvent) {
-	s.run.mu.Lock()
-	fn := s.run.onFailure
-	s.run.mu.Unlock()
-	if fn != nil {
-		fn(ev)
-	}
 }
 
 // beginRotation registers a rotation, refusing new ones while draining.
@@ -157,7 +137,7 @@ func New(store *db.Store, opts Options) *Service {
 	if opts.Actor.Role == "" {
 		opts.Actor.Role = model.RoleAdmin // the local OS user; named lazily
 	}
-	return &Service{store: store, opts: opts, holder: uuid.NewString(), ecs: newECSBackend(), run: &runState{onFailure: opts.OnRotationFailure}}
+	return &Service{store: store, opts: opts, holder: uuid.NewString(), ecs: newECSBackend(), run: &runState{}}
 }
 
 // As returns a service acting for another actor (one per serve session).

@@ -1,7 +1,6 @@
 package dbtest
 
 import (
-	"io"
 	"net"
 	"net/url"
 	"sync"
@@ -84,10 +83,7 @@ func (p *RoundTrips) pipe(client, server net.Conn) {
 				}
 			}
 			if err != nil {
-				if err != io.EOF {
-					return
-				}
-				return
+				return // EOF or a closed connection: the other side closes too
 			}
 		}
 	}
