@@ -37,11 +37,11 @@ func (t *Tx) scanAccessKey(sc interface{ Scan(...any) error }, withSecrets bool)
 		return nil, err
 	}
 	r.CreateTime, r.SecretRotated, r.PreviousSecretUntil = fromUnix(ct), fromUnix(rot), fromUnix(until)
-	m, err := t.s.macs()
+	ok, err := t.s.verifyMAC(mac, "accesskey", accessKeyFields(&r.AccessKey, blob, prev)...)
 	if err != nil {
 		return nil, fmt.Errorf("authenticate access key %s: %w", r.AccessKeyId, err)
 	}
-	if !m.check(mac, "accesskey", accessKeyFields(&r.AccessKey, blob, prev)...) {
+	if !ok {
 		return nil, &RowAuthError{Row: "access key " + r.AccessKeyId, Remedy: accessKeyRemedy}
 	}
 	if !withSecrets {
@@ -96,28 +96,28 @@ func (t *Tx) AccessKeys() ([]model.AccessKey, error) {
 // PutAccessKey inserts or replaces an access key, sealing its secrets and
 // authenticating the row.
 func (t *Tx) PutAccessKey(r *AccessKeyRow) error {
-	blob, err := t.s.encrypt(r.Secret, accessKeyBinding(r.AccessKeyId, false))
+	blob, err := t.encrypt(r.Secret, accessKeyBinding(r.AccessKeyId, false))
 	if err != nil {
 		return err
 	}
 	prev := []byte{}
 	if r.PreviousSecret != nil {
-		if prev, err = t.s.encrypt(r.PreviousSecret, accessKeyBinding(r.AccessKeyId, true)); err != nil {
+		if prev, err = t.encrypt(r.PreviousSecret, accessKeyBinding(r.AccessKeyId, true)); err != nil {
 			return err
 		}
 	}
-	m, err := t.s.macs()
+	k := &r.AccessKey
+	mac, err := t.sumMAC("accesskey", accessKeyFields(k, blob, prev)...)
 	if err != nil {
 		return err
 	}
-	k := &r.AccessKey
 	_, err = t.exec("INSERT INTO access_keys ("+accessKeyColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"+
 		" ON CONFLICT (access_key_id) DO UPDATE SET name = excluded.name, status = excluded.status, policy = excluded.policy,"+
 		" create_time = excluded.create_time, created_by = excluded.created_by, secret = excluded.secret,"+
 		" secret_rotated = excluded.secret_rotated, previous_secret = excluded.previous_secret,"+
 		" previous_until = excluded.previous_until, mac = excluded.mac",
 		k.AccessKeyId, k.Name, k.Status, k.Policy, unix(k.CreateTime), k.CreatedBy, blob, unix(k.SecretRotated), prev, unix(k.PreviousSecretUntil),
-		m.sum("accesskey", accessKeyFields(k, blob, prev)...))
+		mac)
 	if err != nil {
 		return fmt.Errorf("store access key %s: %w", k.AccessKeyId, err)
 	}

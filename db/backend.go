@@ -52,11 +52,15 @@ const keyCheckMeta = "master_key_check"
 // keyCheck is a value derived from the master key (an HMAC under a key of
 // its own, so it says nothing about the key) that tells two keys apart.
 func (s *Store) keyCheck() (string, error) {
-	m, err := s.macs()
+	ring, err := s.keys()
 	if err != nil {
 		return "", err
 	}
-	return hex.EncodeToString(m.sum("master-key-check")[:16]), nil
+	return keyCheckOf(ring.primary), nil
+}
+
+func keyCheckOf(k *masterKey) string {
+	return hex.EncodeToString(k.mac.sum("master-key-check")[:16])
 }
 
 // bindKey ties a shared store to one master key: the first process records

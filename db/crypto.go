@@ -163,12 +163,16 @@ func newSealer(key []byte) (*sealer, error) {
 	return &sealer{aead: aead}, nil
 }
 
-func (s *sealer) seal(plaintext []byte, bind string) ([]byte, error) {
-	nonce := make([]byte, s.aead.NonceSize(), s.aead.NonceSize()+len(plaintext)+s.aead.Overhead())
+// seal returns prefix, a random nonce and the ciphertext of plaintext.
+func (s *sealer) seal(prefix, plaintext []byte, bind string) ([]byte, error) {
+	n := s.aead.NonceSize()
+	out := make([]byte, len(prefix)+n, len(prefix)+n+len(plaintext)+s.aead.Overhead())
+	copy(out, prefix)
+	nonce := out[len(prefix):]
 	if _, err := rand.Read(nonce); err != nil {
 		return nil, err
 	}
-	return s.aead.Seal(nonce, nonce, plaintext, []byte(bind)), nil
+	return s.aead.Seal(out, nonce, plaintext, []byte(bind)), nil
 }
 
 // ErrDecrypt means a ciphertext did not open: wrong master key, tampering, or

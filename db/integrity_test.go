@@ -259,7 +259,7 @@ func makeLegacyStore(t *testing.T, dir string) (path string, key []byte) {
 		}
 	}
 	for i, v := range []string{"v1", "v2"} {
-		blob, _ := seal.seal([]byte("value-"+v), secretBinding("app/db", v))
+		blob, _ := seal.seal(nil, []byte("value-"+v), secretBinding("app/db", v))
 		if _, err := raw.Exec("INSERT INTO versions (secret_id, version_id, seq, create_time, data_type, ciphertext) VALUES (1, ?, ?, 1, 'text', ?)", v, i+1, blob); err != nil {
 			t.Fatal(err)
 		}
@@ -268,7 +268,7 @@ func makeLegacyStore(t *testing.T, dir string) (path string, key []byte) {
 		t.Fatal(err)
 	}
 	in := testInstance("i-web1", "192.0.2.10")
-	blob, _ := seal.seal(in.AdminKey, instanceBinding(in.InstanceId))
+	blob, _ := seal.seal(nil, in.AdminKey, instanceBinding(in.InstanceId))
 	if _, err := raw.Exec("INSERT INTO instances (instance_id, name, region, host, port, admin_user, admin_key, host_key, create_time) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
 		in.InstanceId, in.InstanceName, in.RegionId, in.Host, in.Port, in.AdminUser, blob, in.HostKey, unix(in.CreateTime)); err != nil {
 		t.Fatal(err)

@@ -117,22 +117,6 @@ func instanceFields(r *InstanceRow, adminKeyBlob []byte) []string {
 		strconv.FormatInt(unix(r.CreateTime), 10), string(adminKeyBlob)}
 }
 
-func (m *macer) instance(r *InstanceRow, adminKeyBlob []byte) []byte {
-	return m.sum("instance", instanceFields(r, adminKeyBlob)...)
-}
-
-func (m *macer) stage(secretName, stage, versionId string) []byte {
-	return m.sum("stage", secretName, stage, versionId)
-}
-
-// macs returns the row MAC computer, loading the master key if needed.
-func (s *Store) macs() (*macer, error) {
-	if _, err := s.cipher(); err != nil {
-		return nil, err
-	}
-	return s.mac, nil
-}
-
 // authError is the refusal of a row whose stored MAC did not check.
 func (s *Store) authError(stored []byte, row, remedy string) error {
 	// No MAC at all: a row from before migration 4 that was never sealed,
@@ -173,11 +157,14 @@ func (s *Store) sealLegacyRows(ctx context.Context) error {
 	if err := s.checkKey(); err != nil {
 		return nil
 	}
-	m := s.mac
 	var instances, labels int
 	err := s.Write(ctx, func(tx *Tx) error {
 		// Under the write lock: another process may have sealed them.
 		if err := tx.row("SELECT EXISTS (SELECT 1 FROM meta WHERE name = ?)", unsealedMarker).Scan(&pending); err != nil || !pending {
+			return err
+		}
+		k, err := tx.sealKey()
+		if err != nil {
 			return err
 		}
 		rows, err := tx.query("SELECT " + instanceColumns + " FROM instances WHERE length(mac) = 0")
@@ -198,7 +185,7 @@ func (s *Store) sealLegacyRows(ctx context.Context) error {
 				return err
 			}
 			r.CreateTime = fromUnix(ct)
-			todo = append(todo, sealed{[]any{r.InstanceId}, m.instance(&r, blob)})
+			todo = append(todo, sealed{[]any{r.InstanceId}, k.sumMAC("instance", instanceFields(&r, blob)...)})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {
@@ -222,7 +209,7 @@ func (s *Store) sealLegacyRows(ctx context.Context) error {
 				rows.Close()
 				return err
 			}
-			todo = append(todo, sealed{[]any{id, stage}, m.stage(name, stage, vid)})
+			todo = append(todo, sealed{[]any{id, stage}, k.sumMAC("stage", name, stage, vid)})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

@@ -28,11 +28,11 @@ func (t *Tx) scanInstance(sc interface{ Scan(...any) error }, withKey bool) (*In
 		return nil, err
 	}
 	r.CreateTime = fromUnix(ct)
-	m, err := t.s.macs()
+	ok, err := t.s.verifyMAC(mac, "instance", instanceFields(&r, blob)...)
 	if err != nil {
 		return nil, fmt.Errorf("authenticate instance %s: %w", r.InstanceId, err)
 	}
-	if !m.check(mac, "instance", instanceFields(&r, blob)...) {
+	if !ok {
 		return nil, t.s.authError(mac, "instance "+r.InstanceId, instanceRemedy)
 	}
 	if withKey {
@@ -85,16 +85,16 @@ func (t *Tx) Instances(region string) ([]model.Instance, error) {
 // InsertInstance stores an instance, encrypting its admin key and
 // authenticating the row.
 func (t *Tx) InsertInstance(r *InstanceRow) error {
-	blob, err := t.s.encrypt(r.AdminKey, instanceBinding(r.InstanceId))
+	blob, err := t.encrypt(r.AdminKey, instanceBinding(r.InstanceId))
 	if err != nil {
 		return err
 	}
-	m, err := t.s.macs()
+	mac, err := t.sumMAC("instance", instanceFields(r, blob)...)
 	if err != nil {
 		return err
 	}
 	_, err = t.exec("INSERT INTO instances ("+instanceColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		r.InstanceId, r.InstanceName, r.RegionId, r.Host, r.Port, r.AdminUser, r.HostKey, unix(r.CreateTime), blob, m.instance(r, blob))
+		r.InstanceId, r.InstanceName, r.RegionId, r.Host, r.Port, r.AdminUser, r.HostKey, unix(r.CreateTime), blob, mac)
 	if err != nil {
 		return fmt.Errorf("insert instance %s: %w", r.InstanceId, err)
 	}

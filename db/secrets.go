@@ -337,7 +337,7 @@ func (t *Tx) Version(s *SecretRow, versionId string) (*VersionValue, error) {
 
 // InsertVersion encrypts and stores a new version after the secret's others.
 func (t *Tx) InsertVersion(s *SecretRow, versionId, data, dataType string, created time.Time) error {
-	blob, err := t.s.encrypt([]byte(data), secretBinding(s.Name, versionId))
+	blob, err := t.encrypt([]byte(data), secretBinding(s.Name, versionId))
 	if err != nil {
 		return fmt.Errorf("encrypt version: %w", err)
 	}
@@ -390,11 +390,11 @@ func (t *Tx) Labels(secretId int64) (model.Labels, error) {
 // checkLabel verifies a stage label against its MAC: a label moved outside
 // kmsconsole is refused, never used.
 func (s *Store) checkLabel(mac []byte, secretName, stage, versionId string) error {
-	m, err := s.macs()
+	ok, err := s.verifyMAC(mac, "stage", secretName, stage, versionId)
 	if err != nil {
 		return fmt.Errorf("authenticate the stage labels of %s: %w", secretName, err)
 	}
-	if !m.check(mac, "stage", secretName, stage, versionId) {
+	if !ok {
 		return s.authError(mac, "secret "+secretName+" stage label "+stage+" (version "+versionId+")", labelRemedy)
 	}
 	return nil
@@ -410,15 +410,15 @@ func (t *Tx) SetLabels(secretId int64, old, new model.Labels) error {
 			}
 		}
 	}
-	var m *macer
+	var k *masterKey
 	var name string
 	for stage, v := range new {
 		if old[stage] == v {
 			continue
 		}
-		if m == nil {
+		if k == nil {
 			var err error
-			if m, err = t.s.macs(); err != nil {
+			if k, err = t.sealKey(); err != nil {
 				return fmt.Errorf("set stage %s: %w", stage, err)
 			}
 			if err := t.row("SELECT name FROM secrets WHERE id = ?", secretId).Scan(&name); err != nil {
@@ -426,7 +426,7 @@ func (t *Tx) SetLabels(secretId int64, old, new model.Labels) error {
 			}
 		}
 		if _, err := t.exec("INSERT INTO stages (secret_id, stage, version_id, mac) VALUES (?, ?, ?, ?) ON CONFLICT (secret_id, stage) DO UPDATE SET version_id = excluded.version_id, mac = excluded.mac",
-			secretId, stage, v, m.stage(name, stage, v)); err != nil {
+			secretId, stage, v, k.sumMAC("stage", name, stage, v)); err != nil {
 			return fmt.Errorf("set stage %s: %w", stage, err)
 		}
 	}

@@ -44,12 +44,14 @@ type Store struct {
 	// stmts: statements prepared on the reader pool, by query text.
 	stmts sync.Map
 
-	keyOnce   sync.Once
-	seal      *sealer
-	mac       *macer
-	keyErr    error
-	checkOnce sync.Once
-	checkErr  error
+	keyOnce sync.Once
+	// ring: the master keys held (keyring.go), set once keyOnce has run
+	// without error; reloadKeys replaces it.
+	ring     atomic.Pointer[keyring]
+	reloadMu sync.Mutex
+	keyErr   error
+	// keyChecked: the keys held open a value already stored (checkKey).
+	keyChecked atomic.Bool
 	// unsealed: registry rows written before migration 4 still wait for
 	// their MAC (see sealLegacyRows).
 	unsealed atomic.Bool
@@ -167,11 +169,12 @@ func (s *Store) Close() error {
 	return errors.Join(s.r.Close(), s.w.Close())
 }
 
-// cipher is the master key, loaded once; a key is created only for a store
-// that holds no encrypted value yet: a store restored without its key, or a
-// KMSCONSOLE_MASTER_KEY_FILE that points at the wrong file, must stop the
-// process rather than get a fresh key.
-func (s *Store) cipher() (*sealer, error) {
+// keys loads the master key once, with the next key of a rotation under
+// way; a key is created only for a store that holds no encrypted value yet:
+// a store restored without its key, or a KMSCONSOLE_MASTER_KEY_FILE that
+// points at the wrong file, must stop the process rather than get a fresh
+// key.
+func (s *Store) keys() (*keyring, error) {
 	s.keyOnce.Do(func() {
 		key, err := readKey(s.KeyPath)
 		var sizeErr *keySizeError
@@ -208,15 +211,19 @@ func (s *Store) cipher() (*sealer, error) {
 					sizeErr, s.Path, shellQuote(s.KeyPath))
 			}
 		}
+		var ring *keyring
 		if err == nil {
-			s.seal, err = newSealer(key)
+			var k *masterKey
+			if k, err = newMasterKey(key); err == nil {
+				ring, err = loadNextKey(&keyring{primary: k, keys: []*masterKey{k}}, s.KeyPath)
+			}
 		}
 		if err == nil {
-			s.mac = newMacer(key)
+			s.ring.Store(ring)
 		}
 		s.keyErr = err
 	})
-	return s.seal, s.keyErr
+	return s.ring.Load(), s.keyErr
 }
 
 // checkKey tells, once, whether the key opens a value already stored: a
@@ -224,38 +231,36 @@ func (s *Store) cipher() (*sealer, error) {
 // Reads do not pay for it: a wrong key shows when their own value fails
 // to open, and only then is the check made, to say why (decrypt).
 func (s *Store) checkKey() error {
-	seal, err := s.cipher()
-	if err != nil {
+	if _, err := s.keys(); err != nil {
 		return err
 	}
-	s.checkOnce.Do(func() {
-		sample, err := s.sampleCiphertext()
-		if err == nil && sample != nil {
-			if _, oerr := seal.open(sample.ciphertext, sample.binding); oerr != nil {
-				err = fmt.Errorf("master key %s does not belong to the store %s, use the key it was created with: %w", s.KeyPath, s.Path, oerr)
-			}
-		}
-		s.checkErr = err
-	})
-	return s.checkErr
-}
-
-// encrypt seals a value bound to binding, with a key checked against the store.
-func (s *Store) encrypt(plaintext []byte, binding string) ([]byte, error) {
-	if err := s.checkKey(); err != nil {
-		return nil, err
+	if s.keyChecked.Load() {
+		return nil
 	}
-	return s.seal.seal(plaintext, binding)
+	sample, err := s.sampleCiphertext()
+	if err != nil || sample == nil {
+		return err
+	}
+	if _, err := s.openValue(sample.ciphertext, sample.binding); err != nil {
+		var missing *MissingKeyError
+		if errors.As(err, &missing) && s.rotated() {
+			return err
+		}
+		return fmt.Errorf("master key %s does not belong to the store %s, use the key it was created with: %w", s.KeyPath, s.Path, err)
+	}
+	// Only success is remembered: a key copied in later (a replica after a
+	// rotation elsewhere) is taken without a restart.
+	s.keyChecked.Store(true)
+	return nil
 }
 
 // decrypt opens a stored value. When it does not open, the key is checked
 // against the store, so that a wrong key is named as such.
 func (s *Store) decrypt(ciphertext []byte, binding string) ([]byte, error) {
-	seal, err := s.cipher()
-	if err != nil {
+	if _, err := s.keys(); err != nil {
 		return nil, err
 	}
-	plain, err := seal.open(ciphertext, binding)
+	plain, err := s.openValue(ciphertext, binding)
 	if err != nil {
 		if kerr := s.checkKey(); kerr != nil {
 			return nil, kerr
@@ -305,6 +310,8 @@ type Tx struct {
 	read bool
 	// committed runs once the transaction has committed (OnCommit).
 	committed []func()
+	// key: the master key this transaction seals under (sealKey).
+	key *masterKey
 }
 
 // OnCommit has fn run once this write transaction has committed, and never
