@@ -101,6 +101,24 @@ func (t *Tx) InsertInstance(r *InstanceRow) error {
 	return nil
 }
 
+// UpdateInstanceKeys seals an instance's keys again and authenticates the
+// row again, under the transaction's master key: every sealed column of an
+// instance row is written here (a master key rotation moves rows with it).
+func (t *Tx) UpdateInstanceKeys(r *InstanceRow) error {
+	blob, err := t.encrypt(r.AdminKey, instanceBinding(r.InstanceId))
+	if err != nil {
+		return err
+	}
+	mac, err := t.sumMAC("instance", instanceFields(r, blob)...)
+	if err != nil {
+		return err
+	}
+	if _, err := t.exec("UPDATE instances SET admin_key = ?, mac = ? WHERE instance_id = ?", blob, mac, r.InstanceId); err != nil {
+		return fmt.Errorf("update the keys of instance %s: %w", r.InstanceId, err)
+	}
+	return nil
+}
+
 // DeleteInstance removes an instance.
 func (t *Tx) DeleteInstance(id string) error {
 	_, err := t.exec("DELETE FROM instances WHERE instance_id = ?", id)
