@@ -83,7 +83,15 @@ type lease struct {
 // acquireRotationLease takes the secret's rotation lease so no other
 // goroutine or process rotates it at the same time.
 func (s *Service) acquireRotationLease(ctx context.Context, secretName string) (*lease, error) {
-	l := &lease{s: s, name: rotationLease(secretName), holder: newHolder(), stop: make(chan struct{}), done: make(chan struct{})}
+	return s.acquireLease(ctx, rotationLease(secretName), func() error {
+		return model.Errorf(model.CodeResourceInUse, "A rotation of %s is already running", secretName)
+	})
+}
+
+// acquireLease takes the named lease, renewed in the background until
+// released; busy is the error when another live holder has it.
+func (s *Service) acquireLease(ctx context.Context, name string, busy func() error) (*lease, error) {
+	l := &lease{s: s, name: name, holder: newHolder(), stop: make(chan struct{}), done: make(chan struct{})}
 	var got bool
 	err := s.store.Write(ctx, func(tx *db.Tx) error {
 		now := time.Now()
@@ -110,7 +118,7 @@ func (s *Service) acquireRotationLease(ctx context.Context, secretName string) (
 		return nil, err
 	}
 	if !got {
-		return nil, model.Errorf(model.CodeResourceInUse, "A rotation of %s is already running", secretName)
+		return nil, busy()
 	}
 	go l.renew()
 	return l, nil
