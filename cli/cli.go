@@ -51,7 +51,7 @@ type Env struct {
 // serve runs this package for its SSH commands, so this package cannot
 // import it.
 func Commands() []*Command {
-	return []*Command{kmsCommand(), instanceCommand(), operatorCommand(), accessKeyCommand(), rotateCommand(), auditCommand(), storeCommand(), eventsCommand()}
+	return []*Command{kmsCommand(), instanceCommand(), operatorCommand(), accessKeyCommand(), rotateCommand(), auditCommand(), storeCommand(), eventsCommand(), masterkeyCommand()}
 }
 
 // Run executes one command line against Commands and extra, and returns

@@ -82,12 +82,33 @@ func (s *Store) bindKey(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("check the master key against the store %s: %w", s.Path, err)
 	}
-	if stored != check {
+	if stored != check && !s.holdsSealingKey(ctx) {
+		if sealing, err := s.sealingKeyId(ctx); err == nil && sealing != "" {
+			return fmt.Errorf("master key %s is not the key of the store %s, whose master key was rotated (kmsconsole masterkey rotate) to key %s: "+
+				"copy master.key from the machine that rotated it (or set KMSCONSOLE_MASTER_KEY_FILE to it); refusing to start rather than write values the others cannot read",
+				s.KeyPath, s.Path, sealing)
+		}
 		return fmt.Errorf("master key %s is not the key of the store %s: every replica must use the same master key file "+
 			"(copy master.key from a replica that runs, or set KMSCONSOLE_MASTER_KEY_FILE to it); refusing to start rather than write values the others cannot read",
 			s.KeyPath, s.Path)
 	}
 	return nil
+}
+
+// holdsSealingKey reports whether this process holds the key the store
+// seals new values under (a replica started while a rotation it can follow
+// runs, or after one whose check value was not yet recorded).
+func (s *Store) holdsSealingKey(ctx context.Context) bool {
+	sealing, err := s.sealingKeyId(ctx)
+	if err != nil || sealing == "" {
+		return false
+	}
+	id, err := parseKeyId(sealing)
+	if err != nil {
+		return false
+	}
+	k, _ := s.keyFor(id)
+	return k != nil
 }
 
 // keyRecorded reports whether a shared store already records a master key

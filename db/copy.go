@@ -157,6 +157,12 @@ func CopyStore(ctx context.Context, o CopyOptions) (*CopyReport, error) {
 	if err := src.checkKey(); err != nil {
 		return nil, fmt.Errorf("the source's master key: %w", err)
 	}
+	if st, err := src.MasterKeyState(ctx); err != nil {
+		return nil, err
+	} else if st.NextKeyPath != "" || st.SealingKeyId != st.KeyId {
+		return nil, fmt.Errorf("the source %s is in the middle of a master key rotation (%d rows still to move to key %s): "+
+			"finish it first (kmsconsole masterkey rotate), so that one key file opens the copy; nothing was changed", src.Path, st.Remaining, st.SealingKeyId)
+	}
 
 	created, createdDir := false, false
 	if !IsPostgresURL(o.To) {
