@@ -199,6 +199,13 @@ func instanceBinding(instanceId string) string {
 	return "kmsconsole/v1/instance\x00" + instanceId
 }
 
+// pendingAdminKeyBinding binds the new admin key of a rotation under way to
+// its instance, apart from the admin key itself, so the two cannot be
+// swapped.
+func pendingAdminKeyBinding(instanceId string) string {
+	return "kmsconsole/v1/instance-pending-admin-key\x00" + instanceId
+}
+
 // accessKeyBinding binds an access key's secret to its id; previous marks
 // the secret a rotation replaced, so the two cannot be swapped.
 func accessKeyBinding(accessKeyId string, previous bool) string {

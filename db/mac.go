@@ -112,9 +112,20 @@ func (m *macer) check(stored []byte, kind string, fields ...string) bool {
 
 // The fields of each kind of row, in MAC order.
 
-func instanceFields(r *InstanceRow, adminKeyBlob []byte) []string {
-	return []string{r.InstanceId, r.InstanceName, r.RegionId, r.Host, strconv.Itoa(r.Port), r.AdminUser, r.HostKey,
+// instanceFields: the admin key rotation's columns (migration 8) are
+// appended only when one of them holds something, so that rows written
+// before them still verify; a row that has them cannot pass for one that
+// has not, since the MAC was made over more fields.
+func instanceFields(r *InstanceRow, adminKeyBlob, pendingBlob []byte) []string {
+	f := []string{r.InstanceId, r.InstanceName, r.RegionId, r.Host, strconv.Itoa(r.Port), r.AdminUser, r.HostKey,
 		strconv.FormatInt(unix(r.CreateTime), 10), string(adminKeyBlob)}
+	if len(pendingBlob) > 0 || r.RetiredAdminKey != "" || !r.AdminKeyRotated.IsZero() || r.AdminKeyPeriod != 0 ||
+		r.AdminKeyError != "" || r.AdminKeyFailures != 0 || !r.AdminKeyRetry.IsZero() {
+		f = append(f, string(pendingBlob), r.RetiredAdminKey, strconv.FormatInt(unix(r.AdminKeyRotated), 10),
+			strconv.FormatInt(r.AdminKeyPeriod, 10), r.AdminKeyError, strconv.Itoa(r.AdminKeyFailures),
+			strconv.FormatInt(unix(r.AdminKeyRetry), 10))
+	}
+	return f
 }
 
 // authError is the refusal of a row whose stored MAC did not check.
@@ -177,15 +188,12 @@ func (s *Store) sealLegacyRows(ctx context.Context) error {
 		}
 		var todo []sealed
 		for rows.Next() {
-			var r InstanceRow
-			var ct int64
-			var blob, mac []byte
-			if err := rows.Scan(&r.InstanceId, &r.InstanceName, &r.RegionId, &r.Host, &r.Port, &r.AdminUser, &r.HostKey, &ct, &blob, &mac); err != nil {
+			rec, err := scanInstanceRecord(rows)
+			if err != nil {
 				rows.Close()
 				return err
 			}
-			r.CreateTime = fromUnix(ct)
-			todo = append(todo, sealed{[]any{r.InstanceId}, k.sumMAC("instance", instanceFields(&r, blob)...)})
+			todo = append(todo, sealed{[]any{rec.InstanceId}, k.sumMAC("instance", instanceFields(&rec.InstanceRow, rec.blob, rec.pending)...)})
 		}
 		rows.Close()
 		if err := rows.Err(); err != nil {

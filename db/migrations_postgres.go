@@ -137,4 +137,12 @@ ALTER TABLE secrets ADD COLUMN rotation_window BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE secrets ADD COLUMN rotation_anchor BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE secrets ADD COLUMN rotation_due BIGINT NOT NULL DEFAULT 0;
 CREATE INDEX secrets_rotation_due ON secrets(rotation_due) WHERE rotation_schedule <> '';`,
+	// 4 (SQLite's 8): the admin key rotation's columns of instances.
+	`ALTER TABLE instances ADD COLUMN pending_admin_key BYTEA NOT NULL DEFAULT ''::bytea;
+ALTER TABLE instances ADD COLUMN retired_admin_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE instances ADD COLUMN admin_key_rotated BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE instances ADD COLUMN admin_key_period BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE instances ADD COLUMN admin_key_error TEXT NOT NULL DEFAULT '';
+ALTER TABLE instances ADD COLUMN admin_key_failures BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE instances ADD COLUMN admin_key_retry BIGINT NOT NULL DEFAULT 0;`,
 }

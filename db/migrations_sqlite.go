@@ -159,4 +159,18 @@ ALTER TABLE secrets ADD COLUMN rotation_window INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE secrets ADD COLUMN rotation_anchor INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE secrets ADD COLUMN rotation_due INTEGER NOT NULL DEFAULT 0;
 CREATE INDEX secrets_rotation_due ON secrets(rotation_due) WHERE rotation_schedule <> '';`,
+	// 8: the management login's own key rotation (instance rotate-admin-key):
+	// the new admin key stored, sealed, before the host sees it (empty: no
+	// rotation under way); the public key of the key it replaced while that
+	// key's authorized_keys line may still be on the host; when the key was
+	// last replaced; the period of automatic rotations (seconds, 0 = none);
+	// and the last automatic rotation's failure, failures in a row and next
+	// retry. The row MAC covers them (mac.go instanceFields).
+	`ALTER TABLE instances ADD COLUMN pending_admin_key BLOB NOT NULL DEFAULT x'';
+ALTER TABLE instances ADD COLUMN retired_admin_key TEXT NOT NULL DEFAULT '';
+ALTER TABLE instances ADD COLUMN admin_key_rotated INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE instances ADD COLUMN admin_key_period INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE instances ADD COLUMN admin_key_error TEXT NOT NULL DEFAULT '';
+ALTER TABLE instances ADD COLUMN admin_key_failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE instances ADD COLUMN admin_key_retry INTEGER NOT NULL DEFAULT 0;`,
 }

@@ -10,37 +10,64 @@ import (
 	"kmsconsole/model"
 )
 
-// InstanceRow is an instance with its decrypted management key.
+// InstanceRow is an instance with its decrypted management keys.
 type InstanceRow struct {
 	model.Instance
 	AdminKey []byte
+	// PendingAdminKey is the new admin key of a rotation that has not
+	// been promoted yet (nil: none).
+	PendingAdminKey []byte
 }
 
-const instanceColumns = "instance_id, name, region, host, port, admin_user, host_key, create_time, admin_key, mac"
+const instanceColumns = "instance_id, name, region, host, port, admin_user, host_key, create_time, admin_key, mac, " +
+	"pending_admin_key, retired_admin_key, admin_key_rotated, admin_key_period, admin_key_error, admin_key_failures, admin_key_retry"
 
-// scanInstance reads an instance row and verifies its MAC: a row edited
-// outside kmsconsole is refused, never used.
-func (t *Tx) scanInstance(sc interface{ Scan(...any) error }, withKey bool) (*InstanceRow, error) {
-	var r InstanceRow
-	var ct int64
-	var blob, mac []byte
-	if err := sc.Scan(&r.InstanceId, &r.InstanceName, &r.RegionId, &r.Host, &r.Port, &r.AdminUser, &r.HostKey, &ct, &blob, &mac); err != nil {
+// instanceRecord is an instance row as stored: its keys still sealed.
+type instanceRecord struct {
+	InstanceRow
+	blob, pending, mac []byte
+}
+
+// scanInstanceRecord reads the instanceColumns of a row, checking nothing.
+func scanInstanceRecord(sc interface{ Scan(...any) error }) (*instanceRecord, error) {
+	var rec instanceRecord
+	r := &rec.InstanceRow
+	var ct, rotated, retry int64
+	if err := sc.Scan(&r.InstanceId, &r.InstanceName, &r.RegionId, &r.Host, &r.Port, &r.AdminUser, &r.HostKey, &ct, &rec.blob, &rec.mac,
+		&rec.pending, &r.RetiredAdminKey, &rotated, &r.AdminKeyPeriod, &r.AdminKeyError, &r.AdminKeyFailures, &retry); err != nil {
 		return nil, err
 	}
-	r.CreateTime = fromUnix(ct)
-	ok, err := t.s.verifyMAC(mac, "instance", instanceFields(&r, blob)...)
+	r.CreateTime, r.AdminKeyRotated, r.AdminKeyRetry = fromUnix(ct), fromUnix(rotated), fromUnix(retry)
+	r.AdminKeyPending = len(rec.pending) > 0
+	return &rec, nil
+}
+
+// scanInstance reads an instance row and verifies its MAC: a row edited
+// outside kmsconsole is refused, never used. withKey opens its keys.
+func (t *Tx) scanInstance(sc interface{ Scan(...any) error }, withKey bool) (*InstanceRow, error) {
+	rec, err := scanInstanceRecord(sc)
+	if err != nil {
+		return nil, err
+	}
+	r := &rec.InstanceRow
+	ok, err := t.s.verifyMAC(rec.mac, "instance", instanceFields(r, rec.blob, rec.pending)...)
 	if err != nil {
 		return nil, fmt.Errorf("authenticate instance %s: %w", r.InstanceId, err)
 	}
 	if !ok {
-		return nil, t.s.authError(mac, "instance "+r.InstanceId, instanceRemedy)
+		return nil, t.s.authError(rec.mac, "instance "+r.InstanceId, instanceRemedy)
 	}
 	if withKey {
-		if r.AdminKey, err = t.s.decrypt(blob, instanceBinding(r.InstanceId)); err != nil {
+		if r.AdminKey, err = t.s.decrypt(rec.blob, instanceBinding(r.InstanceId)); err != nil {
 			return nil, fmt.Errorf("decrypt admin key of %s: %w", r.InstanceId, err)
 		}
+		if len(rec.pending) > 0 {
+			if r.PendingAdminKey, err = t.s.decrypt(rec.pending, pendingAdminKeyBinding(r.InstanceId)); err != nil {
+				return nil, fmt.Errorf("decrypt the pending admin key of %s: %w", r.InstanceId, err)
+			}
+		}
 	}
-	return &r, nil
+	return r, nil
 }
 
 // Instance loads one instance with its admin key; nil when unknown.
@@ -82,19 +109,34 @@ func (t *Tx) Instances(region string) ([]model.Instance, error) {
 	return out, rows.Err()
 }
 
+// sealInstance seals an instance's keys and computes its row MAC under the
+// transaction's key.
+func (t *Tx) sealInstance(r *InstanceRow) (blob, pending, mac []byte, err error) {
+	if blob, err = t.encrypt(r.AdminKey, instanceBinding(r.InstanceId)); err != nil {
+		return nil, nil, nil, err
+	}
+	pending = []byte{}
+	if len(r.PendingAdminKey) > 0 {
+		if pending, err = t.encrypt(r.PendingAdminKey, pendingAdminKeyBinding(r.InstanceId)); err != nil {
+			return nil, nil, nil, err
+		}
+	}
+	if mac, err = t.sumMAC("instance", instanceFields(r, blob, pending)...); err != nil {
+		return nil, nil, nil, err
+	}
+	return blob, pending, mac, nil
+}
+
 // InsertInstance stores an instance, encrypting its admin key and
 // authenticating the row.
 func (t *Tx) InsertInstance(r *InstanceRow) error {
-	blob, err := t.encrypt(r.AdminKey, instanceBinding(r.InstanceId))
+	blob, pending, mac, err := t.sealInstance(r)
 	if err != nil {
 		return err
 	}
-	mac, err := t.sumMAC("instance", instanceFields(r, blob)...)
-	if err != nil {
-		return err
-	}
-	_, err = t.exec("INSERT INTO instances ("+instanceColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-		r.InstanceId, r.InstanceName, r.RegionId, r.Host, r.Port, r.AdminUser, r.HostKey, unix(r.CreateTime), blob, mac)
+	_, err = t.exec("INSERT INTO instances ("+instanceColumns+") VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+		r.InstanceId, r.InstanceName, r.RegionId, r.Host, r.Port, r.AdminUser, r.HostKey, unix(r.CreateTime), blob, mac,
+		pending, r.RetiredAdminKey, unix(r.AdminKeyRotated), r.AdminKeyPeriod, r.AdminKeyError, r.AdminKeyFailures, unix(r.AdminKeyRetry))
 	if err != nil {
 		return fmt.Errorf("insert instance %s: %w", r.InstanceId, err)
 	}
@@ -103,18 +145,24 @@ func (t *Tx) InsertInstance(r *InstanceRow) error {
 
 // UpdateInstanceKeys seals an instance's keys again and authenticates the
 // row again, under the transaction's master key: every sealed column of an
-// instance row is written here (a master key rotation moves rows with it).
+// instance row is written here (a master key rotation moves rows with it),
+// and so is the state of its admin key's rotation (the pending key, the
+// retired public key, when it rotated, its period and its failures), so
+// that the MAC always covers the row as written. r is the row as
+// Tx.Instance loaded it, changed where the caller means to.
 func (t *Tx) UpdateInstanceKeys(r *InstanceRow) error {
-	blob, err := t.encrypt(r.AdminKey, instanceBinding(r.InstanceId))
+	blob, pending, mac, err := t.sealInstance(r)
 	if err != nil {
 		return err
 	}
-	mac, err := t.sumMAC("instance", instanceFields(r, blob)...)
+	res, err := t.exec("UPDATE instances SET admin_key = ?, pending_admin_key = ?, retired_admin_key = ?, admin_key_rotated = ?, admin_key_period = ?, "+
+		"admin_key_error = ?, admin_key_failures = ?, admin_key_retry = ?, mac = ? WHERE instance_id = ?",
+		blob, pending, r.RetiredAdminKey, unix(r.AdminKeyRotated), r.AdminKeyPeriod, r.AdminKeyError, r.AdminKeyFailures, unix(r.AdminKeyRetry), mac, r.InstanceId)
 	if err != nil {
-		return err
-	}
-	if _, err := t.exec("UPDATE instances SET admin_key = ?, mac = ? WHERE instance_id = ?", blob, mac, r.InstanceId); err != nil {
 		return fmt.Errorf("update the keys of instance %s: %w", r.InstanceId, err)
+	}
+	if n, err := res.RowsAffected(); err == nil && n == 0 {
+		return fmt.Errorf("update the keys of instance %s: it no longer exists", r.InstanceId)
 	}
 	return nil
 }

@@ -15,6 +15,22 @@ type Instance struct {
 	AdminUser    string
 	HostKey      string // pinned, "<type> <base64>"
 	CreateTime   time.Time
+
+	// The management login's own key rotation (instance rotate-admin-key).
+	AdminKeyRotated time.Time // when the admin key was last replaced; zero: never
+	AdminKeyPeriod  int64     // seconds between automatic rotations; 0: none
+	// AdminKeyPending: a rotation stored a new key and did not finish; the
+	// next start (or rotation) settles it.
+	AdminKeyPending bool
+	// RetiredAdminKey is the public key ("<type> <base64>") of the admin
+	// key a rotation replaced while its authorized_keys line may still be
+	// on the host; "" once removed.
+	RetiredAdminKey string
+	// The last automatic rotation's failure: reason, failures in a row,
+	// and when the scheduler may try again.
+	AdminKeyError    string
+	AdminKeyFailures int
+	AdminKeyRetry    time.Time
 }
 
 // IsIdentifier reports whether s is 1..max characters, the first an ASCII
@@ -104,4 +120,21 @@ type AuditEvent struct {
 	// Detail says how, where it matters: "console reveal", "console
 	// copy", "no-op: the version exists". Never a value.
 	Detail string `json:"Detail,omitempty"`
+}
+
+// ParseAdminKeyPeriod reads how often an instance's admin key rotates on
+// its own: a rotation interval (N followed by d, h, m or s, 6h–8760h, e.g.
+// 30d), or "0" / "none" for never. It returns seconds (0 = never).
+func ParseAdminKeyPeriod(s string) (int64, error) {
+	switch s {
+	case "":
+		return 0, MissingParam("Period")
+	case "0", "none":
+		return 0, nil
+	}
+	n, err := parseInterval("Period", s)
+	if err != nil {
+		return 0, InvalidParam("Period", "must be a number followed by d, h, m or s between 6h and 8760h (e.g. 30d), or none, got %q", s)
+	}
+	return n, nil
 }

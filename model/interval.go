@@ -14,8 +14,10 @@ const (
 
 // ParseRotationInterval reads N followed by d, h, m or s (e.g. 7d) and
 // returns seconds, refusing values outside 6h–8760h.
-func ParseRotationInterval(s string) (int64, error) {
-	const param = "RotationInterval"
+func ParseRotationInterval(s string) (int64, error) { return parseInterval("RotationInterval", s) }
+
+// parseInterval is ParseRotationInterval for the parameter param.
+func parseInterval(param, s string) (int64, error) {
 	if s == "" {
 		return 0, MissingParam(param)
 	}

@@ -1,7 +1,10 @@
 package model
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
 	"crypto/rsa"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"strings"
@@ -142,4 +145,23 @@ func DescribeKey(line string) (string, error) {
 		return "", err
 	}
 	return fmt.Sprintf("%s %s", pk.Type(), KeyFingerprint(pk)), nil
+}
+
+// NewEd25519Key makes an ed25519 key pair kmsconsole signs with (an
+// instance's admin key): the public key as "<type> <base64>" and the
+// private key in OpenSSH PEM form.
+func NewEd25519Key() (publicKey string, privateKey []byte, err error) {
+	pub, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		return "", nil, err
+	}
+	spub, err := ssh.NewPublicKey(pub)
+	if err != nil {
+		return "", nil, err
+	}
+	blk, err := ssh.MarshalPrivateKey(priv, "")
+	if err != nil {
+		return "", nil, err
+	}
+	return KeyLine(spub), pem.EncodeToMemory(blk), nil
 }
