@@ -75,6 +75,7 @@ func holderDead(holder string) bool {
 type lease struct {
 	s      *Service
 	name   string
+	ttl    time.Duration
 	holder string
 	stop   chan struct{}
 	done   chan struct{}
@@ -83,20 +84,21 @@ type lease struct {
 // acquireRotationLease takes the secret's rotation lease so no other
 // goroutine or process rotates it at the same time.
 func (s *Service) acquireRotationLease(ctx context.Context, secretName string) (*lease, error) {
-	return s.acquireLease(ctx, rotationLease(secretName), func() error {
+	return s.acquireLease(ctx, rotationLease(secretName), s.leaseTTL(), func() error {
 		return model.Errorf(model.CodeResourceInUse, "A rotation of %s is already running", secretName)
 	})
 }
 
-// acquireLease takes the named lease, renewed in the background until
-// released; busy is the error when another live holder has it.
-func (s *Service) acquireLease(ctx context.Context, name string, busy func() error) (*lease, error) {
-	l := &lease{s: s, name: name, holder: newHolder(), stop: make(chan struct{}), done: make(chan struct{})}
+// acquireLease takes the named lease for ttl, renewed in the background
+// every ttl/4 until released; busy is the error when another live holder
+// has it.
+func (s *Service) acquireLease(ctx context.Context, name string, ttl time.Duration, busy func() error) (*lease, error) {
+	l := &lease{s: s, name: name, ttl: ttl, holder: newHolder(), stop: make(chan struct{}), done: make(chan struct{})}
 	var got bool
 	err := s.store.Write(ctx, func(tx *db.Tx) error {
 		now := time.Now()
 		var err error
-		got, err = tx.AcquireLease(l.name, l.holder, now, now.Add(s.leaseTTL()))
+		got, err = tx.AcquireLease(l.name, l.holder, now, now.Add(l.ttl))
 		if err != nil || got {
 			return err
 		}
@@ -110,7 +112,7 @@ func (s *Service) acquireLease(ctx context.Context, name string, busy func() err
 			if err := tx.ReleaseLease(l.name, holder); err != nil {
 				return err
 			}
-			got, err = tx.AcquireLease(l.name, l.holder, now, now.Add(s.leaseTTL()))
+			got, err = tx.AcquireLease(l.name, l.holder, now, now.Add(l.ttl))
 		}
 		return err
 	})
@@ -126,7 +128,7 @@ func (s *Service) acquireLease(ctx context.Context, name string, busy func() err
 
 func (l *lease) renew() {
 	defer close(l.done)
-	t := time.NewTicker(l.s.leaseTTL() / 4)
+	t := time.NewTicker(l.ttl / 4)
 	defer t.Stop()
 	for {
 		select {
@@ -135,7 +137,7 @@ func (l *lease) renew() {
 		case <-t.C:
 			_ = l.s.store.Write(context.Background(), func(tx *db.Tx) error {
 				now := time.Now()
-				_, err := tx.AcquireLease(l.name, l.holder, now, now.Add(l.s.leaseTTL()))
+				_, err := tx.AcquireLease(l.name, l.holder, now, now.Add(l.ttl))
 				return err
 			})
 		}
