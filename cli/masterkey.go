@@ -55,6 +55,9 @@ func masterkeyRotate(env *Env, a *Args) int {
 		opts.Batch = n
 	}
 	opts.Progress = func(moved int) { fmt.Fprintf(env.Stderr, "sealed again: %d row(s)\n", moved) }
+	opts.Waiting = func() {
+		fmt.Fprintln(env.Stderr, "another master key rotation holds the store's lease: waiting for it (a run that was killed holds it for 10 s at most)")
+	}
 	ctx, cancel := env.commandContext()
 	defer cancel()
 	return env.WithService(func(svc *service.Service) error {

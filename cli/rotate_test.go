@@ -44,6 +44,13 @@ type rotSecret struct {
 // on host i%nHosts.
 func newRotFleet(t *testing.T, nHosts, n int) *rotFleet {
 	t.Helper()
+	return newRotFleetKey(t, nHosts, n, "")
+}
+
+// newRotFleetKey is newRotFleet on the master key file keyPath ("" = the
+// store's default).
+func newRotFleetKey(t *testing.T, nHosts, n int, keyPath string) *rotFleet {
+	t.Helper()
 	sshdtest.Require(t)
 	f := &rotFleet{db: dbtest.Locator(t)}
 	admin, adminKey := sshdtest.CreateAdmin(t)
@@ -57,7 +64,7 @@ func newRotFleet(t *testing.T, nHosts, n int) *rotFleet {
 		passwords[i] = pw
 	}
 	users := sshdtest.CreateUsers(t, "rot", passwords)
-	store, err := db.Open(f.db, "")
+	store, err := db.Open(f.db, keyPath)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,13 +4,46 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"kmsconsole/db"
 	"kmsconsole/model"
 )
 
-// masterKeyLease keeps two master key rotations of one store apart.
-const masterKeyLease = "masterkey"
+// masterKeyLease keeps two master key rotations of one store apart. Its
+// lifetime is short: a run killed on a shared store (where no process id
+// says it is dead) holds up the next one that long. Two runs that did
+// overlap would do no harm — both move rows to the one key that
+// master.key.new and the store's meta row name — only twice the work.
+const (
+	masterKeyLease    = "masterkey"
+	masterKeyLeaseTTL = 10 * time.Second
+)
+
+// acquireMasterKeyLease takes the lease, waiting out one left by a run
+// that was killed (waiting is told once).
+func (s *Service) acquireMasterKeyLease(ctx context.Context, waiting func()) (*lease, error) {
+	busy := errors.New("busy")
+	deadline := time.Now().Add(masterKeyLeaseTTL + 5*time.Second)
+	for told := false; ; {
+		l, err := s.acquireLease(ctx, masterKeyLease, masterKeyLeaseTTL, func() error { return busy })
+		if !errors.Is(err, busy) {
+			return l, err
+		}
+		if time.Now().After(deadline) {
+			return nil, model.Errorf(model.CodeResourceInUse, "A master key rotation of this store is already running")
+		}
+		if !told && waiting != nil {
+			waiting()
+			told = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
 
 // MasterKeyRotation is what RotateMasterKey did.
 type MasterKeyRotation struct {
@@ -31,6 +64,9 @@ type RotateMasterKeyOptions struct {
 	Batch int
 	// Progress, when set, is told the rows moved so far after each batch.
 	Progress func(moved int)
+	// Waiting, when set, is told that another run holds the rotation's
+	// lease (one that was killed holds it until it expires).
+	Waiting func()
 }
 
 // RotateMasterKey moves every sealed row of the store to a new master key
@@ -45,9 +81,7 @@ func (s *Service) RotateMasterKey(ctx context.Context, opts RotateMasterKeyOptio
 	err := s.handle(ctx, op{action: "RotateMasterKey", target: "master key", perm: permAdmin, what: "rotate the master key", audit: true},
 		func(r *request) error {
 			out.RequestId = r.ID
-			l, err := s.acquireLease(ctx, masterKeyLease, func() error {
-				return model.Errorf(model.CodeResourceInUse, "A master key rotation of this store is already running")
-			})
+			l, err := s.acquireMasterKeyLease(ctx, opts.Waiting)
 			if err != nil {
 				return err
 			}
