@@ -139,6 +139,14 @@ func TestMasterKeyRotateFleet(t *testing.T) {
 	if rot.FromKeyId != before.KeyId || rot.ToKeyId == rot.FromKeyId || rot.Moved != 220*2+5 || rot.Resumed {
 		t.Fatalf("rotation %+v (before: key %s)", rot, before.KeyId)
 	}
+	audit, err := kmsCmd(kms, f.db, key, "audit", "--filter", "RotateMasterKey").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(audit), `"Result":"Started"`) || !strings.Contains(string(audit), `"Result":"Success"`) ||
+		!strings.Contains(string(audit), rot.RequestId) || !strings.Contains(string(audit), "to key "+rot.ToKeyId) {
+		t.Fatalf("the audit log does not record the rotation: %s", audit)
+	}
 	after := keyStatus(t, kms, f.db, key)
 	if after.KeyId != rot.ToKeyId || after.Remaining != 0 || after.NextKeyPath != "" || len(after.Keys) != 1 || after.Keys[0].Rows != 220*2+5 {
 		t.Fatalf("status after: %+v", after)
