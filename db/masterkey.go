@@ -100,6 +100,7 @@ func (s *Store) MasterKeyState(ctx context.Context) (*KeyState, error) {
 	if raw, err := readKey(nextKeyPath(s.KeyPath)); err == nil {
 		st.NextKeyPath, st.NextKeyId = nextKeyPath(s.KeyPath), deriveKeyId(raw).String()
 	}
+	st.Keys = []KeyRows{}
 	byKey := map[string]*KeyRows{}
 	err = s.Read(ctx, func(tx *Tx) error {
 		var v string
