@@ -37,6 +37,8 @@ with --AcceptHostKey set to that fingerprint (checked out of band) to pin it.
 				Run: func(env *Env, a *Args) int { return instanceShowOrRemove(env, a, false) }},
 			{Name: "remove", Params: "[ID]", Summary: "Remove an instance (refused while secrets manage it).", Flags: []Flag{id},
 				Run: func(env *Env, a *Args) int { return instanceShowOrRemove(env, a, true) }},
+			rotateAdminKeyCommand(id),
+			setAdminKeyPeriodCommand(id),
 		},
 	}
 }

@@ -35,6 +35,9 @@ type rotateArgs struct {
 	json     bool
 	parallel int
 	perHost  int
+	// adminKeys: the items are instances' admin keys (instance
+	// rotate-admin-key --all), not secrets.
+	adminKeys bool
 }
 
 // rotateCommand is `kmsconsole rotate [NAME ...] [--all] [--instance ID]...
@@ -157,11 +160,16 @@ func (env *Env) printDryRun(svc *service.Service, items []service.FleetItem, asJ
 // rotateFleet runs the batch and reports it; it returns the exit status.
 func (env *Env) rotateFleet(ctx context.Context, cancel context.CancelFunc, svc *service.Service, items []service.FleetItem, ra rotateArgs) int {
 	fr := newFleetRun(items, cancel)
+	fr.adminKeys = ra.adminKeys
 	tty := !ra.json && IsTerminal(env.Stdout)
 	// The live view shows interruptions itself; otherwise (or when stderr
 	// is not that terminal) stderr says what the batch waits for.
 	if !tty || !IsTerminal(env.Stderr) {
-		fr.notify = func(msg string) { fmt.Fprintln(env.Stderr, "kmsconsole rotate: "+msg) }
+		prefix := "kmsconsole rotate: "
+		if ra.adminKeys {
+			prefix = "kmsconsole instance rotate-admin-key: "
+		}
+		fr.notify = func(msg string) { fmt.Fprintln(env.Stderr, prefix+msg) }
 	}
 	// A local process stops on its own signals; over serve the session's
 	// context (env.Context) stops the batch.
@@ -206,6 +214,7 @@ type fleetRun struct {
 	notStarted int
 	interrupts int
 	stopped    bool // the batch stopped early (a signal, a closed SSH session)
+	adminKeys  bool // the items are instances' admin keys
 	cancel     context.CancelFunc
 	// onEnd reports one finished item (under mu, so lines never mix).
 	onEnd func(i int, r service.FleetResult)
@@ -304,21 +313,29 @@ type fleetSummary struct {
 	Total, Succeeded, Failed, NotStarted int
 	Ms                                   int64
 	Interrupted                          bool `json:",omitempty"`
+	adminKeys                            bool
 }
 
 func (f *fleetRun) summary() fleetSummary {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return fleetSummary{Total: len(f.items), Succeeded: f.ok, Failed: f.failed, NotStarted: f.notStarted,
-		Ms: time.Since(f.start).Milliseconds(), Interrupted: f.interrupts > 0 || f.stopped}
+		Ms: time.Since(f.start).Milliseconds(), Interrupted: f.interrupts > 0 || f.stopped, adminKeys: f.adminKeys}
 }
 
 func (s fleetSummary) text(region string) string {
+	noun := "secret(s)"
+	if s.adminKeys {
+		noun = "admin key(s)"
+	}
 	if s.Total == 0 {
+		if s.adminKeys {
+			return fmt.Sprintf("no instance in region %s; nothing rotated", region)
+		}
 		return fmt.Sprintf("no managed ECS secret in region %s matches; nothing rotated", region)
 	}
-	t := fmt.Sprintf("%d secret(s): %d succeeded, %d failed, %d not started in %.1f s",
-		s.Total, s.Succeeded, s.Failed, s.NotStarted, float64(s.Ms)/1000)
+	t := fmt.Sprintf("%d %s: %d succeeded, %d failed, %d not started in %.1f s",
+		s.Total, noun, s.Succeeded, s.Failed, s.NotStarted, float64(s.Ms)/1000)
 	if s.Interrupted {
 		t += "; interrupted"
 	}
@@ -338,11 +355,16 @@ type rotateResultLine struct {
 	Ms              int64
 	RemovedKeyLines *int   `json:",omitempty"`
 	Warning         string `json:",omitempty"`
+	// An admin key's line (SecretName and VersionId empty): its Kind and
+	// the new key's fingerprint.
+	Kind        string `json:",omitempty"`
+	Fingerprint string `json:",omitempty"`
 }
 
 func resultLineOf(r service.FleetResult) rotateResultLine {
 	return rotateResultLine{SecretName: r.SecretName, InstanceId: r.InstanceId, VersionId: r.VersionId, Result: r.Result,
-		FailedStep: r.FailedStep, Code: r.Code, Reason: r.Reason, Ms: r.Ms, RemovedKeyLines: r.RemovedKeyLines, Warning: r.Warning}
+		FailedStep: r.FailedStep, Code: r.Code, Reason: r.Reason, Ms: r.Ms, RemovedKeyLines: r.RemovedKeyLines, Warning: r.Warning,
+		Kind: r.Kind, Fingerprint: r.Fingerprint}
 }
 
 // writeJSONLine writes v as one compact JSON line, < > & kept as given.
@@ -374,6 +396,9 @@ func resultDetail(r service.FleetResult) string {
 	switch r.Result {
 	case service.FleetSuccess:
 		d = "version " + r.VersionId
+		if r.Kind == service.FleetAdminKey {
+			d = "new key " + r.Fingerprint
+		}
 		if r.RemovedKeyLines != nil {
 			d += fmt.Sprintf("; %d old key line(s) removed", *r.RemovedKeyLines)
 		}
@@ -397,14 +422,14 @@ func plainResultLine(r service.FleetResult, nameW, instW int) string {
 	if r.Result != service.FleetNotStarted {
 		ms = strconv.FormatInt(r.Ms, 10) + " ms"
 	}
-	return fmt.Sprintf("%-11s  %-*s  %-*s  %9s  %s", resultWord(r.Result), nameW, model.SafeText(r.SecretName), instW, model.SafeText(r.InstanceId), ms, resultDetail(r))
+	return fmt.Sprintf("%-11s  %-*s  %-*s  %9s  %s", resultWord(r.Result), nameW, model.SafeText(r.Label()), instW, model.SafeText(r.InstanceId), ms, resultDetail(r))
 }
 
 // columnWidths fits the name and instance columns to the selection.
 func columnWidths(items []service.FleetItem) (nameW, instW int) {
 	nameW, instW = len("SECRET"), len("INSTANCE")
 	for _, it := range items {
-		nameW = max(nameW, utf8.RuneCountInString(model.SafeText(it.SecretName)))
+		nameW = max(nameW, utf8.RuneCountInString(model.SafeText(it.Label())))
 		instW = max(instW, utf8.RuneCountInString(model.SafeText(it.InstanceId)))
 	}
 	return min(nameW, 64), min(instW, 32)

@@ -76,7 +76,7 @@ func (f *fleetRun) snapshot() fleetSnapshot {
 		interrupts: f.interrupts, elapsed: time.Since(f.start)}
 	for i, st := range f.step {
 		if st != "" && !f.ended[i] {
-			s.active = append(s.active, fmt.Sprintf("%-6s %s  %s", st, model.SafeText(f.items[i].SecretName), model.SafeText(f.items[i].InstanceId)))
+			s.active = append(s.active, fmt.Sprintf("%-6s %s  %s", st, model.SafeText(f.items[i].Label()), model.SafeText(f.items[i].InstanceId)))
 		}
 	}
 	return s
@@ -203,11 +203,16 @@ func fmtSeconds(d time.Duration) string {
 func (env *Env) rotateInTerminal(ctx context.Context, svc *service.Service, items []service.FleetItem, opts service.FleetOptions, fr *fleetRun, ra rotateArgs) []service.FleetResult {
 	r := lipgloss.NewRenderer(env.Stdout)
 	st := newRotateStyles(r)
+	header := fmt.Sprintf("Rotating %d managed ECS secret(s) in %s · parallel %d · per host %d",
+		len(items), svc.Region(), ra.parallel, ra.perHost)
+	nameHeader := "SECRET"
+	if ra.adminKeys {
+		header = fmt.Sprintf("Rotating the admin key of %d instance(s) in %s · parallel %d", len(items), svc.Region(), ra.parallel)
+		nameHeader = "KEY"
+	}
 	m := &rotateView{
-		fr: fr, st: st, width: 80,
+		fr: fr, st: st, width: 80, header: header,
 		bar: progress.New(progress.WithDefaultGradient(), progress.WithColorProfile(r.ColorProfile()), progress.WithWidth(60)),
-		header: fmt.Sprintf("Rotating %d managed ECS secret(s) in %s · parallel %d · per host %d",
-			len(items), svc.Region(), ra.parallel, ra.perHost),
 	}
 	// Signals are ours (fr.handleSignals): Bubble Tea's own handler would
 	// end the program on SIGINT while rotations still run.
@@ -231,7 +236,7 @@ func (env *Env) rotateInTerminal(ctx context.Context, svc *service.Service, item
 	results := <-resCh
 
 	nameW, instW := columnWidths(items)
-	rows := [][]string{{"SECRET", "INSTANCE", "RESULT", "MS", "FAILED STEP / REASON"}}
+	rows := [][]string{{nameHeader, "INSTANCE", "RESULT", "MS", "FAILED STEP / REASON"}}
 	for _, res := range results {
 		ms := ""
 		if res.Result != service.FleetNotStarted {
@@ -243,7 +248,7 @@ func (env *Env) rotateInTerminal(ctx context.Context, svc *service.Service, item
 		} else if res.Warning != "" {
 			detail = model.SafeText("warning: " + res.Warning)
 		}
-		rows = append(rows, []string{model.SafeText(res.SecretName), model.SafeText(res.InstanceId), res.Result, ms, detail})
+		rows = append(rows, []string{model.SafeText(res.Label()), model.SafeText(res.InstanceId), res.Result, ms, detail})
 	}
 	var b strings.Builder
 	b.WriteString("\n")

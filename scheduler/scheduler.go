@@ -1,9 +1,10 @@
 // Package scheduler runs kmsconsole's background work: it settles rotations
-// a crash interrupted, purges secrets whose deletion time has passed, and
-// rotates secrets whose automatic rotation is due, retrying failures with
-// capped backoff. It runs inside `kmsconsole serve` and the local console;
-// the service's rotation leases keep two running schedulers from rotating
-// one secret twice.
+// a crash interrupted (of secrets and of instances' admin keys), purges
+// secrets whose deletion time has passed, and rotates secrets whose
+// automatic rotation is due and admin keys whose period has passed,
+// retrying failures with capped backoff. It runs inside `kmsconsole serve`
+// and the local console; the service's rotation leases keep two running
+// schedulers from rotating one secret (or one admin key) twice.
 package scheduler
 
 import (
@@ -26,15 +27,21 @@ type Report struct {
 	Unresolved []string // interrupted rotations that could not be settled yet
 	Purged     []string
 	Rotated    []service.DueResult
-	Err        error
+	// Admin keys: interrupted rotations not settled yet, and the instances
+	// whose period had passed.
+	UnresolvedAdminKeys []string
+	AdminKeysRotated    []service.AdminKeyDueResult
+	Err                 error
 }
 
 // Pass does one round of background work.
 func Pass(ctx context.Context, svc *service.Service) Report {
 	var r Report
 	r.Unresolved = svc.ResolveAllPending(ctx)
+	r.UnresolvedAdminKeys = svc.ResolveAllPendingAdminKeys(ctx)
 	r.Purged, r.Err = svc.PurgeDue(ctx)
 	r.Rotated = svc.RotateDue(ctx)
+	r.AdminKeysRotated = svc.RotateDueAdminKeys(ctx)
 	return r
 }
 
@@ -62,6 +69,13 @@ func Run(ctx context.Context, svc *service.Service, tick time.Duration, log func
 				log(fmt.Sprintf("rotation of %s failed: %v", d.SecretName, d.Err))
 			} else {
 				log(fmt.Sprintf("rotated %s to %s", d.SecretName, d.VersionId))
+			}
+		}
+		for _, d := range r.AdminKeysRotated {
+			if d.Err != nil {
+				log(fmt.Sprintf("rotation of the admin key of %s failed: %v", d.InstanceId, d.Err))
+			} else {
+				log(fmt.Sprintf("rotated the admin key of %s to %s", d.InstanceId, d.Fingerprint))
 			}
 		}
 		if r.Err != nil {

@@ -36,12 +36,29 @@ type FleetSelection struct {
 	Filter    string // a substring of the secret name
 }
 
-// FleetItem is one secret a fleet rotation covers.
+// FleetItem is one secret a fleet rotation covers, or one instance's
+// admin key (Kind FleetAdminKey, no SecretName).
 type FleetItem struct {
 	SecretName    string
 	InstanceId    string
 	SecretSubType string
+	Kind          string `json:",omitempty"`
 }
+
+// FleetAdminKey is the Kind of an item that rotates an instance's admin key
+// (RotateAdminKey) instead of a secret.
+const FleetAdminKey = "AdminKey"
+
+// fleetLabel names an item or result for people.
+func fleetLabel(kind, secretName string) string {
+	if kind == FleetAdminKey {
+		return "admin key"
+	}
+	return secretName
+}
+
+// Label names the item for people: the secret's name, or "admin key".
+func (it FleetItem) Label() string { return fleetLabel(it.Kind, it.SecretName) }
 
 // Fleet results.
 const (
@@ -60,10 +77,17 @@ type FleetResult struct {
 	Code       string `json:",omitempty"`
 	Reason     string `json:",omitempty"`
 	Ms         int64
-	// RemovedKeyLines: key pairs, the previous key's lines removed.
+	// RemovedKeyLines: key pairs and admin keys, the previous key's lines
+	// removed.
 	RemovedKeyLines *int   `json:",omitempty"`
 	Warning         string `json:",omitempty"`
+	// Kind and Fingerprint (of the new key): an admin key's rotation.
+	Kind        string `json:",omitempty"`
+	Fingerprint string `json:",omitempty"`
 }
+
+// Label names the result for people: the secret's name, or "admin key".
+func (r FleetResult) Label() string { return fleetLabel(r.Kind, r.SecretName) }
 
 // FleetOptions bound a fleet rotation and report its progress. The
 // callbacks run on the engine's goroutines; they must not block for long.
@@ -188,10 +212,14 @@ func (s *Service) RotateFleet(ctx context.Context, items []FleetItem, opts Fleet
 		}
 	}
 	// Refuse at once, not once per secret, when the actor may not rotate.
-	if err := s.requireAdmin(ctx, "rotate secrets"); err != nil {
+	what := "rotate secrets"
+	if len(items) > 0 && items[0].Kind == FleetAdminKey {
+		what = "rotate admin keys"
+	}
+	if err := s.requireAdmin(ctx, what); err != nil {
 		ae := model.AsAPIError(err)
 		for i, it := range items {
-			done(i, FleetResult{SecretName: it.SecretName, InstanceId: it.InstanceId, Result: FleetFailure, Code: ae.Code, Reason: ae.Message})
+			done(i, FleetResult{SecretName: it.SecretName, InstanceId: it.InstanceId, Kind: it.Kind, Result: FleetFailure, Code: ae.Code, Reason: ae.Message})
 		}
 		return results
 	}
@@ -247,7 +275,7 @@ func (s *Service) RotateFleet(ctx context.Context, items []FleetItem, opts Fleet
 	wg.Wait()
 	for i, it := range items {
 		if !started[i] {
-			done(i, FleetResult{SecretName: it.SecretName, InstanceId: it.InstanceId, Result: FleetNotStarted,
+			done(i, FleetResult{SecretName: it.SecretName, InstanceId: it.InstanceId, Kind: it.Kind, Result: FleetNotStarted,
 				Reason: "interrupted before this rotation started"})
 		}
 	}
@@ -260,23 +288,81 @@ func (s *Service) rotateFleetItem(ctx context.Context, i int, it FleetItem, opts
 	start := time.Now()
 	var mu sync.Mutex
 	step := StepCreate
-	resp, err := s.RotateSecret(context.WithoutCancel(ctx), RotateSecretRequest{SecretName: it.SecretName, Progress: func(st string) {
+	progress := func(st string) {
 		mu.Lock()
 		step = st
 		mu.Unlock()
 		if opts.OnStep != nil {
 			opts.OnStep(i, st)
 		}
-	}})
-	r := FleetResult{SecretName: it.SecretName, InstanceId: it.InstanceId, Ms: time.Since(start).Milliseconds(), Result: FleetSuccess}
+	}
+	r := FleetResult{SecretName: it.SecretName, InstanceId: it.InstanceId, Kind: it.Kind, Result: FleetSuccess}
+	var err error
+	if it.Kind == FleetAdminKey {
+		var resp *RotateAdminKeyResponse
+		if resp, err = s.RotateAdminKey(context.WithoutCancel(ctx), RotateAdminKeyRequest{InstanceId: it.InstanceId, Progress: progress}); err == nil {
+			r.Fingerprint, r.RemovedKeyLines, r.Warning = resp.Fingerprint, &resp.RemovedKeyLines, resp.Warning
+		}
+	} else {
+		var resp *RotateSecretResponse
+		if resp, err = s.RotateSecret(context.WithoutCancel(ctx), RotateSecretRequest{SecretName: it.SecretName, Progress: progress}); err == nil {
+			r.VersionId, r.RemovedKeyLines, r.Warning = resp.VersionId, resp.RemovedKeyLines, resp.Warning
+		}
+	}
+	r.Ms = time.Since(start).Milliseconds()
 	if err != nil {
 		ae := model.AsAPIError(err)
 		mu.Lock()
 		r.FailedStep = step
 		mu.Unlock()
 		r.Result, r.Code, r.Reason = FleetFailure, ae.Code, ae.Message
-		return r
 	}
-	r.VersionId, r.RemovedKeyLines, r.Warning = resp.VersionId, resp.RemovedKeyLines, resp.Warning
 	return r
+}
+
+// SelectAdminKeys lists the instances of the service's region whose admin
+// key a fleet rotation covers: those named (each must exist there), or
+// every one with all.
+func (s *Service) SelectAdminKeys(ctx context.Context, ids []string, all bool) ([]FleetItem, error) {
+	switch {
+	case len(ids) > 0 && all:
+		return nil, model.InvalidParam("InstanceId", "give --InstanceId ID or --all, not both")
+	case len(ids) == 0 && !all:
+		return nil, model.Errorf(model.CodeMissingParameter, "nothing selected: give --InstanceId ID or --all")
+	}
+	for _, id := range ids {
+		if err := model.ValidateInstanceId(id); err != nil {
+			return nil, err
+		}
+	}
+	var items []FleetItem
+	err := s.store.Read(ctx, func(tx *db.Tx) error {
+		if all {
+			list, err := tx.Instances(s.opts.Region)
+			for _, in := range list {
+				items = append(items, FleetItem{InstanceId: in.InstanceId, Kind: FleetAdminKey})
+			}
+			return err
+		}
+		seen := map[string]bool{}
+		for _, id := range ids {
+			if seen[id] {
+				continue
+			}
+			seen[id] = true
+			inst, err := tx.Instance(id)
+			if err != nil {
+				return err
+			}
+			if inst == nil || inst.RegionId != s.opts.Region {
+				return model.NotFound("The instance %s does not exist in region %s", id, s.opts.Region)
+			}
+			items = append(items, FleetItem{InstanceId: id, Kind: FleetAdminKey})
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, model.Wrap(err)
+	}
+	return items, nil
 }

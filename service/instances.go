@@ -40,12 +40,25 @@ type InstanceView struct {
 	Fingerprint    string
 	CreateTime     string
 	ManagedSecrets int `json:",omitempty"`
+	// The admin key's rotation (adminkey.go); never the key.
+	AdminKeyFingerprint  string `json:",omitempty"` // of the admin key, when it was read
+	AdminKeyRotated      string `json:",omitempty"`
+	AdminKeyPeriod       string `json:",omitempty"` // "30d"
+	NextAdminKeyRotation string `json:",omitempty"`
+	// AdminKeyPending: a rotation was cut short; the next start settles it.
+	AdminKeyPending bool `json:",omitempty"`
+	// RetiredAdminKeyLeft: the replaced key's line may still be on the host.
+	RetiredAdminKeyLeft bool   `json:",omitempty"`
+	AdminKeyError       string `json:",omitempty"`
 }
 
 func viewOf(i model.Instance) InstanceView {
 	fp, _ := ecs.Fingerprint(i.HostKey)
 	return InstanceView{InstanceId: i.InstanceId, InstanceName: i.InstanceName, RegionId: i.RegionId, Host: i.Host,
-		Port: i.Port, AdminUser: i.AdminUser, HostKey: i.HostKey, Fingerprint: fp, CreateTime: model.FormatTime(i.CreateTime)}
+		Port: i.Port, AdminUser: i.AdminUser, HostKey: i.HostKey, Fingerprint: fp, CreateTime: model.FormatTime(i.CreateTime),
+		AdminKeyRotated: model.FormatTime(i.AdminKeyRotated), AdminKeyPeriod: model.HumanInterval(i.AdminKeyPeriod),
+		NextAdminKeyRotation: model.FormatTime(nextAdminKeyRotation(i)), AdminKeyPending: i.AdminKeyPending,
+		RetiredAdminKeyLeft: i.RetiredAdminKey != "", AdminKeyError: i.AdminKeyError}
 }
 
 // HostKeyUnconfirmedError carries a fetched host key's fingerprint that the
@@ -200,6 +213,7 @@ func (s *Service) Instance(ctx context.Context, id string) (*InstanceView, error
 			return model.NotFound("The instance %s does not exist", id)
 		}
 		vv := viewOf(r.Instance)
+		_, vv.AdminKeyFingerprint, _ = publicKeyOf(r.AdminKey)
 		vv.ManagedSecrets, err = tx.CountSecretsOfInstance(id)
 		v = &vv
 		return err
@@ -253,6 +267,11 @@ func (s *Service) removeInstance(ctx context.Context, r *request, id string) err
 			return err
 		case inst == nil:
 			return model.NotFound("The instance %s does not exist", id)
+		}
+		if holder, err := tx.LeaseHolder(adminKeyLease(id), s.opts.Now()); err != nil {
+			return err
+		} else if holder != "" {
+			return model.Errorf(model.CodeResourceInUse, "The admin key of instance %s is being rotated; try again when it is done", id)
 		}
 		n, err := tx.CountSecretsOfInstance(id)
 		if err != nil {

@@ -314,6 +314,10 @@ func (s *Service) rotateSecret(ctx context.Context, r *request, req RotateSecret
 		}
 		defer l.release()
 	}
+	// Never beside a rotation of the instance's admin key (adminkey.go).
+	if err := s.instanceBusy(ctx, t.inst.InstanceId); err != nil {
+		return nil, err
+	}
 	// Once the host may be touched, the rotation runs to its end even if
 	// the caller goes away (a closed SSH session, SIGTERM): stopping half-
 	// way would only leave work for crash recovery.

@@ -820,3 +820,47 @@ func editRootKeys(t testing.TB, dir, file string, edit func([]string) []string) 
 		t.Fatal(err)
 	}
 }
+
+// ErrLoginRefused is KeyLogin's answer when the host refused the key.
+var ErrLoginRefused = errors.New("sshdtest: the host refused the key")
+
+// KeyLogin logs in to the server as user with the real OpenSSH client
+// (ssh -i KEY -o IdentitiesOnly=yes -o BatchMode=yes, host key pinned in a
+// known_hosts file of its own) and runs `true`. The private key is written
+// 0600 to a file of the test's temporary directory for that login only. It
+// returns nil when the login works, ErrLoginRefused when the host refuses
+// the key, another error otherwise. ssh's output never holds the key.
+func (s *Server) KeyLogin(t testing.TB, user string, privateKey []byte) error {
+	t.Helper()
+	if _, err := exec.LookPath("ssh"); err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("sshdtest: ssh (openssh-client) not installed (CI=true: not skipping)")
+		}
+		t.Skip("sshdtest: ssh (openssh-client) not installed")
+	}
+	dir, err := os.MkdirTemp(t.TempDir(), "login-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	key := filepath.Join(dir, "id")
+	if err := os.WriteFile(key, privateKey, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	known := filepath.Join(dir, "known_hosts")
+	if err := os.WriteFile(known, []byte(fmt.Sprintf("[%s]:%d %s\n", s.Host, s.Port, s.HostKey)), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command("ssh", "-F", "/dev/null", "-i", key, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes",
+		"-o", "StrictHostKeyChecking=yes", "-o", "UserKnownHostsFile="+known, "-o", "ConnectTimeout=20",
+		"-o", "PreferredAuthentications=publickey", "-p", strconv.Itoa(s.Port), user+"@"+s.Host, "true")
+	cmd.Env = append(os.Environ(), "SSH_AUTH_SOCK=")
+	out, err := cmd.CombinedOutput()
+	switch {
+	case err == nil:
+		return nil
+	case bytes.Contains(out, []byte("Permission denied")):
+		return fmt.Errorf("%w: %s", ErrLoginRefused, strings.TrimSpace(string(out)))
+	}
+	return fmt.Errorf("sshdtest: ssh -i as %s: %v: %s", user, err, strings.TrimSpace(string(out)))
+}
