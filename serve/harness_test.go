@@ -87,7 +87,15 @@ func newHarness(t *testing.T, cfg Config) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return newHarnessOn(t, dir, store, cfg)
+}
+
+// newHarnessOn is newHarness on a store the test opened (closed when the
+// test ends); the host key goes in dir/data unless cfg names one.
+func newHarnessOn(t *testing.T, dir string, store *db.Store, cfg Config) *harness {
+	t.Helper()
 	t.Cleanup(func() { store.Close() })
+	requireTool(t, sshPath)
 	svc := service.New(store, service.Options{Region: "cn-hangzhou"})
 	t.Cleanup(svc.Close)
 	h := &harness{t: t, dir: dir, store: store, svc: svc, log: &syncBuffer{}}

@@ -82,6 +82,21 @@ const DefaultRecheckEvery = 2 * time.Second
 // a session: a client that never does is dropped.
 const DefaultLoginTimeout = 30 * time.Second
 
+// StoreUnreachableBanner is shown to an SSH client, before its login is
+// refused, when the operator registry cannot be read (the store is down or
+// unreachable): otherwise all it sees is "Permission denied (publickey)".
+// It says why and nothing more: never the store's address or its error,
+// which the log has.
+const StoreUnreachableBanner = "kmsconsole: the secret store cannot be reached; logins fail until it is back\r\n"
+
+// registryReadTimeout bounds the registry read at the start of a login, so
+// a store that hangs rather than refuses still gets the client the banner.
+const registryReadTimeout = 10 * time.Second
+
+// loginRegistryFresh is how long the registry read at the start of a login
+// may stand in for the read of the first key the client offers.
+const loginRegistryFresh = 5 * time.Second
+
 // Server is one serve instance.
 type Server struct {
 	cfg Config
@@ -109,6 +124,17 @@ type ctxKey struct{}
 
 // connKey carries the connection's *loginConn in the ssh context.
 type connKey struct{}
+
+// registryKey carries the connection's *registryRead in the ssh context
+// until its first key is checked.
+type registryKey struct{}
+
+// registryRead is the operator registry as the start of a login read it.
+type registryRead struct {
+	at  time.Time
+	ops []model.Operator
+	err error
+}
 
 // Permissions extensions the auth handler sets for the key it accepted.
 const (
@@ -174,6 +200,7 @@ func New(svc *service.Service, cfg Config) (*Server, error) {
 		wish.WithAddress(cfg.Listen),
 		wish.WithHostKeyPEM(pemBytes),
 		wish.WithPublicKeyAuth(s.authenticate),
+		wish.WithBannerHandler(s.banner),
 		wish.WithMiddleware(
 			// Ascii as the minimum: never force colours on a client (NO_COLOR).
 			bm.MiddlewareWithProgramHandler(s.console, termenv.Ascii),
@@ -317,21 +344,26 @@ func (s *Server) waitSessions(match func(*sessionState) bool, d time.Duration) {
 }
 
 // authenticate accepts a key that belongs to a registered operator, from
-// an address its from= option allows. The registry is read on every
-// attempt, so `operator add/remove` takes effect for new connections at
-// once.
+// an address its from= option allows. The registry is read for every
+// attempt (for the first key of a connection, by the banner an instant
+// before), so `operator add/remove` takes effect for new connections at
+// once; the session re-reads it when it starts.
 func (s *Server) authenticate(ctx ssh.Context, key ssh.PublicKey) bool {
 	if s.closing.Load() {
 		return false
 	}
-	op, err := s.operatorFor(ctx, key, ctx.RemoteAddr())
+	ops, err := s.loginRegistry(ctx)
+	var op *model.Operator
+	if err == nil {
+		op, err = matchOperator(ops, key, ctx.RemoteAddr())
+	}
 	var refused *keyRefused
 	switch {
 	case errors.As(err, &refused):
 		s.log.Printf("refused key %s %s of operator %s from %s: %s", key.Type(), gossh.FingerprintSHA256(key), refused.operator, ctx.RemoteAddr(), refused.reason)
 		return false
 	case err != nil:
-		s.log.Printf("operator look-up failed for %s: %v", ctx.RemoteAddr(), err)
+		s.log.Printf("login from %s refused: %v", ctx.RemoteAddr(), err)
 		return false
 	case op == nil:
 		s.log.Printf("refused key %s %s from %s", key.Type(), gossh.FingerprintSHA256(key), ctx.RemoteAddr())
@@ -472,10 +504,60 @@ func (e *keyRefused) Error() string {
 // options (from=) or not; one with an option serve does not support is
 // refused with the reason, never taken without it.
 func (s *Server) operatorFor(ctx context.Context, key gossh.PublicKey, remote net.Addr) (*model.Operator, error) {
+	ops, err := s.operators(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return matchOperator(ops, key, remote)
+}
+
+// operators reads the operator registry.
+func (s *Server) operators(ctx context.Context) ([]model.Operator, error) {
 	ops, err := s.svc.Operators(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("operator look-up failed: %v", err)
 	}
+	return ops, nil
+}
+
+// banner is the SSH banner, sent before the first authentication attempt of
+// every connection: empty unless the operator registry cannot be read, then
+// StoreUnreachableBanner. The registry is read here, once, and the first key
+// the client offers is checked against this read (loginRegistry), so a
+// login reads the registry as often as without a banner; a client that
+// never asks to authenticate (a port scanner) costs no read.
+func (s *Server) banner(ctx ssh.Context) string {
+	if s.closing.Load() {
+		return ""
+	}
+	rctx, cancel := context.WithTimeout(ctx, registryReadTimeout)
+	defer cancel()
+	ops, err := s.operators(rctx)
+	ctx.SetValue(registryKey{}, &registryRead{at: time.Now(), ops: ops, err: err})
+	if err != nil {
+		return StoreUnreachableBanner
+	}
+	return ""
+}
+
+// loginRegistry is the registry for the key authenticate checks: the read
+// the banner made for this connection if it is the first key and the read
+// is fresh (a failed read is not made again: the client was just told),
+// else a new read.
+func (s *Server) loginRegistry(ctx ssh.Context) ([]model.Operator, error) {
+	if r, _ := ctx.Value(registryKey{}).(*registryRead); r != nil {
+		ctx.SetValue(registryKey{}, (*registryRead)(nil))
+		if time.Since(r.at) < loginRegistryFresh {
+			return r.ops, r.err
+		}
+	}
+	return s.operators(ctx)
+}
+
+// matchOperator finds the operator of ops whose registered key is key and
+// checks the key line's options against a client at remote (see
+// operatorFor).
+func matchOperator(ops []model.Operator, key gossh.PublicKey, remote net.Addr) (*model.Operator, error) {
 	var found *model.Operator
 	var options []string
 	for i := range ops {
