@@ -52,6 +52,7 @@ type keyMap struct {
 	AddInstance    key.Binding
 	RemoveInstance key.Binding
 	Recheck        key.Binding
+	RotateAdminKey key.Binding
 
 	// Access keys.
 	ShowPolicy key.Binding
@@ -125,6 +126,7 @@ func newKeyMap() *keyMap {
 		AddInstance:    b(k("c"), h("c", "add instance")),
 		RemoveInstance: b(k("x"), h("x", "remove")),
 		Recheck:        b(k("ctrl+r"), h("ctrl+r", "check again")),
+		RotateAdminKey: b(k("R"), h("R", "rotate admin key")),
 
 		ShowPolicy: b(k("enter"), h("enter", "show policy")),
 		EditPolicy: b(k("p"), h("p", "edit policy")),
