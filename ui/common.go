@@ -305,20 +305,85 @@ func fmtAPITime(s string) string {
 	return fmtTime(t)
 }
 
-// rotationText is the automatic rotation column: state and period.
+// rotationText is the automatic rotation column: state and policy, the
+// period ("Enabled · 7d") or the schedule ("Enabled · cron(0 2 ? * SUN *)").
 func rotationText(s *model.Secret) string {
+	policy := rotationPolicyText(s)
 	switch {
 	case s.Type != model.ECS:
 		return "—"
 	case s.AutomaticRotation == model.RotationEnabled:
-		return "Enabled · " + model.HumanInterval(s.RotationInterval)
+		return "Enabled · " + policy
 	case s.AutomaticRotation == model.RotationInvalid:
-		if s.RotationInterval > 0 {
-			return "Invalid · " + model.HumanInterval(s.RotationInterval)
+		if policy != "" {
+			return "Invalid · " + policy
 		}
 		return "Invalid"
 	}
 	return "Disabled"
+}
+
+// rotationPolicyText is a secret's rotation policy in short: its schedule
+// when it has one, else its period; "" when it has neither.
+func rotationPolicyText(s *model.Secret) string {
+	switch {
+	case s.RotationSchedule != "":
+		return s.RotationSchedule
+	case s.RotationInterval > 0:
+		return model.HumanInterval(s.RotationInterval)
+	}
+	return ""
+}
+
+// nextRotation is when the secret rotates next by itself, as
+// DescribeSecret's NextRotationDate says it: for a schedule, the secret's
+// own start in the next window; for a period, the last rotation plus the
+// period. Zero when it does not rotate by itself.
+func nextRotation(s *model.Secret, now time.Time) time.Time {
+	if s.Type != model.ECS || s.AutomaticRotation == model.RotationDisabled {
+		return time.Time{}
+	}
+	if s.RotationSchedule != "" {
+		plan, ok := s.NextScheduled(now)
+		if !ok {
+			return time.Time{}
+		}
+		return plan.Start
+	}
+	return s.NextRotationDate
+}
+
+// fmtWindow renders a rotation window for people, in UTC: "2026-05-24
+// 02:00 – 05:00" within one day, "2026-05-24 00:00 – 24:00" for a whole
+// day, both dates when it spans midnight.
+func fmtWindow(start, end time.Time) string {
+	if start.IsZero() || end.IsZero() {
+		return "—"
+	}
+	s, e := start.UTC(), end.UTC()
+	sy, sm, sd := s.Date()
+	ey, em, ed := e.Date()
+	switch {
+	case sy == ey && sm == em && sd == ed:
+		return fmtTime(s) + " – " + e.Format("15:04")
+	case e.Equal(time.Date(sy, sm, sd+1, 0, 0, 0, 0, time.UTC)):
+		return fmtTime(s) + " – 24:00"
+	}
+	return fmtTime(s) + " – " + fmtTime(e)
+}
+
+// fmtAge is how long ago something happened, in one unit: <1m, 42m, 5h,
+// 3d.
+func fmtAge(d time.Duration) string {
+	switch {
+	case d < time.Minute:
+		return "<1m"
+	case d < time.Hour:
+		return strconv.Itoa(int(d/time.Minute)) + "m"
+	case d < 48*time.Hour:
+		return strconv.Itoa(int(d/time.Hour)) + "h"
+	}
+	return strconv.Itoa(int(d/(24*time.Hour))) + "d"
 }
 
 // ecsInfo reads an ECS secret's ExtendedConfig; ok is false for others.

@@ -376,8 +376,16 @@ func (p *detailsPage) fieldLines(w int) []string {
 		// The policy and the last failure are two things: a failed
 		// manual rotation leaves a Disabled policy Disabled, and its
 		// reason shows below whatever the policy.
-		out = append(out, pair(field("Auto rotation", rotationText(s), st.Value.Render), field("Last rotation", fmtTime(s.LastRotationDate), st.Value.Render)))
-		if s.AutomaticRotation != model.RotationDisabled {
+		// A schedule has lines of its own: the state alone here.
+		rot := rotationText(s)
+		if s.RotationSchedule != "" {
+			rot, _, _ = strings.Cut(rot, " · ")
+		}
+		out = append(out, pair(field("Auto rotation", rot, st.Value.Render), field("Last rotation", fmtTime(s.LastRotationDate), st.Value.Render)))
+		switch {
+		case s.RotationSchedule != "":
+			out = append(out, p.scheduleLines(w, field, pair)...)
+		case s.AutomaticRotation != model.RotationDisabled:
 			out = append(out, field("Next rotation", fmtTime(s.NextRotationDate), st.Value.Render))
 		}
 	}
@@ -396,6 +404,37 @@ func (p *detailsPage) fieldLines(w int) []string {
 		out = append(out, field("Deletion", "planned for "+fmtTime(s.PlannedDeleteTime)+" — press u to restore", st.Warn.Render))
 	}
 	return out
+}
+
+// scheduleLines describe a scheduled secret's rotation as DescribeSecret
+// does: the schedule, its window, and while rotation is on the next window
+// and the secret's own start in it.
+func (p *detailsPage) scheduleLines(w int, field func(label, value string, style func(...string) string) string,
+	pair func(a, b string) string) []string {
+	st := p.c.st
+	s := &p.secret
+	window := "—"
+	if sched, err := s.ParsedSchedule(); err == nil && sched != nil {
+		window = model.FormatRotationWindow(sched.Window)
+		if s.RotationWindow == 0 {
+			window += " (the default)"
+		}
+	}
+	out := []string{pair(field("Schedule", s.RotationSchedule, st.Value.Render), field("Window", window, st.Value.Render))}
+	if s.AutomaticRotation == model.RotationDisabled {
+		return out
+	}
+	plan, ok := s.NextScheduled(p.c.now())
+	if !ok {
+		return append(out, field("Next window", "none: the schedule has no window left", st.Warn.Render))
+	}
+	a, b := field("Next window", fmtWindow(plan.WindowStart, plan.WindowEnd), st.Value.Render), field("Next rotation", fmtTime(plan.Start), st.Value.Render)
+	// A window over midnight leaves no room for a second column, nor
+	// does a narrow screen (where pair keeps only the first).
+	if joined := pair(a, b); ansi.StringWidth(a) < w/2 && joined != a {
+		return append(out, joined)
+	}
+	return append(out, a, b)
 }
 
 // credentialLines describe what an ECS secret manages. Without the

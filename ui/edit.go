@@ -3,6 +3,7 @@ package ui
 import (
 	"fmt"
 	"strings"
+	"time"
 
 	tea "github.com/charmbracelet/bubbletea"
 
@@ -23,9 +24,8 @@ type editDialog struct {
 	// baseline of "changed", moved on by each part that was saved.
 	secret model.Secret
 
-	desc     *components.TextField
-	rotation *components.Choice
-	period   *components.TextField
+	desc *components.TextField
+	rot  *rotationFields
 
 	wait waiter[editSaved]
 	// saved names the parts a failed save did store before the error.
@@ -53,19 +53,11 @@ func newEditDialog(c *common, s model.Secret) *editDialog {
 	// field shows their visible form, and a description left as shown is
 	// not sent (changes compares with the same form).
 	d.desc.SetValue(model.SafeText(s.Description))
-	d.rotation = newRotationChoice(c)
-	period := defaultPeriod
-	if s.RotationInterval > 0 {
-		period = model.HumanInterval(s.RotationInterval)
-	}
-	d.period = newPeriodField(c, period, d.nextRotation)
-	if d.rotationWasOn() {
-		d.rotation.Selected = 1
-	}
-	d.rotation.Hide = !d.ecs()
+	d.rot = newRotationFields(c, d.nextRotation, d.planned)
+	d.rot.set(&s, d.rotationWasOn())
 	d.sync()
 	d.form = components.Form{Styles: c.st.Form, LabelWidth: rotationLabelWidth, ErrText: fieldError,
-		Items: []components.Item{d.desc, d.rotation, d.period}}
+		Items: append([]components.Item{d.desc}, d.rot.items()...)}
 	d.changed = d.sync
 	d.discard.watch(d.form.Items...)
 	return d
@@ -86,24 +78,36 @@ func (d *editDialog) rotationWasOn() bool {
 }
 
 func (d *editDialog) ecs() bool { return d.secret.Type == model.ECS }
-func (d *editDialog) on() bool  { return d.rotation.Value() == rotOn }
 func (d *editDialog) invalid() bool {
 	return d.ecs() && d.secret.AutomaticRotation == model.RotationInvalid
 }
 
-func (d *editDialog) sync() { d.period.Hide = !d.ecs() || !d.on() }
+func (d *editDialog) sync() { d.rot.sync(!d.ecs()) }
 
 // nextRotation is the period's note: the next automatic rotation with that
 // period, counted like the service counts it (from the last rotation, or
 // the creation).
 func (d *editDialog) nextRotation(secs int64) string {
 	next := d.secret
-	next.AutomaticRotation, next.RotationInterval = model.RotationEnabled, secs
+	next.AutomaticRotation, next.RotationInterval, next.RotationSchedule = model.RotationEnabled, secs, ""
 	at := next.NextRotation()
 	if !at.After(d.c.now()) {
 		return "next rotation due now"
 	}
 	return "next rotation at " + fmtTime(at)
+}
+
+// planned is the secret with the schedule expr and window: the service
+// anchors a schedule's rate() windows when the policy is saved, so a
+// policy left as it is keeps its anchor.
+func (d *editDialog) planned(expr string, window int64) model.Secret {
+	next := d.secret
+	if d.policyChanged() {
+		next.RotationAnchor = d.c.now()
+	}
+	next.AutomaticRotation, next.RotationInterval = model.RotationEnabled, 0
+	next.RotationSchedule, next.RotationWindow = expr, window
+	return next
 }
 
 func (d *editDialog) dialog()          {}
@@ -141,30 +145,40 @@ func (d *editDialog) changes() (*service.UpdateSecretRequest, *service.UpdateSec
 	if !d.ecs() {
 		return descReq, nil
 	}
-	on := d.on()
-	var secs int64
-	if on {
-		secs, _ = model.ParseRotationInterval(d.period.Value())
-	}
-	changed := on != d.rotationWasOn() ||
-		// A new period, or an Invalid rotation saved On: re-armed.
-		on && (secs != d.secret.RotationInterval || d.secret.AutomaticRotation != model.RotationEnabled)
-	if !changed {
+	if !d.policyChanged() {
 		return descReq, nil
 	}
-	polReq := &service.UpdateSecretRotationPolicyRequest{SecretName: d.secret.Name, EnableAutomaticRotation: &on}
-	if on {
-		polReq.RotationInterval = d.period.Value()
+	return descReq, d.rot.policyRequest(d.secret.Name)
+}
+
+// policyChanged: the fields ask for another policy than the store's. A
+// policy saved on a secret whose rotation is Invalid re-arms it, so it
+// counts as changed.
+func (d *editDialog) policyChanged() bool {
+	s := &d.secret
+	if !d.rot.on() {
+		return d.rotationWasOn()
 	}
-	return descReq, polReq
+	if !d.rotationWasOn() || s.AutomaticRotation != model.RotationEnabled {
+		return true
+	}
+	if !d.rot.scheduled() {
+		secs, _ := model.ParseRotationInterval(d.rot.period.Value())
+		return s.RotationSchedule != "" || secs != s.RotationInterval
+	}
+	sched, err := d.rot.parsed()
+	if err != nil {
+		return true
+	}
+	return sched.Expr != s.RotationSchedule || d.rot.windowSecs(sched) != s.RotationWindow
 }
 
 func (d *editDialog) submit() tea.Cmd {
 	if d.desc.Check() != nil {
 		return d.form.FocusItem(d.desc)
 	}
-	if !d.period.Hide && d.period.Check() != nil {
-		return d.form.FocusItem(d.period)
+	if bad := d.rot.check(); bad != nil {
+		return d.form.FocusItem(bad)
 	}
 	descReq, polReq := d.changes()
 	if descReq == nil && polReq == nil {
@@ -201,7 +215,17 @@ func (d *editDialog) onSaved(msg editSaved, err error) tea.Cmd {
 	if p := msg.policy; p != nil {
 		if *p.EnableAutomaticRotation {
 			d.secret.AutomaticRotation = model.RotationEnabled
-			d.secret.RotationInterval, _ = model.ParseRotationInterval(p.RotationInterval)
+			d.secret.RotationInterval, d.secret.RotationSchedule, d.secret.RotationWindow = 0, "", 0
+			if p.RotationSchedule != "" {
+				if sched, err := model.ParseSchedule(p.RotationSchedule, p.RotationWindow); err == nil {
+					d.secret.RotationSchedule = sched.Expr
+					if p.RotationWindow != "" {
+						d.secret.RotationWindow = int64(sched.Window / time.Second)
+					}
+				}
+			} else {
+				d.secret.RotationInterval, _ = model.ParseRotationInterval(p.RotationInterval)
+			}
 		} else {
 			d.secret.AutomaticRotation = model.RotationDisabled
 		}
@@ -210,6 +234,15 @@ func (d *editDialog) onSaved(msg editSaved, err error) tea.Cmd {
 	changed := msgCmd(secretChangedMsg{name: d.secret.Name})
 	if err != nil {
 		d.saved = parts
+		if bad := d.rot.showError(err); bad != nil {
+			// The service refused the policy: its error under the
+			// field it names.
+			d.wait.err = nil
+			if len(parts) == 0 {
+				return d.form.FocusItem(bad)
+			}
+			return tea.Batch(d.form.FocusItem(bad), changed)
+		}
 		if len(parts) == 0 {
 			return nil
 		}
@@ -246,9 +279,9 @@ func (d *editDialog) View() string {
 	lines = append(lines, strings.Split(d.form.View(iw), "\n")...)
 	if d.ecs() {
 		lines = append(lines, "")
-		note := rotationExplain
+		note := d.rot.explain()
 		if d.invalid() {
-			note = "Invalid: saving with rotation On re-arms it and resets the failures."
+			note = "Invalid: saving with rotation on re-arms it and resets the failures."
 		}
 		for _, l := range wrap(note, iw) {
 			lines = append(lines, st.Dim.Render(l))

@@ -54,7 +54,7 @@ func auditCount(t *testing.T, svc *service.Service, action string) int {
 func TestEditSecretDialog(t *testing.T) {
 	s := start(t, newFixture(t, model.RoleAdmin).svc, 100, 30)
 	openEdit(s, "acs/ecs/db1/deploy")
-	v := s.waitFor("Automatic rotation", "(•) On", "Rotation period", "every 30d; next rotation at 2026-05-21 10:00", "re-arms it and resets the failures")
+	v := s.waitFor("Automatic rotation", "(•) Every period", "Rotation period", "every 30d; next rotation at 2026-05-21 10:00", "re-arms it and resets the failures")
 	if !strings.Contains(v, "Invalid · 30d") {
 		t.Fatalf("the dialog does not show the current rotation state:\n%s", v)
 	}
@@ -305,7 +305,7 @@ func TestEditSecretFromList(t *testing.T) {
 	s.waitFor("db/prod/password", "acs/ecs/web1/root")
 	s.press("down") // acs/ecs/web1/root, Enabled · 7d
 	s.press("e")
-	s.waitFor("Edit Secret", "acs/ecs/web1/root", "(•) On")
+	s.waitFor("Edit Secret", "acs/ecs/web1/root", "(•) Every period")
 	s.press("tab", "tab", "backspace", "backspace")
 	s.typeText("14d")
 	s.press("enter")

@@ -151,6 +151,8 @@ var params = map[string]string{
 	"RemoveFromVersion":          "The version to take the stage from is",
 	"Description":                "The description is",
 	"RotationInterval":           "The rotation period is",
+	"RotationSchedule":           "The rotation schedule is",
+	"RotationWindow":             "The rotation window is",
 	"EnableAutomaticRotation":    "The automatic rotation setting is",
 	"PasswordLength":             "The password length is",
 	"ExcludeCharacters":          "The excluded characters are",

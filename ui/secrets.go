@@ -9,6 +9,7 @@ import (
 	"github.com/charmbracelet/bubbles/spinner"
 	"github.com/charmbracelet/bubbles/textinput"
 	tea "github.com/charmbracelet/bubbletea"
+	"github.com/charmbracelet/x/ansi"
 
 	"kmsconsole/model"
 	"kmsconsole/ui/components"
@@ -38,8 +39,9 @@ type secretsPage struct {
 	spin    spinner.Model
 	// keep is the name the cursor stays on across a reload.
 	keep string
-	// statusW is the widest status of the list, computed once per load.
-	statusW int
+	// statusW is the widest status of the list, rotW the widest rotation
+	// (a schedule is longer than a period), computed once per load.
+	statusW, rotW int
 	// total is the region's secret count, known before all rows are.
 	total int
 
@@ -69,8 +71,8 @@ func newSecretsPage(c *common) *secretsPage {
 	if c.canMutate() {
 		p.table.Mark = func(i int) bool { return p.selected[p.all[p.view[i]].Name] }
 	}
-	p.statusW = len("Rotation failed")
-	p.setColumns(p.statusW, false)
+	p.statusW, p.rotW = len("Rotation failed"), minRotW
+	p.setColumns(false)
 	return p
 }
 
@@ -107,8 +109,16 @@ func (p *secretsPage) load() tea.Cmd {
 	}
 }
 
-// setColumns sizes the columns; statusW is the widest status shown.
-func (p *secretsPage) setColumns(statusW int, wide bool) {
+// The rotation column is as wide as its widest text, between a period's
+// "Enabled · 30d" and maxRotW (a longer schedule ends in "…"; the details
+// show it whole).
+const (
+	minRotW = len("Enabled · 30d")
+	maxRotW = len("Invalid · cron(0 2 ? * MON-FRI *)")
+)
+
+// setColumns sizes the columns to the widest status and rotation shown.
+func (p *secretsPage) setColumns(wide bool) {
 	dateW := 10
 	if wide {
 		dateW = 16
@@ -117,13 +127,19 @@ func (p *secretsPage) setColumns(statusW int, wide bool) {
 	// first, then the type (the rotation column tells ECS secrets
 	// apart: "—" for a generic one); on a wide one the name stops at
 	// 48 cells and a longer one ends in "…" (details show it whole).
+	// A schedule widens the rotation column: then the type goes before
+	// the next rotation, which says when the schedule comes round.
+	typePri, nextPri := 3, 2
+	if p.rotW > minRotW {
+		typePri, nextPri = 2, 3
+	}
 	p.table.SetColumns([]components.Column{
 		{Title: "Name", Flex: true, Min: 24, Max: 48},
-		{Title: "Type", Width: len("Managed ECS secret"), Priority: 3},
-		{Title: "Status", Width: statusW},
-		{Title: "Auto rotation", Width: len("Enabled · 30d"), Priority: 4},
+		{Title: "Type", Width: len("Managed ECS secret"), Priority: typePri},
+		{Title: "Status", Width: p.statusW},
+		{Title: "Auto rotation", Width: p.rotW, Priority: 4},
 		{Title: "Last rotation", Width: dateW, Priority: 1},
-		{Title: "Next rotation", Width: dateW, Priority: 2},
+		{Title: "Next rotation", Width: dateW, Priority: nextPri},
 	})
 }
 
@@ -142,17 +158,13 @@ func (p *secretsPage) row(i int) []components.Cell {
 	if s.Type != model.ECS || s.AutomaticRotation == model.RotationDisabled {
 		rotStyle = st.Dim
 	}
-	next := "—"
-	if s.Type == model.ECS && s.AutomaticRotation != model.RotationDisabled {
-		next = date(s.NextRotationDate)
-	}
 	return []components.Cell{
 		{Text: s.Name, Style: st.Value},
 		{Text: s.Type.Label(), Style: st.Dim},
 		{Text: status, Style: st.status(status)},
 		{Text: rot, Style: rotStyle},
 		{Text: date(s.LastRotationDate), Style: st.Dim},
-		{Text: next, Style: st.Dim},
+		{Text: date(nextRotation(s, p.c.now())), Style: st.Dim},
 	}
 }
 
@@ -166,7 +178,7 @@ func (p *secretsPage) layout() {
 	if p.filterShown() {
 		th--
 	}
-	p.setColumns(p.statusW, p.wide())
+	p.setColumns(p.wide())
 	p.table.SetSize(p.w-3, max(1, th))
 	p.filter.Width = max(10, p.w-30)
 }
@@ -229,11 +241,14 @@ func (p *secretsPage) Update(msg tea.Msg) tea.Cmd {
 		sort.Slice(p.all, func(i, j int) bool { return p.all[i].Name < p.all[j].Name })
 		p.lower = make([]string, len(p.all))
 		names := make(map[string]bool, len(p.selected))
-		p.statusW = len("Rotation failed")
+		p.statusW, p.rotW = len("Rotation failed"), minRotW
 		now := p.c.now()
 		for i := range p.all {
 			if p.all[i].PendingDeletion() {
 				p.statusW = max(p.statusW, len(p.all[i].Status(now)))
+			}
+			if p.all[i].RotationSchedule != "" {
+				p.rotW = min(maxRotW, max(p.rotW, ansi.StringWidth(rotationText(&p.all[i]))))
 			}
 			p.lower[i] = strings.ToLower(p.all[i].Name)
 			if p.selected[p.all[i].Name] && selectable(&p.all[i]) {

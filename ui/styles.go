@@ -20,6 +20,7 @@ type styles struct {
 	HeaderBrand lipgloss.Style
 	HeaderKey   lipgloss.Style
 	HeaderValue lipgloss.Style
+	HeaderWarn  lipgloss.Style // events stuck in the outbox
 
 	Title   lipgloss.Style // box titles
 	Count   lipgloss.Style // counts and filters beside titles
@@ -102,6 +103,7 @@ func newStyles(r *lipgloss.Renderer) *styles {
 	s.HeaderBrand = bg(fg(n().Bold(true), colBright), colBarBg)
 	s.HeaderKey = bg(fg(n(), colMuted), colBarBg)
 	s.HeaderValue = bg(fg(n().Bold(true), colCyan), colBarBg)
+	s.HeaderWarn = bg(fg(n().Bold(true), colYellow), colBarBg)
 
 	s.Title = fg(n().Bold(true), colCyan)
 	s.Count = fg(n(), colMagenta)

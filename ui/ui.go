@@ -2,6 +2,7 @@ package ui
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"strings"
@@ -58,6 +59,40 @@ type Model struct {
 	// uncounted when its end arrives, so q can never slip in between.
 	rotations int
 	flash     flashMsg
+	// stuck is the events outbox as last read, for the header.
+	stuck stuckEvents
+}
+
+// stuckEvents is what the header says about the events outbox (SPEC §9):
+// how many events a receiver keeps refusing, and the oldest undelivered
+// one's time. A receiver that is down loses nothing, but on-call hears
+// nothing either: the console says so.
+type stuckEvents struct {
+	n      int
+	oldest time.Time
+	err    error
+}
+
+// stuckEventsMsg is a reading of the outbox; stuckTickMsg asks for the
+// next one.
+type (
+	stuckEventsMsg struct{ stuckEvents }
+	stuckTickMsg   struct{}
+)
+
+// checkEvents reads the outbox in a command: the header never waits for
+// the store.
+func (m *Model) checkEvents() tea.Cmd {
+	svc, ctx := m.c.svc, m.c.ctx
+	return func() tea.Msg {
+		n, oldest, err := svc.StuckEvents(ctx)
+		return stuckEventsMsg{stuckEvents{n: n, oldest: oldest, err: err}}
+	}
+}
+
+// eventsTick reads the outbox again on the list's cadence.
+func eventsTick() tea.Cmd {
+	return tea.Tick(listRefresh, func(time.Time) tea.Msg { return stuckTickMsg{} })
 }
 
 // New returns the console model for svc; serve mode makes one per session.
@@ -97,7 +132,9 @@ func New(svc *service.Service, opts Options) tea.Model {
 	return m
 }
 
-func (m *Model) Init() tea.Cmd { return address(m.stack[0].id(), m.stack[0].Init()) }
+func (m *Model) Init() tea.Cmd {
+	return tea.Batch(address(m.stack[0].id(), m.stack[0].Init()), m.checkEvents(), eventsTick())
+}
 
 func (m *Model) top() page { return m.stack[len(m.stack)-1] }
 
@@ -170,6 +207,13 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 
 	case runActionMsg:
 		return m, m.runAction(msg)
+
+	case stuckEventsMsg:
+		m.stuck = msg.stuckEvents
+		return m, nil
+
+	case stuckTickMsg:
+		return m, tea.Batch(m.checkEvents(), eventsTick())
 	}
 	// Not the result of a page's command (those are replies): the top
 	// page's.
@@ -420,6 +464,7 @@ func (m *Model) headerView(w int) string {
 		st.HeaderKey.Render(" (" + model.SafeText(a.Role) + ")"),
 	}
 	line := strings.Join(parts, "")
+	line += m.eventsView(w - ansi.StringWidth(line))
 	// The keys that lead to the other resources, k9s style, when they fit.
 	var right string
 	var globals []key.Binding
@@ -438,6 +483,35 @@ func (m *Model) headerView(w int) string {
 		return components.Pad(line, w)
 	}
 	return line + st.HeaderBar.Render(strings.Repeat(" ", gap)) + right
+}
+
+// eventsView is the header's word on the events outbox in at most room
+// cells: "3 events undelivered (oldest 2h)", shorter where that does not
+// fit; nothing when no event is stuck, and a short marker when the outbox
+// could not be read (the rest of the console does not depend on it).
+func (m *Model) eventsView(room int) string {
+	st, s := m.c.st, m.stuck
+	var forms []string
+	switch {
+	case s.err != nil:
+		forms = []string{st.HeaderKey.Render("  events n/a")}
+	case s.n > 0:
+		noun := "events"
+		if s.n == 1 {
+			noun = "event"
+		}
+		count := st.HeaderWarn.Render(fmt.Sprintf("  %d %s undelivered", s.n, noun))
+		if !s.oldest.IsZero() {
+			forms = append(forms, count+st.HeaderKey.Render(" (oldest "+fmtAge(m.c.now().Sub(s.oldest))+")"))
+		}
+		forms = append(forms, count, st.HeaderWarn.Render(fmt.Sprintf("  %d undelivered", s.n)))
+	}
+	for _, f := range forms {
+		if ansi.StringWidth(f) <= room {
+			return f
+		}
+	}
+	return ""
 }
 
 func (m *Model) statusView() string {

@@ -36,8 +36,7 @@ type wizard struct {
 	desc     *components.TextField
 
 	rotationForm components.Form
-	rotation     *components.Choice
-	period       *components.TextField
+	rot          *rotationFields
 
 	instances   []service.InstanceView
 	instLoaded  bool
@@ -80,8 +79,6 @@ const (
 	typeECS     = "Managed ECS secret"
 	credPass    = "Password"
 	credKey     = "Key pair"
-	rotOff      = "Off"
-	rotOn       = "On"
 )
 
 type wizardInstancesMsg struct {
@@ -139,50 +136,18 @@ func newWizard(c *common) *wizard {
 	z.basics = components.Form{Styles: st.Form, LabelWidth: 14, ErrText: fieldError,
 		Items: []components.Item{z.typ, z.name, z.instance, z.user, z.cred, z.password, z.key.field, z.value, z.desc}}
 
-	z.rotation = newRotationChoice(c)
-	z.period = newPeriodField(c, defaultPeriod, func(secs int64) string {
+	z.rot = newRotationFields(c, func(secs int64) string {
 		return "first automatic rotation at " + fmtTime(c.now().Add(time.Duration(secs)*time.Second))
+	}, func(expr string, window int64) model.Secret {
+		// The service anchors a new secret's rate() windows at its
+		// creation, and spreads starts by the name.
+		return model.Secret{Name: z.name.Value(), Type: model.ECS, AutomaticRotation: model.RotationEnabled,
+			RotationSchedule: expr, RotationWindow: window, RotationAnchor: c.now(), CreateTime: c.now()}
 	})
-	z.rotationForm = components.Form{Styles: st.Form, LabelWidth: rotationLabelWidth, ErrText: fieldError, Items: []components.Item{z.rotation, z.period}}
+	z.rotationForm = components.Form{Styles: st.Form, LabelWidth: rotationLabelWidth, ErrText: fieldError, Items: z.rot.items()}
 	z.syncVisibility()
 	z.discard.watch(append(slices.Clone(z.basics.Items), z.rotationForm.Items...)...)
 	return z
-}
-
-// The rotation fields, shared by the wizard's rotation step and Edit
-// Secret: the same validation, wording and layout.
-const (
-	defaultPeriod      = "7d"
-	rotationLabelWidth = 19
-	rotationExplain    = "When on, the secret is rotated automatically every period: a new password or key pair is set on the instance and tested before it becomes ACSCurrent."
-)
-
-// newRotationChoice is the Automatic rotation field: Off or On.
-func newRotationChoice(c *common) *components.Choice {
-	ch := &components.Choice{Name: "Automatic rotation", Options: []string{rotOff, rotOn}}
-	c.choiceKeys(ch)
-	return ch
-}
-
-// newPeriodField is the Rotation period field, validated as the service
-// validates RotationInterval (6h–8760h), set to value. While valid its
-// note says how often, then when (the text of when, for the interval).
-func newPeriodField(c *common, value string, when func(secs int64) string) *components.TextField {
-	f := components.NewTextField("Rotation period", c.st.input("e.g. 7d, 12h (6h–8760h)"), validatePeriod)
-	f.SetValue(value)
-	f.Note = func(v string) string {
-		secs, err := model.ParseRotationInterval(v)
-		if err != nil {
-			return ""
-		}
-		return fmt.Sprintf("every %s; %s", model.HumanInterval(secs), when(secs))
-	}
-	return f
-}
-
-func validatePeriod(v string) error {
-	_, err := model.ParseRotationInterval(v)
-	return err
 }
 
 func validateManagedUser(v string) error {
@@ -248,7 +213,7 @@ func (z *wizard) syncVisibility() {
 	z.password.Hide = !ecs || z.cred.Value() != credPass
 	z.key.field.Hide = !ecs || z.cred.Value() != credKey
 	z.value.Hide = ecs
-	z.period.Hide = z.rotation.Value() != rotOn
+	z.rot.sync(false)
 	if ecs != z.lastTypeECS {
 		// Lead the operator into the naming rule of the type.
 		switch v := z.name.Value(); {
@@ -460,6 +425,13 @@ func (z *wizard) Update(msg tea.Msg) tea.Cmd {
 // created takes CreateSecret's answer: the created step, or the error on
 // the review.
 func (z *wizard) created(resp *service.CreateSecretResponse, err error) tea.Cmd {
+	if bad := z.rot.showError(err); bad != nil && z.ecs() {
+		// The service refused the rotation policy: back to its step,
+		// the error under the field it names.
+		z.wait.err = nil
+		z.step = stepRotation
+		return z.rotationForm.FocusItem(bad)
+	}
 	if err != nil {
 		if key, ok := z.keyFor(z.user.Value()); ok && model.IsCode(err, model.CodeResourceExist) {
 			// Another secret may have taken the user since it was
@@ -518,8 +490,8 @@ func (z *wizard) next() tea.Cmd {
 		z.step = stepReview
 		return nil
 	case stepRotation:
-		if !z.period.Hide && z.period.Check() != nil {
-			return z.rotationForm.FocusItem(z.period)
+		if bad := z.rot.check(); bad != nil {
+			return z.rotationForm.FocusItem(bad)
 		}
 		z.step = stepReview
 	}
@@ -547,9 +519,9 @@ func (z *wizard) request() service.CreateSecretRequest {
 		data.Password = z.password.Value()
 	}
 	req.ExtendedConfig, req.SecretData = cfg.JSON(), data.JSON()
-	if z.rotation.Value() == rotOn {
+	if z.rot.on() {
 		req.EnableAutomaticRotation = true
-		req.RotationInterval = z.period.Value()
+		req.RotationInterval, req.RotationSchedule, req.RotationWindow = z.rot.request()
 	}
 	return req
 }
@@ -577,7 +549,7 @@ func (z *wizard) View() string {
 	case stepRotation:
 		lines = append(lines, strings.Split(z.rotationForm.View(fw), "\n")...)
 		lines = append(lines, "")
-		for _, l := range wrap(rotationExplain, fw) {
+		for _, l := range wrap(z.rot.explain(), fw) {
 			lines = append(lines, st.Dim.Render(l))
 		}
 	case stepReview:
@@ -644,12 +616,10 @@ func (z *wizard) reviewLines(w int) []string {
 		} else {
 			out = append(out, row("Initial value", fmt.Sprintf("Password · •••••••• (%d characters)", utf8.RuneCountInString(z.password.Value())), st.Value.Render))
 		}
-		rot := "Disabled"
-		if z.rotation.Value() == rotOn {
-			secs, _ := model.ParseRotationInterval(z.period.Value())
-			rot = "Enabled · every " + model.HumanInterval(secs)
+		out = append(out, row("Automatic rotation", z.rot.summary(), st.Value.Render))
+		if plan, ok := z.rot.nextWindow(); ok {
+			out = append(out, row("Next window", fmtWindow(plan.WindowStart, plan.WindowEnd), st.Value.Render))
 		}
-		out = append(out, row("Automatic rotation", rot, st.Value.Render))
 	} else {
 		out = append(out, row("Value", fmt.Sprintf("•••••••• (%d characters)", utf8.RuneCountInString(z.value.Value())), st.Value.Render))
 	}
@@ -677,6 +647,14 @@ func (z *wizard) createdLines(w int) []string {
 		row("Version ID", r.VersionId),
 		row("ARN", r.Arn),
 		row("Automatic rotation", r.AutomaticRotation),
+	}
+	if r.RotationSchedule != "" {
+		out = append(out, row("Schedule", r.RotationSchedule+", window "+r.RotationWindow))
+		if r.NextRotationWindowStart != "" {
+			start, _ := model.ParseTime(r.NextRotationWindowStart)
+			end, _ := model.ParseTime(r.NextRotationWindowEnd)
+			out = append(out, row("Next window", fmtWindow(start, end)))
+		}
 	}
 	if r.NextRotationDate != "" {
 		out = append(out, row("Next rotation", fmtAPITime(r.NextRotationDate)))
