@@ -55,7 +55,7 @@ func race(t *testing.T, n int, fn func(i int) error) {
 
 // TestRacingIdempotentPutsAreEachAuditedOnce: the same PutSecretValue sent
 // by several clients at once makes one version, and each request leaves one
-// record, the no-op retries included.
+// record, the no-op retries included, which say they are.
 func TestRacingIdempotentPutsAreEachAuditedOnce(t *testing.T) {
 	svc := racingService(t)
 	ctx := context.Background()
@@ -74,15 +74,19 @@ func TestRacingIdempotentPutsAreEachAuditedOnce(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	perVersion := map[string]int{}
+	perVersion, made := map[string]int{}, map[string]int{}
 	for _, ev := range events {
 		if ev.Action == "PutSecretValue" && ev.Target == "app/x" && ev.Result == "Success" {
 			perVersion[ev.VersionId]++
+			if ev.Detail != "no-op: the version exists" {
+				made[ev.VersionId]++
+			}
 		}
 	}
 	for round := 2; round < 2+rounds; round++ {
-		if vid := fmt.Sprintf("v%d", round); perVersion[vid] != racers {
-			t.Errorf("%d records of PutSecretValue %s, want one per request (%d): %v", perVersion[vid], vid, racers, perVersion)
+		if vid := fmt.Sprintf("v%d", round); perVersion[vid] != racers || made[vid] != 1 {
+			t.Errorf("%d records of PutSecretValue %s, want one per request (%d), of which %d not a no-op, want 1: %v",
+				perVersion[vid], vid, racers, made[vid], perVersion)
 		}
 	}
 	ids, err := svc.ListSecretVersionIds(ctx, ListSecretVersionIdsRequest{SecretName: "app/x", IncludeDeprecated: true})

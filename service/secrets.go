@@ -375,7 +375,9 @@ func (s *Service) putSecretValue(ctx context.Context, r *request, req PutSecretV
 		}
 	}
 	var out []string
+	var noop bool
 	err = s.store.Write(ctx, func(tx *db.Tx) error {
+		noop = false
 		sec, err := loadSecret(tx, req.SecretName, false)
 		if err != nil {
 			return err
@@ -396,7 +398,8 @@ func (s *Service) putSecretValue(ctx context.Context, r *request, req PutSecretV
 				return model.Errorf(model.CodeResourceExist, "The version %s of secret %s already exists with different data", req.VersionId, sec.Name)
 			}
 			out = publicStages(labels.Of(req.VersionId))
-			return nil // idempotent retry: nothing to write, nothing to audit
+			noop = true
+			return nil // idempotent retry: nothing to write; its record says so
 		}
 		now := s.now()
 		if err := tx.InsertVersion(sec, req.VersionId, req.SecretData, dataType, now); err != nil {
@@ -424,6 +427,12 @@ func (s *Service) putSecretValue(ctx context.Context, r *request, req PutSecretV
 	})
 	if err != nil {
 		return nil, err
+	}
+	if noop {
+		// A retry of a request whose answer was lost: recorded (every
+		// request is) as the no-op it is, so the log does not show the
+		// version put twice.
+		r.note("no-op: the version exists")
 	}
 	return &PutSecretValueResponse{RequestId: rid, SecretName: req.SecretName, VersionId: req.VersionId, VersionStages: Stages{out}}, nil
 }
