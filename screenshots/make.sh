@@ -88,8 +88,11 @@ typ 'nginx worker on web1'
 shot wizard-1
 key Enter
 wait_for "2 Rotation"
-key Right Tab
-wait_for "first automatic rotation"
+key Right Right Tab
+typ 'cron(0 2 ? * SUN *)'
+key Tab
+typ 3h
+wait_for "next window"
 shot wizard-2
 key Enter
 wait_for "3 Review"

@@ -60,6 +60,13 @@ func TestSecretsListSchedule(t *testing.T) {
 		t.Fatalf("the period of another secret is gone:\n%s", row)
 	}
 	s.golden()
+
+	// At 80 columns the schedule is cut, the column kept.
+	s = start(t, f.svc, 80, 24)
+	v = s.waitFor("acs/ecs/web1/root")
+	if row := lineWith(v, "acs/ecs/web1/root"); !strings.Contains(row, "Enabled · cron(0 …") {
+		t.Fatalf("the rotation column is gone at 80 columns:\n%s", v)
+	}
 }
 
 // The details show the schedule, the window and the next window with the

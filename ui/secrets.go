@@ -113,8 +113,9 @@ func (p *secretsPage) load() tea.Cmd {
 // "Enabled · 30d" and maxRotW (a longer schedule ends in "…"; the details
 // show it whole).
 const (
-	minRotW = len("Enabled · 30d")
-	maxRotW = len("Invalid · cron(0 2 ? * MON-FRI *)")
+	nameMinW = 24
+	minRotW  = len("Enabled · 30d")
+	maxRotW  = len("Invalid · cron(0 2 ? * MON-FRI *)")
 )
 
 // setColumns sizes the columns to the widest status and rotation shown.
@@ -128,16 +129,23 @@ func (p *secretsPage) setColumns(wide bool) {
 	// apart: "—" for a generic one); on a wide one the name stops at
 	// 48 cells and a longer one ends in "…" (details show it whole).
 	// A schedule widens the rotation column: then the type goes before
-	// the next rotation, which says when the schedule comes round.
+	// the next rotation, which says when the schedule comes round; and on
+	// a narrow screen the schedule is cut ("…") rather than the column
+	// dropped (room for the mark, the name at its least, the status and
+	// two gaps).
 	typePri, nextPri := 3, 2
+	rotW := p.rotW
 	if p.rotW > minRotW {
 		typePri, nextPri = 2, 3
+		if p.w > 0 {
+			rotW = min(rotW, max(minRotW, p.w-3-3-nameMinW-p.statusW-2*2))
+		}
 	}
 	p.table.SetColumns([]components.Column{
-		{Title: "Name", Flex: true, Min: 24, Max: 48},
+		{Title: "Name", Flex: true, Min: nameMinW, Max: 48},
 		{Title: "Type", Width: len("Managed ECS secret"), Priority: typePri},
 		{Title: "Status", Width: p.statusW},
-		{Title: "Auto rotation", Width: p.rotW, Priority: 4},
+		{Title: "Auto rotation", Width: rotW, Priority: 4},
 		{Title: "Last rotation", Width: dateW, Priority: 1},
 		{Title: "Next rotation", Width: dateW, Priority: nextPri},
 	})

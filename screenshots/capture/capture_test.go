@@ -127,6 +127,13 @@ func TestCapture(t *testing.T) {
 		release = rel
 		insertECS(t, store, "i-web1", "web1", port, name, model.SubTypePassword, "", "app")
 	}
+	// It rotates on a schedule, Sundays 02:00–05:00 UTC: the list and the
+	// details show the schedule and the next window.
+	on := true
+	if _, err := svc.UpdateSecretRotationPolicy(ctx, service.UpdateSecretRotationPolicyRequest{SecretName: name,
+		EnableAutomaticRotation: &on, RotationSchedule: "cron(0 2 ? * SUN *)", RotationWindow: "3h"}); err != nil {
+		t.Fatal(err)
+	}
 	// A second instance that is down, with a secret whose last rotation
 	// failed: the list and the instances screen show both states.
 	insertECS(t, store, "i-db1", "db1", closedPort(t), "acs/ecs/db1/deploy", model.SubTypeSSHKey,
