@@ -168,7 +168,7 @@ func (s *Service) lockInstance(ctx context.Context, instanceId string, wait time
 func (s *Service) instanceBusy(ctx context.Context, instanceId string) error {
 	var holder string
 	if err := s.store.Read(ctx, func(tx *db.Tx) (err error) {
-		holder, err = tx.LeaseHolder(adminKeyLease(instanceId), s.opts.Now())
+		holder, err = tx.LeaseHolder(adminKeyLease(instanceId), time.Now())
 		return err
 	}); err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"golang.org/x/crypto/ssh"
 
@@ -268,7 +269,7 @@ func (s *Service) removeInstance(ctx context.Context, r *request, id string) err
 		case inst == nil:
 			return model.NotFound("The instance %s does not exist", id)
 		}
-		if holder, err := tx.LeaseHolder(adminKeyLease(id), s.opts.Now()); err != nil {
+		if holder, err := tx.LeaseHolder(adminKeyLease(id), time.Now()); err != nil {
 			return err
 		} else if holder != "" {
 			return model.Errorf(model.CodeResourceInUse, "The admin key of instance %s is being rotated; try again when it is done", id)

@@ -764,6 +764,7 @@ func docScreens(t *testing.T, svc *service.Service, m *Model) []docScreen {
 		{"Instances", newInstancesPage(c).actions()},
 		{"Add Instance", newInstanceForm(c).actions()},
 		{"Remove Instance", newInstanceRemoveDialog(c, service.InstanceView{InstanceId: "i-x"}).actions()},
+		{"Rotate Admin Key", newAdminKeyDialog(c, service.InstanceView{InstanceId: "i-x"}).actions()},
 		{"Audit", newAuditPage(c).actions()},
 		{"Access Keys (`K`)", newAccessKeysPage(c).actions()},
 		{"Access Key Policy", newPolicyDialog(c, 0, ak).actions()},

@@ -174,6 +174,9 @@ func (p *instancesPage) actions() actions {
 		{key: k.RemoveInstance, title: "Remove the selected instance", hint: true, enabled: some, run: func() tea.Cmd {
 			return push(newInstanceRemoveDialog(p.c, p.list[p.table.Cursor()]))
 		}},
+		{key: k.RotateAdminKey, title: "Rotate the admin key of the selected instance", hint: true, enabled: some, run: func() tea.Cmd {
+			return push(newAdminKeyDialog(p.c, p.list[p.table.Cursor()]))
+		}},
 		{key: k.Recheck, title: "Check every instance again", hint: true, run: p.checkAll},
 		{key: k.Back, title: "Back to the secrets", hint: true, run: pop},
 	}
@@ -252,6 +255,9 @@ func (p *instancesPage) detailLines(w int) []string {
 		out = append(out, st.Label.Render(components.Fit("Host key", lw))+st.Value.Render(fp),
 			components.Fit("", lw)+st.Dim.Render(pinned))
 	}
+	if l := p.adminKeyLine(in); l != "" {
+		out = append(out, st.Label.Render(components.Fit("Admin key", lw))+ansi.Truncate(l, max(1, w-lw), "…"))
+	}
 	ch := p.checks[in.InstanceId]
 	switch {
 	case ch == nil || !ch.done:
@@ -274,4 +280,29 @@ func (p *instancesPage) detailLines(w int) []string {
 		}
 	}
 	return out
+}
+
+// adminKeyLine is the state of the instance's admin key rotation, "" when
+// it never rotated and has no period.
+func (p *instancesPage) adminKeyLine(in service.InstanceView) string {
+	st := p.c.st
+	switch {
+	case in.AdminKeyPending:
+		return st.Warn.Render("a rotation was cut short: the next start (or R) settles it")
+	case in.RetiredAdminKeyLeft:
+		return st.Warn.Render("the old key's line is still to remove: the next start (or R) does it")
+	case in.AdminKeyError != "":
+		return st.Err.Render(model.SafeText("last rotation failed: " + in.AdminKeyError))
+	}
+	var parts []string
+	if in.AdminKeyRotated != "" {
+		parts = append(parts, "rotated "+fmtAPITime(in.AdminKeyRotated))
+	}
+	if in.AdminKeyPeriod != "" {
+		parts = append(parts, "every "+model.SafeText(in.AdminKeyPeriod)+", next "+fmtAPITime(in.NextAdminKeyRotation))
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return st.Value.Render(strings.Join(parts, " · "))
 }
