@@ -236,8 +236,7 @@ func (d *editDialog) onSaved(msg editSaved, err error) tea.Cmd {
 		d.saved = parts
 		if bad := d.rot.showError(err); bad != nil {
 			// The service refused the policy: its error under the
-			// field it names.
-			d.wait.err = nil
+			// field it names too.
 			if len(parts) == 0 {
 				return d.form.FocusItem(bad)
 			}

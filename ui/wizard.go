@@ -425,12 +425,14 @@ func (z *wizard) Update(msg tea.Msg) tea.Cmd {
 // created takes CreateSecret's answer: the created step, or the error on
 // the review.
 func (z *wizard) created(resp *service.CreateSecretResponse, err error) tea.Cmd {
-	if bad := z.rot.showError(err); bad != nil && z.ecs() {
-		// The service refused the rotation policy: back to its step,
-		// the error under the field it names.
-		z.wait.err = nil
-		z.step = stepRotation
-		return z.rotationForm.FocusItem(bad)
+	if err != nil && z.ecs() {
+		if bad := z.rot.showError(err); bad != nil {
+			// The service refused the rotation policy: back to its
+			// step, the error under the field it names.
+			z.wait.err = nil
+			z.step = stepRotation
+			return z.rotationForm.FocusItem(bad)
+		}
 	}
 	if err != nil {
 		if key, ok := z.keyFor(z.user.Value()); ok && model.IsCode(err, model.CodeResourceExist) {
