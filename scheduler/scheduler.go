@@ -65,7 +65,10 @@ func Run(ctx context.Context, svc *service.Service, tick time.Duration, log func
 			log("purged " + n)
 		}
 		for _, d := range r.Rotated {
-			if d.Err != nil {
+			if d.Err != nil && d.SecretName == "" {
+				// The due secrets could not be listed (the store is down).
+				log(fmt.Sprintf("finding the secrets due for rotation failed: %v", d.Err))
+			} else if d.Err != nil {
 				log(fmt.Sprintf("rotation of %s failed: %v", d.SecretName, d.Err))
 			} else {
 				log(fmt.Sprintf("rotated %s to %s", d.SecretName, d.VersionId))

@@ -90,7 +90,7 @@ func TestBinaryServeRestartAndSIGTERM(t *testing.T) {
 			"-o", "UserKnownHostsFile=" + knownHosts, "-o", "GlobalKnownHostsFile=/dev/null", "-o", "CheckHostIP=no",
 			"-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-p", p.port, "127.0.0.1"}
 		name := fmt.Sprintf("run/%d", run)
-		if out, stderr, code := runSSH(t, append(args, "kms CreateSecret --SecretName "+name+" --VersionId v1 --SecretData v")); code != 0 {
+		if out, stderr, code := runSSHIn(t, "v", append(args, "kms CreateSecret --SecretName "+name+" --VersionId v1 --SecretData -")); code != 0 {
 			t.Fatalf("run %d: CreateSecret: exit %d %s %s", run, code, out, stderr)
 		}
 		out, _, code := runSSH(t, append(args, "kms ListSecrets"))

@@ -193,9 +193,17 @@ func (h *harness) ssh(key string, args ...string) (string, string, int) {
 
 func runSSH(t testing.TB, args []string) (string, string, int) {
 	t.Helper()
+	return runSSHIn(t, "", args)
+}
+
+// runSSHIn is runSSH with stdin: how a value reaches a remote command
+// without being in any argv (--SecretData -).
+func runSSHIn(t testing.TB, stdin string, args []string) (string, string, int) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, sshPath, args...)
+	cmd.Stdin = strings.NewReader(stdin)
 	var out, errb bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errb
 	err := cmd.Run()
