@@ -117,7 +117,13 @@ func newSSHClient(t *testing.T, w *world, r *replica, keyFile string) *sshClient
 const loginBanner = "the secret store cannot be reached; logins fail until it is back"
 
 func (c *sshClient) run(command string) (stdout, stderr string, code int) {
+	return c.runIn("", command)
+}
+
+// runIn is run with stdin, how values travel (never in argv).
+func (c *sshClient) runIn(stdin, command string) (stdout, stderr string, code int) {
 	cmd := exec.Command("ssh", append(append([]string(nil), c.args...), command)...)
+	cmd.Stdin = strings.NewReader(stdin)
 	outC, errC := newCapture("stdout of ssh "+command), newCapture("stderr of ssh "+command)
 	cmd.Stdout, cmd.Stderr = outC, errC
 	err := cmd.Run()
@@ -200,10 +206,10 @@ func TestPostgresRestartWhileWorking(t *testing.T) {
 	}
 
 	cliStream := &stream{name: "cli", put: func(secret, vid, data string) (string, string, int) {
-		return w.cli(cliDir, "", "kms", "PutSecretValue", "--SecretName", secret, "--VersionId", vid, "--SecretData", data)
+		return w.cli(cliDir, data, "kms", "PutSecretValue", "--SecretName", secret, "--VersionId", vid, "--SecretData", "-")
 	}}
 	sshStream := &stream{name: "ssh", put: func(secret, vid, data string) (string, string, int) {
-		return ssh.run("kms PutSecretValue --SecretName " + secret + " --VersionId " + vid + " --SecretData " + data)
+		return ssh.runIn(data, "kms PutSecretValue --SecretName "+secret+" --VersionId "+vid+" --SecretData -")
 	}}
 	stop, giveUp := make(chan struct{}), make(chan struct{})
 	var wg sync.WaitGroup
