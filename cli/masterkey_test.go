@@ -254,9 +254,12 @@ func TestMasterKeyRotateKill9(t *testing.T) {
 	}
 	first := ""
 	const kills = 10
-	step := total / (kills + 1)
+	left := total
 	for k := 0; k < kills; k++ {
-		run := startKeyRotate(t, kms, loc, key, 5)
+		// Each run is killed after about its share of the rows left, so
+		// the kills spread over the run however far a kill overshoots.
+		step := left / (kills - k + 1)
+		run := startKeyRotate(t, kms, loc, key, 2)
 		// Kill 0 comes as soon as the process is up; kill k once this run
 		// has moved about step rows.
 		if k > 0 {
@@ -295,6 +298,9 @@ func TestMasterKeyRotateKill9(t *testing.T) {
 			first = st.NextKeyId
 		case st.NextKeyId != first:
 			t.Fatalf("kill %d: the rotation's key changed: %+v (first %s)", k, st, first)
+		}
+		if st.NextKeyId != "" {
+			left = st.Remaining
 		}
 		if k > 0 && st.NextKeyId == "" {
 			t.Fatalf("kill %d: no rotation under way: %+v", k, st)
