@@ -152,22 +152,5 @@ func (d *adminKeyDialog) View() string {
 // stepLines are create/set/test/finish: done ✓, running (spinner), failed
 // ✗, to do ·.
 func (d *adminKeyDialog) stepLines() []string {
-	st := d.c.st
-	var out []string
-	for i, s := range adminKeySteps {
-		var mark string
-		style := st.Value
-		switch {
-		case d.state == rotateFailed && i == d.step:
-			mark, style = st.Err.Render("✗"), st.Err
-		case i < d.step || d.state == rotateDone:
-			mark = st.OK.Render("✓")
-		case i == d.step && d.state == rotateRunning:
-			mark = d.spin.View()
-		default:
-			mark, style = st.Dim.Render("·"), st.Dim
-		}
-		out = append(out, " "+mark+" "+style.Render(components.Fit(s.name, 8))+st.Dim.Render(s.what))
-	}
-	return out
+	return renderSteps(d.c.st, adminKeySteps, d.step, d.step, d.state, d.spin.View())
 }

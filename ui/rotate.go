@@ -412,18 +412,27 @@ func removedKeyLines(n *int) string {
 // stepLines shows create/set/test/finish: done ✓, running (spinner),
 // failed ✗, to do ·.
 func (d *rotateDialog) stepLines() []string {
-	st := d.c.st
+	return renderSteps(d.c.st, rotationSteps, d.step, d.failedAt, d.state, d.spin.View())
+}
+
+// rotationStep is one step of a rotation dialog and what it does.
+type rotationStep = struct{ name, what string }
+
+// renderSteps draws a rotation's steps (a secret's or an admin key's):
+// before step done ✓, step running (spin) or failed ✗ (at failedAt), the
+// rest to do ·.
+func renderSteps(st *styles, steps []rotationStep, step, failedAt int, state rotateState, spin string) []string {
 	var out []string
-	for i, s := range rotationSteps {
+	for i, s := range steps {
 		var mark string
 		style := st.Value
 		switch {
-		case d.state == rotateFailed && i == d.failedAt:
+		case state == rotateFailed && i == failedAt:
 			mark, style = st.Err.Render("✗"), st.Err
-		case i < d.step || d.state == rotateDone:
+		case i < step || state == rotateDone:
 			mark = st.OK.Render("✓")
-		case i == d.step && d.state == rotateRunning:
-			mark = d.spin.View()
+		case i == step && state == rotateRunning:
+			mark = spin
 		default:
 			mark, style = st.Dim.Render("·"), st.Dim
 		}
